@@ -1,0 +1,3 @@
+from salvage.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Find and read the configuration file: --config, then $SALVAGE_CONFIG, then the default."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+from salvage.config.schema import DEFAULT_PATH, Config
+from salvage.config.validate import validate
+from salvage.model import Problem
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python < 3.11
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, problems: List[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def load(path: Optional[str] = None) -> Config:
+    """Read and validate the configuration.
+
+    A missing file is an error when it was asked for (--config, $SALVAGE_CONFIG); a missing
+    default file means the built-in defaults: tide "daily" with the reference tar crane.
+    """
+    explicit = path or os.environ.get("SALVAGE_CONFIG")
+    path = explicit or DEFAULT_PATH
+    try:
+        with open(path, "rb") as stream:
+            raw = tomllib.load(stream)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError([Problem(path, "no such file")]) from None
+        raw = {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([Problem(path, f"cannot be read: {error}")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([Problem(path, f"is not valid TOML: {error}")]) from None
+    config, problems = validate(raw, path)
+    if problems:
+        raise ConfigError(problems)
+    return config

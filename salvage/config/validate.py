@@ -1,0 +1,189 @@
+"""Turn a parsed TOML document into a Config, reporting every problem with its key path.
+
+Every problem is one line, `<file>: <key.path>: <what is wrong>`; unknown keys are
+problems too, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from salvage.config.schema import (
+    DEFAULT_CRANE,
+    DEFAULT_TIDE,
+    GROUPINGS,
+    PULLS,
+    Config,
+    Crane,
+    Tide,
+    default_crane,
+)
+from salvage.model import Problem
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+RESERVED_TARGETS = ("/salvage/volume", "/salvage/meta")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _absolute_path(value: Any) -> str:
+    if not isinstance(value, str) or not os.path.isabs(value):
+        raise ValueError(f"must be an absolute path, not {value!r}")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+def _choice(options: Tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    return check
+
+
+def duration(value: Any) -> float:
+    """Seconds, given as a number or as text like "90s", "10m", "1h30m", "1d"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)) and any(match.groups()):
+        d, h, m, s = (int(part or 0) for part in match.groups())
+        seconds = float(((d * 24 + h) * 60 + m) * 60 + s)
+    else:
+        raise ValueError(f'{value!r} is not a duration (seconds, or text like "90s", "1h30m")')
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return seconds
+
+
+def _env(value: Any) -> Dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("must be a table of NAME = value")
+    env = {}
+    for name, item in value.items():
+        if not _ENV_NAME.match(name):
+            raise ValueError(f'"{name}" is not an environment variable name')
+        if name.startswith("SALVAGE_"):
+            raise ValueError(f'"{name}": SALVAGE_* variables are set by salvage itself')
+        if isinstance(item, bool):
+            item = "true" if item else "false"
+        if not isinstance(item, (str, int, float)):
+            raise ValueError(f'"{name}" must be a string or a number')
+        env[name] = str(item)
+    return env
+
+
+def _mounts(value: Any) -> Dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError('must be a table of "volume or /host/path" = "/path/in/crane"')
+    mounts = {}
+    for source, target in value.items():
+        if not (source.startswith("/") or _VOLUME_NAME.match(source)):
+            raise ValueError(f'"{source}" is neither a volume name nor an absolute host path')
+        if not isinstance(target, str) or not target.startswith("/"):
+            raise ValueError(f'"{source}": the path in the crane must be absolute')
+        if target.rstrip("/") in RESERVED_TARGETS:
+            raise ValueError(f'"{source}": {target} is where salvage mounts the volume itself')
+        mounts[source] = target
+    return mounts
+
+
+TOP_KEYS: Dict[str, Callable[[Any], Any]] = {"machine": _text, "state_directory": _absolute_path}
+TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
+    "crane": _text,
+    "grouping": _choice(GROUPINGS),
+    "max_concurrent": _positive_int,
+    "crane_timeout": duration,
+    "command_timeout": duration,
+}
+CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
+    "image": _text,
+    "pull": _choice(PULLS),
+    "env": _env,
+    "mounts": _mounts,
+    "max_concurrent": _positive_int,
+}
+
+
+class _Checker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: List[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(f"{self.path}: {key}", message))
+
+    def table(
+        self, prefix: str, raw: Mapping[str, Any], keys: Mapping[str, Callable[[Any], Any]]
+    ) -> Dict[str, Any]:
+        values = {}
+        for key, value in raw.items():
+            path = f"{prefix}{key}"
+            if key not in keys:
+                close = difflib.get_close_matches(key, list(keys), n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                self.problem(path, f"unknown key{hint}")
+                continue
+            try:
+                values[key] = keys[key](value)
+            except ValueError as error:
+                self.problem(path, str(error))
+        return values
+
+    def sections(self, raw: Mapping[str, Any], name: str) -> Dict[str, Mapping[str, Any]]:
+        section = raw.get(name, {})
+        if not isinstance(section, dict):
+            self.problem(name, f"must be a table of [{name}.<name>] sections")
+            return {}
+        good = {}
+        for key, value in section.items():
+            if not isinstance(value, dict):
+                self.problem(f"{name}.{key}", f"must be a table ([{name}.{key}])")
+            else:
+                good[key] = value
+        return good
+
+
+def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[Problem]]:
+    check = _Checker(path)
+    top = {k: v for k, v in raw.items() if k not in ("tides", "cranes")}
+    values = check.table("", top, TOP_KEYS)
+
+    cranes = {DEFAULT_CRANE: default_crane()}
+    raw_cranes = check.sections(raw, "cranes")
+    for name, section in raw_cranes.items():
+        fields = check.table(f"cranes.{name}.", section, CRANE_KEYS)
+        if "image" not in section:
+            check.problem(f"cranes.{name}.image", "is required")
+            continue
+        if "image" in fields:
+            cranes[name] = Crane(name=name, **fields)
+
+    tides = {}
+    raw_tides = check.sections(raw, "tides")
+    if "tides" not in raw:
+        raw_tides = {DEFAULT_TIDE: {}}
+    for name, section in raw_tides.items():
+        fields = check.table(f"tides.{name}.", section, TIDE_KEYS)
+        tide = Tide(name=name, **fields)
+        if tide.crane not in cranes and tide.crane not in raw_cranes:
+            check.problem(f"tides.{name}.crane", f'no crane named "{tide.crane}"')
+        tides[name] = tide
+
+    if check.problems:
+        return None, check.problems
+    return Config(path=path, tides=tides, cranes=cranes, **values), []

@@ -1,0 +1,160 @@
+"""Cranes: the backup containers salvage starts, one per volume.
+
+The crane interface (docs/crane-interface.md): the volume read-only at /salvage/volume,
+metadata in /salvage/meta/meta.json, the crane's extra mounts, SALVAGE_* variables and
+the crane's own; exit code 0 means the backup succeeded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import threading
+import time
+from typing import Callable, Dict, List, Mapping
+
+from docker.errors import DockerException, ImageNotFound
+from docker.types import Mount
+from docker.utils import parse_repository_tag
+
+from salvage.config import Crane
+from salvage.engine.client import Engine, EngineError, describe
+
+CRANE_API = "1"
+# Labels on every crane container, so leftovers can be found (and removed by recovery).
+CRANE_LABEL = "salvage.crane"
+VOLUME_MOUNT = "/salvage/volume"
+META_DIR = "salvage/meta"
+
+
+class CraneTimeout(Exception):
+    pass
+
+
+def ensure_image(engine: Engine, crane: Crane) -> None:
+    """Make the crane's image present, as its `pull` policy says."""
+    api = engine.api
+    if crane.pull != "always":
+        try:
+            api.inspect_image(crane.image)
+            return
+        except ImageNotFound:
+            if crane.pull == "never":
+                raise EngineError(
+                    f'crane "{crane.name}": image "{crane.image}" is not on this host'
+                    " (pull = never)"
+                ) from None
+    repository, tag = parse_repository_tag(crane.image)
+    try:
+        api.pull(repository, tag=tag or "latest")
+    except DockerException as error:
+        raise EngineError(
+            f'crane "{crane.name}": cannot pull image "{crane.image}": {describe(error)}'
+        ) from None
+
+
+def _meta_archive(meta: Mapping) -> bytes:
+    """A tar stream holding /salvage/meta/meta.json, copied into the crane before it starts
+    (a bind mount would name a path on the engine's host, which need not be ours)."""
+    body = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"
+    buffer = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for directory in ("salvage", META_DIR):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            archive.addfile(info)
+        info = tarfile.TarInfo(f"{META_DIR}/meta.json")
+        info.size, info.mode, info.mtime = len(body), 0o644, now
+        archive.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def container_name(volume: str, run_id: str) -> str:
+    return "salvage-crane-" + re.sub(r"[^a-zA-Z0-9_.-]", "_", volume) + "-" + run_id[:8]
+
+
+def run_crane(
+    engine: Engine,
+    crane: Crane,
+    *,
+    volume: str,
+    env: Mapping[str, str],
+    labels: Mapping[str, str],
+    meta: Mapping,
+    run_id: str,
+    timeout: float,
+    on_line: Callable[[str], None],
+) -> int:
+    """Run the crane for one volume to its end; its exit code. Output goes to `on_line`.
+
+    The crane container is always removed afterwards; one that outlives `timeout` is killed
+    and CraneTimeout raised.
+    """
+    api = engine.api
+    mounts: List[Mount] = [Mount(VOLUME_MOUNT, volume, type="volume", read_only=True, no_copy=True)]
+    binds: Dict[str, Dict[str, str]] = {}
+    for source, target in crane.mounts.items():
+        if source.startswith("/"):
+            # A host path: as with `docker run -v`, the engine creates it when missing.
+            binds[source] = {"bind": target, "mode": "rw"}
+        else:
+            mounts.append(Mount(target, source, type="volume"))
+    host_config = api.create_host_config(mounts=mounts, binds=binds or None)
+    created = api.create_container(
+        crane.image,
+        environment=dict(env),
+        labels=dict(labels),
+        host_config=host_config,
+        name=container_name(volume, run_id),
+    )
+    crane_id = created["Id"]
+    waiter = engine.waiting_client(None)
+    reader = None
+    try:
+        api.put_archive(crane_id, "/", _meta_archive(meta))
+        api.start(crane_id)
+        reader = threading.Thread(
+            target=_follow, args=(waiter, crane_id, on_line), name=f"crane-log-{volume}"
+        )
+        reader.daemon = True
+        reader.start()
+        try:
+            status = engine.waiting_client(timeout).wait(crane_id)
+        except Exception as error:  # a read timeout, however the transport words it
+            if _running(engine, crane_id):
+                api.kill(crane_id)
+                raise CraneTimeout(f"still running after {timeout:.0f} s; killed") from None
+            raise EngineError(describe(error)) from None
+        return int(status.get("StatusCode", -1))
+    finally:
+        if reader is not None:
+            reader.join(timeout=10)
+        try:
+            api.remove_container(crane_id, force=True)
+        except DockerException:
+            pass  # recovery removes leftovers by label
+        waiter.close()
+
+
+def _running(engine: Engine, crane_id: str) -> bool:
+    try:
+        return engine.api.inspect_container(crane_id)["State"]["Running"]
+    except DockerException:
+        return False
+
+
+def _follow(api, crane_id: str, on_line: Callable[[str], None]) -> None:
+    pending = b""
+    try:
+        for chunk in api.logs(crane_id, stream=True, follow=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                on_line(line.decode("utf-8", "replace").rstrip("\r"))
+    except DockerException:
+        pass
+    if pending:
+        on_line(pending.decode("utf-8", "replace"))

@@ -1,0 +1,80 @@
+"""What salvage knows about a Docker host: containers, volumes, and problems found.
+
+Plain data, built by `engine.discovery` from Docker's list calls and consumed by the pure
+planning code, so grouping and planning can be tested without an engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Tuple
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_VOLUME = "com.docker.compose.volume"
+COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, said in one line: where it is, then what is wrong."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    driver: str = "local"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    created: str | None = None
+
+    @property
+    def project(self) -> str | None:
+        return self.labels.get(COMPOSE_PROJECT)
+
+    @property
+    def compose_name(self) -> str | None:
+        return self.labels.get(COMPOSE_VOLUME)
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    state: str  # Docker's own words: running, paused, exited, created, restarting, dead
+    labels: Mapping[str, str] = field(default_factory=dict)
+    volumes: Tuple[str, ...] = ()  # names of the named volumes it mounts
+
+    @property
+    def project(self) -> str | None:
+        return self.labels.get(COMPOSE_PROJECT)
+
+    @property
+    def service(self) -> str | None:
+        return self.labels.get(COMPOSE_SERVICE)
+
+    @property
+    def depends_on(self) -> Tuple[str, ...]:
+        """Services this one depends on, from Compose v2's `service:condition:required,...`."""
+        raw = self.labels.get(COMPOSE_DEPENDS_ON, "")
+        return tuple(item.split(":", 1)[0] for item in raw.split(",") if item.split(":", 1)[0])
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Host:
+    """A snapshot of the engine: every container and every volume."""
+
+    containers: Tuple[Container, ...] = ()
+    volumes: Mapping[str, Volume] = field(default_factory=dict)
+
+    def consumers(self, volume: str) -> Tuple[Container, ...]:
+        return tuple(c for c in self.containers if volume in c.volumes)
