@@ -47,7 +47,7 @@ def _tides(config, tides: Tuple[str, ...]) -> List[str]:
         if tide not in config.tides:
             known = ", ".join(sorted(config.tides)) or "none"
             _fail([f'no tide named "{tide}" in {config.path} (tides: {known})'])
-    return list(tides) or sorted(config.tides)
+    return list(dict.fromkeys(tides)) or sorted(config.tides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -76,7 +76,7 @@ def group(
     for vols in members.values():
         containers = {c for v in vols for c in consumers[v]}
         if mode == "project":
-            involved = {projects.get(c) for c in containers} - {None}
+            involved = {projects.get(c) for c in containers} - {None, ""}
             containers |= {c for c, p in projects.items() if p in involved}
         shapes.append(GroupShape(frozenset(vols), frozenset(containers)))
     return sorted(shapes, key=lambda shape: min(shape.volumes))

@@ -28,7 +28,13 @@ KNOWN = (ACTION, PRE, POST, EXITCODE, USER)
 ACTIONS = ("stop", "pause", "ignore")
 GLOBAL_PREFIX = "g:"
 # Docker's own rule for volume names.
-_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+# Set by salvage on its own crane containers, so that leftovers can be found.
+CRANE = "salvage.crane"
+CRANE_TIDE = "salvage.crane.tide"
+CRANE_VOLUME = "salvage.crane.volume"
+RUN = "salvage.run"
+CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN)
 
 
 def where(container: Container, label: str) -> str:
@@ -101,14 +107,9 @@ def parse_settings(container: Container) -> Tuple[Settings, List[Problem]]:
     if user is not None and not user.strip():
         problems.append(Problem(where(container, USER), "is empty"))
     for label in labels:
-        if (
-            label.startswith("salvage.")
-            and label not in KNOWN
-            and not label.startswith(TIDE_PREFIX)
-        ):
-            if label.startswith("salvage.crane") or label == "salvage.run":
-                continue  # set by salvage on its own crane containers
-            problems.append(Problem(where(container, label), "is not a salvage label"))
+        if label.startswith("salvage.") and not label.startswith(TIDE_PREFIX):
+            if label not in KNOWN and label not in CRANE_LABELS:
+                problems.append(Problem(where(container, label), "is not a salvage label"))
     settings = Settings(action, pre, post, policy, user.strip() if user else None)
     return settings, problems
 
@@ -147,7 +148,7 @@ def tide_refs(container: Container) -> Tuple[Dict[str, List[VolumeRef]], List[Pr
             continue
         for entry in entries:
             name = entry[len(GLOBAL_PREFIX) :] if entry.startswith(GLOBAL_PREFIX) else entry
-            if not _VOLUME_NAME.match(name):
+            if not _VOLUME_NAME.fullmatch(name):
                 problems.append(Problem(where(container, label), f'"{entry}" is not a volume name'))
                 continue
             refs.setdefault(tide, []).append(VolumeRef(container, tide, entry))

@@ -6,9 +6,11 @@ planning code, so grouping and planning can be tested without an engine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Tuple
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_VOLUME = "com.docker.compose.volume"
@@ -23,7 +25,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        # Names come from labels and TOML keys, which may hold newlines: keep it one line.
+        return _CONTROL.sub(lambda m: repr(m.group())[1:-1], f"{self.where}: {self.message}")
 
 
 @dataclass(frozen=True)

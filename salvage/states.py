@@ -51,6 +51,8 @@ def run_command(
     where = f'container "{container.name}": {which}-command "{command}"'
     try:
         code, output = containers.execute(engine, container.id, command, settings.user, timeout)
+    except containers.CommandTimeout as error:
+        return Problem(where, str(error))
     except Exception as error:  # any engine failure is the command's failure
         return Problem(where, f"could not run: {describe(error)}")
     last = output.strip().splitlines()[-1] if output.strip() else ""

@@ -17,11 +17,11 @@ from typing import List, Optional
 
 from docker.errors import DockerException, NotFound
 
-from salvage import __version__, states
+from salvage import __version__, labels, states
 from salvage.config import Config
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
-from salvage.engine.cranes import CRANE_API, CRANE_LABEL, CraneTimeout, ensure_image, run_crane
+from salvage.engine.cranes import CRANE_API, CraneTimeout, ensure_image, run_crane
 from salvage.engine.discovery import discover
 from salvage.model import Problem
 from salvage.planning import Group, Plan, plan_tide
@@ -243,10 +243,10 @@ class TideRun:
 
     def _labels(self, volume: str) -> dict:
         return {
-            CRANE_LABEL: self.crane.name,
-            "salvage.crane.tide": self.tide.name,
-            "salvage.crane.volume": volume,
-            "salvage.run": self.run_id,
+            labels.CRANE: self.crane.name,
+            labels.CRANE_TIDE: self.tide.name,
+            labels.CRANE_VOLUME: volume,
+            labels.RUN: self.run_id,
         }
 
     def _volume_done(

@@ -23,9 +23,10 @@ from salvage.config.schema import (
 )
 from salvage.model import Problem
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_DURATION = re.compile(r"\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*")
+MAX_DURATION = 7 * 24 * 3600.0  # a week: longer is a typo, and breaks socket timeouts
 RESERVED_TARGETS = ("/salvage/volume", "/salvage/meta")
 
 
@@ -59,14 +60,16 @@ def _choice(options: Tuple[str, ...]) -> Callable[[Any], str]:
 def duration(value: Any) -> float:
     """Seconds, given as a number or as text like "90s", "10m", "1h30m", "1d"."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)) and any(match.groups()):
-        d, h, m, s = (int(part or 0) for part in match.groups())
+        seconds = float(value) if abs(value) <= MAX_DURATION else MAX_DURATION + 1
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value)) and any(match.groups()):
+        d, h, m, s = (min(int(part or 0), 10**9) for part in match.groups())
         seconds = float(((d * 24 + h) * 60 + m) * 60 + s)
     else:
         raise ValueError(f'{value!r} is not a duration (seconds, or text like "90s", "1h30m")')
-    if seconds <= 0:
+    if not seconds > 0:  # also NaN
         raise ValueError("must be longer than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError("must be at most a week (7d)")
     return seconds
 
 
@@ -75,7 +78,7 @@ def _env(value: Any) -> Dict[str, str]:
         raise ValueError("must be a table of NAME = value")
     env = {}
     for name, item in value.items():
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise ValueError(f'"{name}" is not an environment variable name')
         if name.startswith("SALVAGE_"):
             raise ValueError(f'"{name}": SALVAGE_* variables are set by salvage itself')
@@ -92,7 +95,7 @@ def _mounts(value: Any) -> Dict[str, str]:
         raise ValueError('must be a table of "volume or /host/path" = "/path/in/crane"')
     mounts = {}
     for source, target in value.items():
-        if not (source.startswith("/") or _VOLUME_NAME.match(source)):
+        if not (source.startswith("/") or _VOLUME_NAME.fullmatch(source)):
             raise ValueError(f'"{source}" is neither a volume name nor an absolute host path')
         if not isinstance(target, str) or not target.startswith("/"):
             raise ValueError(f'"{source}": the path in the crane must be absolute')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import docker
 import requests
@@ -19,15 +18,16 @@ class EngineError(Exception):
 def describe(error: Exception) -> str:
     if isinstance(error, APIError):
         return str(error.explanation or error).strip()
-    if isinstance(error, requests.exceptions.Timeout):
+    # Over a unix socket a read timeout arrives as a ConnectionError("... Read timed out.")
+    if isinstance(error, requests.exceptions.Timeout) or "timed out" in str(error):
         return "the Docker engine did not answer in time"
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 class Engine:
-    """Two clients on the same engine: one for quick calls with a timeout, and one without
-    a read timeout for calls that wait as long as a crane or command runs (logs, wait,
-    exec); those get their own deadlines where they are made."""
+    """Connections to one engine: `api` for calls that answer quickly (with a timeout), and
+    `unbounded()` clients for streams that last as long as a crane runs (its logs, its
+    wait); those get their own deadlines where they are used."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.address = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -40,5 +40,5 @@ class Engine:
                 f"cannot reach the Docker engine at {self.address}: {describe(error)}"
             ) from None
 
-    def waiting_client(self, timeout: Optional[float]) -> docker.APIClient:
-        return docker.APIClient(timeout=timeout, **self._kwargs)
+    def unbounded(self) -> docker.APIClient:
+        return docker.APIClient(timeout=None, **self._kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -46,16 +48,42 @@ def unpause(engine: Engine, container_id: str) -> None:
     engine.api.unpause(container_id)
 
 
+class CommandTimeout(Exception):
+    pass
+
+
 def execute(
     engine: Engine, container_id: str, command: str, user: Optional[str], timeout: float
 ) -> Tuple[int, str]:
-    """Run `command` through /bin/sh inside the container; (exit code, output)."""
-    api = engine.waiting_client(timeout)
-    try:
-        exec_id = api.exec_create(container_id, ["/bin/sh", "-c", command], user=user or "")
-        output = api.exec_start(exec_id)
-        code = api.exec_inspect(exec_id).get("ExitCode")
-    finally:
-        api.close()
-    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+    """Run `command` through /bin/sh inside the container; (exit code, output).
+
+    docker-py reads an exec's output with no timeout at all, so the output is read on a
+    thread and the connection cut at `timeout` (Docker cannot kill an exec: the command
+    may go on inside the container, and the error says so).
+    """
+    from docker.utils.socket import frames_iter
+
+    api = engine.api
+    exec_id = api.exec_create(container_id, ["/bin/sh", "-c", command], user=user or "")
+    stream = api.exec_start(exec_id, socket=True)
+    output: list = []
+
+    def read() -> None:
+        try:
+            output.extend(data for _, data in frames_iter(stream, tty=False))
+        except OSError:
+            pass
+
+    reader = threading.Thread(target=read, name="exec-output", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        getattr(stream, "_sock", stream).shutdown(socket.SHUT_RDWR)
+        reader.join(5)
+        raise CommandTimeout(
+            f"still running after {timeout:.0f} s (left running inside the container)"
+        )
+    stream.close()
+    code = api.exec_inspect(exec_id).get("ExitCode")
+    text = b"".join(output).decode("utf-8", "replace")
     return (code if code is not None else -1), text

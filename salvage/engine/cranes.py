@@ -23,8 +23,6 @@ from salvage.config import Crane
 from salvage.engine.client import Engine, EngineError, describe
 
 CRANE_API = "1"
-# Labels on every crane container, so leftovers can be found (and removed by recovery).
-CRANE_LABEL = "salvage.crane"
 VOLUME_MOUNT = "/salvage/volume"
 META_DIR = "salvage/meta"
 
@@ -111,7 +109,7 @@ def run_crane(
         name=container_name(volume, run_id),
     )
     crane_id = created["Id"]
-    waiter = engine.waiting_client(None)
+    waiter = engine.unbounded()
     reader = None
     try:
         api.put_archive(crane_id, "/", _meta_archive(meta))
@@ -122,7 +120,8 @@ def run_crane(
         reader.daemon = True
         reader.start()
         try:
-            status = engine.waiting_client(timeout).wait(crane_id)
+            # docker-py's wait() sets its own request timeout, overriding the client's.
+            status = waiter.wait(crane_id, timeout=timeout)
         except Exception as error:  # a read timeout, however the transport words it
             if _running(engine, crane_id):
                 api.kill(crane_id)

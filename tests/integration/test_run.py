@@ -1,0 +1,234 @@
+"""`salvage run` against a real engine and real docker-compose: what gets backed up, what
+goes down, and that every container ends exactly as it was."""
+
+from __future__ import annotations
+
+import tarfile
+import time
+
+from conftest import SCRIPT_CRANE, events
+
+
+def _archive_files(path) -> dict:
+    with tarfile.open(path) as archive:
+        return {
+            m.name: archive.extractfile(m).read() if m.isfile() else None
+            for m in archive.getmembers()
+        }
+
+
+def test_backs_up_labelled_volumes_and_leaves_every_container_as_it_was(stack, salvage, api):
+    gvol = stack.volume("gvol")
+    project = stack.compose(
+        "app",
+        f"""
+        version: "2.4"
+        services:
+          web:
+            image: salvage-test/busybox
+            init: true
+            network_mode: none
+            command: >-
+              sh -c 'echo web-data > /data/web.txt; echo extra > /extra/e.txt; exec sleep 3600'
+            volumes: [data:/data, extra:/extra]
+            labels:
+              salvage.tide.{stack.tide}: data,extra
+          worker:
+            image: salvage-test/busybox
+            init: true
+            network_mode: none
+            command: sleep 3600
+            volumes: [data:/data]
+            labels:
+              salvage.tide.{stack.tide}: g:{gvol}
+        volumes:
+          data:
+          extra:
+        """,
+    )
+    web, worker = stack.id_of(project, "web"), stack.id_of(project, "worker")
+    # Users of the global volume: one stopped before the run, one paused by its label.
+    stopped = stack.container("gstopped", [gvol], command="echo g > /gvol/g.txt; sleep 3600")
+    pauser = stack.container("gpause", [gvol], labels={"salvage.action": "pause"})
+    unrelated = stack.container("unrelated", [stack.volume("other")])
+    api.stop(stopped, timeout=1)
+    api.pause(worker)  # already paused: must stay paused, untouched
+    before = stack.states()
+    assert before[worker][1] == "paused" and before[stopped][1] == "exited"
+
+    salvage.use_tar("smart")
+    since = time.time()
+    done = salvage("run", "--tide", stack.tide)
+
+    assert done.returncode == 0, done.stderr
+    assert stack.states() == before  # same ids, same states
+    seen = events(api, since)
+    touched = {
+        (name, action) for name, action, _ in seen if name and not name.startswith("salvage-crane")
+    }
+    assert (web, "die") in touched and (web, "start") in touched
+    assert (pauser, "pause") in touched and (pauser, "unpause") in touched
+    assert not {n for n, _ in touched} & {worker, stopped, unrelated}
+
+    archives = salvage.archives()
+    assert sorted(archives) == sorted([f"{project}_data", f"{project}_extra", gvol])
+    files = _archive_files(archives[f"{project}_data"][0])
+    assert files["volume/web.txt"] == b"web-data\n"
+    assert b'"name": "%s_data"' % project.encode() in files["meta/meta.json"]
+    assert _archive_files(archives[gvol][0])["volume/g.txt"] == b"g\n"
+    assert _archive_files(archives[f"{project}_extra"][0])["volume/e.txt"] == b"extra\n"
+    # No crane is left behind.
+    assert not api.containers(all=True, filters={"label": "salvage.crane"})
+
+
+def test_empty_volume_backs_up(stack, salvage):
+    empty = stack.volume("empty")
+    stack.container("holder", [empty], labels={f"salvage.tide.{stack.tide}": f"g:{empty}"})
+    salvage.use_tar()
+    salvage("run", check_code=0)
+    names = set(_archive_files(salvage.archives()[empty][0]))
+    assert "volume" in names and not [n for n in names if n.startswith("volume/")]
+
+
+def _script_config(
+    salvage, script: str, grouping: str = "smart", tide: str = "", crane: str = ""
+) -> None:
+    salvage.write_config(
+        f"""
+        machine = "testhost"
+        state_directory = "{salvage.tmp}"
+        [tides.{salvage.tide}]
+        crane = "script"
+        grouping = "{grouping}"
+        {tide}
+        [cranes.script]
+        image = "{SCRIPT_CRANE}"
+        pull = "never"
+        mounts = {{ "@BACKUPS@" = "/out" }}
+        env = {{ CRANE_SCRIPT = '''{script}''' }}
+        {crane}
+        """
+    )
+
+
+def test_failing_crane_fails_its_volume_only(stack, salvage, api):
+    good, bad = stack.volume("good"), stack.volume("bad")
+    a = stack.container("a", [good], labels={f"salvage.tide.{stack.tide}": f"g:{good}"})
+    b = stack.container("b", [bad], labels={f"salvage.tide.{stack.tide}": f"g:{bad}"})
+    _script_config(
+        salvage,
+        f'if [ "$SALVAGE_VOLUME_NAME" = "{bad}" ]; then echo disk full >&2; exit 3; fi;'
+        " cp -a /salvage/volume /out/$SALVAGE_VOLUME_NAME",
+    )
+    before = stack.states()
+    since = time.time()
+    done = salvage("run")
+
+    assert done.returncode == 1, done.stderr
+    assert f'volume {bad}: failed: crane "script" exited with 3' in done.stderr
+    assert f"{bad}: disk full" in done.stderr  # the crane's output, prefixed with its volume
+    assert (salvage.backups / good).is_dir() and not (salvage.backups / bad).exists()
+    assert stack.states() == before
+    restarted = [n for n, action, _ in events(api, since) if action == "start"]
+    assert a in restarted and b in restarted
+
+
+def test_hung_crane_is_killed_at_its_timeout(stack, salvage, api):
+    vol = stack.volume("slow")
+    stack.container("c", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
+    _script_config(salvage, "sleep 600", tide='crane_timeout = "2s"')
+    before = stack.states()
+    done = salvage("run")
+    assert done.returncode == 1
+    assert f'volume {vol}: failed: crane "script" still running after 2 s; killed' in done.stderr
+    assert stack.states() == before
+    assert not api.containers(all=True, filters={"label": "salvage.crane"})
+
+
+def test_failing_pre_command_touches_nothing_in_its_group(stack, salvage, api):
+    hooked, other = stack.volume("hooked"), stack.volume("other")
+    a = stack.container(
+        "a", [hooked],
+        labels={f"salvage.tide.{stack.tide}": f"g:{hooked}", "salvage.action": "stop",
+                "salvage.command.pre": "echo not now; exit 4",
+                "salvage.command.post": "touch /tmp/post-ran"},
+    )  # fmt: skip
+    b = stack.container("b", [hooked])  # a second user of the same volume
+    c = stack.container("c", [other], labels={f"salvage.tide.{stack.tide}": f"g:{other}"})
+    salvage.use_tar()
+    before = stack.states()
+    since = time.time()
+    done = salvage("run")
+
+    assert done.returncode == 1
+    assert (
+        f'container "{a}": pre-command "echo not now; exit 4": exited with 4: not now'
+        in done.stderr
+    )
+    assert stack.states() == before
+    seen = {(n, action) for n, action, _ in events(api, since)}
+    assert not [e for e in seen if e[0] in (a, b) and e[1] in ("die", "stop", "pause")]
+    assert sorted(salvage.archives()) == [other]  # the other group still ran
+    assert (c, "die") in seen
+    # The failed pre-command's own post-command does not run.
+    probe = api.exec_create(a, ["test", "-e", "/tmp/post-ran"])
+    api.exec_start(probe)
+    assert api.exec_inspect(probe)["ExitCode"] == 1
+
+
+def test_commands_run_as_user_with_exit_code_policy(stack, salvage, api):
+    vol = stack.volume("db")
+    a = stack.container(
+        "db", [vol],
+        labels={f"salvage.tide.{stack.tide}": f"g:{vol}", "salvage.user": "app",
+                "salvage.command.pre": "id -un > /db/dump-by; exit 1",
+                "salvage.command.exitcode": "2-5",
+                "salvage.command.post": "id -un > /tmp/post-by"},
+        command="chmod 777 /db; exec sleep 3600",
+    )  # fmt: skip
+    salvage.use_tar()
+    since = time.time()
+    done = salvage("run")
+    assert done.returncode == 0, done.stderr  # exit 1 is not in 2-5: the backup goes on
+    assert _archive_files(salvage.archives()[vol][0])["volume/dump-by"] == b"app\n"
+    # pre/post commands imply action "ignore": the container never stopped.
+    assert not [e for e in events(api, since) if e[0] == a and e[1] == "die"]
+    probe = api.exec_create(a, ["cat", "/tmp/post-by"])
+    assert api.exec_start(probe) == b"app\n"
+
+
+def test_compose_depends_on_orders_stop_and_start(stack, salvage, api):
+    vol = stack.volume("shared")
+    base = {"com.docker.compose.project": f"{stack.prefix}dep"}
+    # Compose v2 records depends_on in a label; Debian's docker-compose v1 does not.
+    web = stack.container("web", [vol], labels={
+        **base, "com.docker.compose.service": "web",
+        "com.docker.compose.depends_on": "db:service_started:false",
+        f"salvage.tide.{stack.tide}": f"g:{vol}"})  # fmt: skip
+    db = stack.container("db", [vol], labels={**base, "com.docker.compose.service": "db"})
+    # Name order alone would stop "db" first and start "web" first.
+    assert sorted([db, web]) == [db, web]
+    salvage.use_tar()
+    since = time.time()
+    salvage("run", check_code=0)
+    order = [(n, a) for n, a, _ in events(api, since) if n in (web, db) and a in ("die", "start")]
+    assert order == [(web, "die"), (db, "die"), (db, "start"), (web, "start")]
+
+
+def test_concurrent_cranes_in_one_group(stack, salvage, api):
+    vols = [stack.volume(f"v{i}") for i in range(3)]
+    stack.container(
+        "multi", vols, labels={f"salvage.tide.{stack.tide}": ",".join(f"g:{v}" for v in vols)}
+    )
+    # Each crane waits until all three are running at once: it only ends when they overlap.
+    _script_config(
+        salvage,
+        "mkdir -p /out/live; touch /out/live/$SALVAGE_VOLUME_NAME; i=0;"
+        " while [ $(ls /out/live | wc -l) -lt 3 ] && [ $i -lt 100 ]; do"
+        "   sleep 0.1; i=$((i+1));"
+        " done; [ $(ls /out/live | wc -l) -ge 3 ]",
+        tide="max_concurrent = 3",
+        crane="max_concurrent = 3",
+    )
+    done = salvage("run")
+    assert done.returncode == 0, done.stderr
