@@ -138,7 +138,7 @@ class Stack:
         """A plain (non-compose) container, running, with tini as PID 1 for fast stops."""
         name = f"{self.prefix}-{name}"
         config = self.api.create_host_config(
-            binds=[f"{v}:/{v.split('-', 1)[1]}" for v in volumes], init=True,
+            binds=[f"{v}:/{v.split('-', 1)[-1]}" for v in volumes], init=True,
             network_mode="none", **host,
         )  # fmt: skip
         created = self.api.create_container(
