@@ -232,3 +232,29 @@ def test_concurrent_cranes_in_one_group(stack, salvage, api):
     )
     done = salvage("run")
     assert done.returncode == 0, done.stderr
+
+
+def test_stop_waits_each_containers_own_stop_timeout(stack, salvage, api):
+    vol = stack.volume("slowstop")
+    # busybox sleep as PID 1 ignores SIGTERM: only the SIGKILL after the timeout stops it.
+    name = stack.container("slow", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
+    api.remove_container(name, force=True)
+    created = api.create_container(
+        "salvage-test/busybox", ["sleep", "3600"], name=name, stop_timeout=2,
+        labels={f"salvage.tide.{stack.tide}": f"g:{vol}"},
+        host_config=api.create_host_config(binds=[f"{vol}:/data"], network_mode="none"),
+    )  # fmt: skip
+    api.start(created["Id"])
+    salvage.use_tar()
+    since = time.time()
+    salvage("run", check_code=0)
+    kills = [
+        (e["Actor"]["Attributes"].get("signal"), e["timeNano"])
+        for e in api.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                            filters={"type": "container", "event": "kill"})
+        if e["Actor"]["Attributes"].get("name") == name and e["timeNano"] >= since * 1e9
+    ]  # fmt: skip
+    (term, term_at), (kill, kill_at) = kills
+    assert (term, kill) == ("15", "9")
+    # Docker sent SIGKILL after the container's own 2 s, not docker's default 10 s.
+    assert 1.5 < (kill_at - term_at) / 1e9 < 6
