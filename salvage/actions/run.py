@@ -11,9 +11,8 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from docker.errors import DockerException, NotFound
 
@@ -24,46 +23,11 @@ from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CRANE_API, CraneTimeout, ensure_image, run_crane
 from salvage.engine.discovery import discover
 from salvage.model import Problem
+from salvage.observers import Observer, Observers, Veto
 from salvage.planning import Group, Plan, plan_tide
+from salvage.results import TideResult, VolumeResult
 
 log = logging.getLogger("salvage")
-
-
-@dataclass
-class VolumeResult:
-    volume: str
-    ok: bool
-    message: str = ""
-    exit_code: Optional[int] = None
-    seconds: float = 0.0
-
-
-@dataclass
-class TideResult:
-    tide: str
-    volumes: List[VolumeResult] = field(default_factory=list)
-    problems: List[Problem] = field(default_factory=list)  # in labels: exit 2
-    errors: List[Problem] = field(default_factory=list)  # while running: exit 1
-    downtime: float = 0.0
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> List[VolumeResult]:
-        return [v for v in self.volumes if not v.ok]
-
-    @property
-    def exit_code(self) -> int:
-        if self.problems:
-            return 2
-        return 1 if self.errors or self.failed else 0
-
-    def summary(self) -> str:
-        ok = len(self.volumes) - len(self.failed)
-        return (
-            f"tide {self.tide}: {ok} volume{'s' * (ok != 1)} backed up, {len(self.failed)} failed,"
-            f" {len(self.problems)} label problem{'s' * (len(self.problems) != 1)};"
-            f" containers down {self.downtime:.1f} s in all; took {self.seconds:.1f} s"
-        )
 
 
 class _Aborted(Exception):
@@ -73,18 +37,27 @@ class _Aborted(Exception):
 
 
 class TideRun:
-    def __init__(self, engine: Engine, config: Config, tide: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        tide: str,
+        observers: Iterable[Observer] = (),
+        trigger: str = "manual",
+    ) -> None:
         self.engine = engine
         self.config = config
         self.tide = config.tides[tide]
         self.crane = config.crane_of(self.tide)
         self.run_id = uuid.uuid4().hex
         self.timestamp = int(time.time())
-        self.result = TideResult(tide)
+        self.observers = Observers(observers)
+        self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
 
     def run(self) -> TideResult:
-        started = time.monotonic()
+        self.result.started = time.time()
         plan = plan_tide(discover(self.engine), self.config, self.tide.name)
+        self.observers.tide_started(self, plan)
         for problem in plan.problems:
             log.error("%s", problem)
         self.result.problems += plan.problems
@@ -94,8 +67,9 @@ class TideRun:
             )
         else:
             self._run_groups(plan)
-        self.result.seconds = time.monotonic() - started
+        self.result.ended = time.time()
         log.info("%s", self.result.summary())
+        self.observers.tide_done(self, self.result)
         return self.result
 
     def _run_groups(self, plan: Plan) -> None:
@@ -108,31 +82,36 @@ class TideRun:
             return
         for number, group in enumerate(plan.groups, 1):
             log.info(
-                "group %d/%d %s: volumes %s",
-                number,
-                len(plan.groups),
-                group.name,
+                "group %d/%d %s: volumes %s", number, len(plan.groups), group.name,
                 ", ".join(group.volumes),
-            )
-            self._run_group(group)
+            )  # fmt: skip
+            self.observers.group_started(self, number, len(plan.groups), group)
+            results = self._run_group(group)
+            self.result.volumes += results
+            for result in results:
+                self.observers.volume_done(self, result)
 
-    def _fail(self, group: Group, message: str) -> None:
+    def _fail(self, group: Group, message: str) -> List[VolumeResult]:
+        failed = []
         for volume in group.volumes:
             log.error("volume %s: %s", volume, message)
-            self.result.volumes.append(VolumeResult(volume, False, message))
+            failed.append(self._volume(volume, group, False, message))
+        return failed
 
-    def _run_group(self, group: Group) -> None:
+    def _volume(self, volume: str, group: Group, ok: bool, message: str = "", **kw) -> VolumeResult:
+        return VolumeResult(volume, ok, message, group=group.name, crane=self.crane.name, **kw)
+
+    def _run_group(self, group: Group) -> List[VolumeResult]:
         if group.problems:
             for problem in group.problems:
                 log.error("%s", problem)
             self.result.problems += group.problems
-            self._fail(group, f"not backed up: {group.problems[0]}")
-            return
+            return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
         # Decide on each container's state as it is now, not as it was when planned.
         now = {s.container.id: containers.current(self.engine, s.container.id) for s in group.steps}
         running = [s for s in group.steps if now[s.container.id].state == "running"]
-        pre_done, changes = [], []
+        pre_done, changes, results = [], [], []
         down_since: Optional[float] = None
         aborted: Optional[Problem] = None
         try:
@@ -147,36 +126,28 @@ class TideRun:
                     pre_done.append(step)
             for step in running:
                 if step.settings.action in states.UNDO:
+                    if down_since is None:
+                        self.observers.containers_leaving(self, group)
+                        down_since = time.monotonic()
                     log.info("container %s: %s", step.container.name, step.settings.action)
-                    down_since = down_since or time.monotonic()
                     changes.append(
                         states.enter(
-                            self.engine,
-                            step.container,
-                            step.settings.action,
+                            self.engine, step.container, step.settings.action,
                             now[step.container.id].stop_timeout,
                         )
-                    )
-            self._run_cranes(group)
+                    )  # fmt: skip
+            results = self._run_cranes(group)
         except _Aborted as error:
             aborted = error.problem
+        except Veto as error:
+            aborted = Problem(f"group {group.name}", str(error))
         except (DockerException, EngineError) as error:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
-            for change in reversed(changes):
-                verb = "start" if change.action == "stop" else "unpause"
-                try:
-                    log.info("container %s: %s", change.container.name, verb)
-                    states.leave(self.engine, change)
-                except Exception as error:  # keep restoring the others
-                    problem = Problem(
-                        f'container "{change.container.name}"',
-                        f"could not {verb}: {describe(error)}",
-                    )
-                    log.error("%s", problem)
-                    self.result.errors.append(problem)
+            self._restore(changes)
+            downtime = time.monotonic() - down_since if down_since is not None else 0.0
             if down_since is not None:
-                downtime = time.monotonic() - down_since
+                self.observers.containers_back(self, group)
                 self.result.downtime += downtime
                 log.info("group %s: containers were down for %.2f s", group.name, downtime)
             for step in reversed(pre_done if aborted else running):
@@ -190,43 +161,62 @@ class TideRun:
                         self.result.errors.append(problem)
         if aborted:
             log.error("%s", aborted)
-            self._fail(group, f"not backed up: {aborted}")
+            results = self._fail(group, f"not backed up: {aborted}")
+        for result in results:
+            result.downtime = downtime
+        self.observers.group_done(self, group, downtime)
+        return results
 
-    def _run_cranes(self, group: Group) -> None:
+    def _restore(self, changes: List[states.Change]) -> None:
+        for change in reversed(changes):
+            verb = "start" if change.action == "stop" else "unpause"
+            try:
+                log.info("container %s: %s", change.container.name, verb)
+                states.leave(self.engine, change)
+            except Exception as error:  # keep restoring the others
+                problem = Problem(
+                    f'container "{change.container.name}"', f"could not {verb}: {describe(error)}"
+                )
+                log.error("%s", problem)
+                self.result.errors.append(problem)
+
+    def _run_cranes(self, group: Group) -> List[VolumeResult]:
         workers = min(self.tide.max_concurrent, self.crane.max_concurrent, len(group.volumes))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            self.result.volumes += list(pool.map(self._run_crane, group.volumes))
+            return list(pool.map(lambda volume: self._run_crane(group, volume), group.volumes))
 
-    def _run_crane(self, volume: str) -> VolumeResult:
-        started = time.monotonic()
+    def _run_crane(self, group: Group, volume: str) -> VolumeResult:
+        started, wall = time.monotonic(), time.time()
         crane = self.crane
+        self.observers.volume_started(self, volume)
         log.info("volume %s: backing up (crane %s)", volume, crane.name)
+        code, error = None, None
         try:
-            try:
-                info = self.engine.api.inspect_volume(volume)
-            except NotFound:
-                # Mounting it would make Docker create a new, empty volume of that name.
-                return self._volume_done(volume, started, "the volume no longer exists")
+            info = self.engine.api.inspect_volume(volume)
             code = run_crane(
-                self.engine,
-                crane,
-                volume=volume,
-                env=self._env(volume),
-                labels=self._labels(volume),
-                meta=self._meta(info),
-                run_id=self.run_id,
+                self.engine, crane, volume=volume, env=self._env(volume),
+                labels=self._labels(volume), meta=self._meta(info), run_id=self.run_id,
                 timeout=self.tide.crane_timeout,
                 on_line=lambda line: log.info("%s: %s", volume, line),
-            )
-        except CraneTimeout as error:
-            return self._volume_done(volume, started, f'crane "{crane.name}" {error}')
-        except Exception as error:  # one volume's failure never stops the group's restore
-            return self._volume_done(volume, started, f'crane "{crane.name}": {describe(error)}')
-        if code != 0:
-            return self._volume_done(
-                volume, started, f'crane "{crane.name}" exited with {code}', code
-            )
-        return self._volume_done(volume, started, None, code)
+            )  # fmt: skip
+            if code != 0:
+                error = f'crane "{crane.name}" exited with {code}'
+        except NotFound:
+            # Mounting it would make Docker create a new, empty volume of that name.
+            error = "the volume no longer exists"
+        except CraneTimeout as timeout:
+            error = f'crane "{crane.name}" {timeout}'
+        except Exception as failure:  # one volume's failure never stops the group's restore
+            error = f'crane "{crane.name}": {describe(failure)}'
+        seconds = time.monotonic() - started
+        if error:
+            log.error("volume %s: failed: %s", volume, error)
+        else:
+            log.info("volume %s: backed up in %.2f s", volume, seconds)
+        return self._volume(
+            volume, group, error is None, error or "", exit_code=code, seconds=seconds,
+            started=wall,
+        )  # fmt: skip
 
     def _env(self, volume: str) -> dict:
         env = dict(self.crane.env)
@@ -249,16 +239,6 @@ class TideRun:
             labels.RUN: self.run_id,
         }
 
-    def _volume_done(
-        self, volume: str, started: float, error: Optional[str], code: Optional[int] = None
-    ) -> VolumeResult:
-        seconds = time.monotonic() - started
-        if error:
-            log.error("volume %s: failed: %s", volume, error)
-            return VolumeResult(volume, False, error, code, seconds)
-        log.info("volume %s: backed up in %.2f s", volume, seconds)
-        return VolumeResult(volume, True, "", code, seconds)
-
     def _meta(self, info: dict) -> dict:
         return {
             "salvage_version": __version__,
@@ -279,6 +259,9 @@ class TideRun:
         }
 
 
-def run(engine: Engine, config: Config, tides: List[str]) -> int:
+def run(
+    engine: Engine, config: Config, tides: List[str], observers: Iterable[Observer] = ()
+) -> int:
     """Run the tides one after another; the worst exit code."""
-    return max(TideRun(engine, config, tide).run().exit_code for tide in tides)
+    observers = list(observers)
+    return max(TideRun(engine, config, tide, observers).run().exit_code for tide in tides)

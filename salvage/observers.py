@@ -1,0 +1,82 @@
+"""Observers: everything that follows a run from outside (log summary, notifications,
+history, metrics, sd_notify, the inhibitor lock) without being part of it.
+
+The run calls each hook on every observer, in order. An observer that fails is logged and
+skipped: reporting never fails a backup.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Iterable, List
+
+if TYPE_CHECKING:  # pragma: no cover
+    from salvage.planning import Group, Plan
+    from salvage.results import TideResult, VolumeResult
+
+log = logging.getLogger("salvage")
+
+
+class Veto(Exception):
+    """Raised by an observer to stop a group before its containers are touched (e.g. a
+    required inhibitor lock that cannot be had). The one exception that is not swallowed."""
+
+
+class Observer:
+    """Every hook is optional; `run` is the TideRun (its tide, crane, config, run_id)."""
+
+    def tide_started(self, run, plan: Plan) -> None: ...
+
+    def group_started(self, run, number: int, total: int, group: Group) -> None: ...
+
+    def containers_leaving(self, run, group: Group) -> None:
+        """Just before the first container of the group leaves its running state."""
+
+    def containers_back(self, run, group: Group) -> None:
+        """Every container of the group is back (or recorded for recovery)."""
+
+    def volume_started(self, run, volume: str) -> None: ...
+
+    def volume_done(self, run, result: VolumeResult) -> None: ...
+
+    def group_done(self, run, group: Group, downtime: float) -> None: ...
+
+    def tide_done(self, run, result: TideResult) -> None: ...
+
+
+class Observers(Observer):
+    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+        self.observers: List[Observer] = list(observers)
+
+    def _call(self, hook: str, *args) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, hook)(*args)
+            except Veto:
+                raise
+            except Exception as error:  # never let reporting fail a backup
+                log.warning("%s: %s failed: %s", type(observer).__name__, hook, error)
+
+    def tide_started(self, *args) -> None:
+        self._call("tide_started", *args)
+
+    def group_started(self, *args) -> None:
+        self._call("group_started", *args)
+
+    def containers_leaving(self, *args) -> None:
+        self._call("containers_leaving", *args)
+
+    def containers_back(self, *args) -> None:
+        self._call("containers_back", *args)
+
+    def volume_started(self, *args) -> None:
+        self._call("volume_started", *args)
+
+    def volume_done(self, *args) -> None:
+        self._call("volume_done", *args)
+
+    def group_done(self, *args) -> None:
+        self._call("group_done", *args)
+
+    def tide_done(self, *args) -> None:
+        self._call("tide_done", *args)
