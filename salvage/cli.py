@@ -85,11 +85,13 @@ TIDE = click.option(
 @click.pass_context
 def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     """Back up the volumes of a tide now."""
+    from salvage import observers
     from salvage.actions import run as action
 
     config = _config(ctx)
     names = _tides(config, tides)
-    sys.exit(action.run(_engine(), config, names))
+    interactive = sys.stderr.isatty()
+    sys.exit(action.run(_engine(), config, names, observers.for_config(config, interactive)))
 
 
 @main.command()

@@ -80,3 +80,10 @@ class Observers(Observer):
 
     def tide_done(self, *args) -> None:
         self._call("tide_done", *args)
+
+
+def for_config(config, interactive: bool = False) -> List[Observer]:
+    """The observers of a run under this configuration. Each concern adds itself here,
+    imported lazily so that a command that does not run a tide does not pay for it."""
+    observers: List[Observer] = []
+    return observers

@@ -8,6 +8,8 @@ bring every changed container back (in reverse order) and run the post-commands.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +55,35 @@ class TideRun:
         self.timestamp = int(time.time())
         self.observers = Observers(observers)
         self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
+        self._aborting = threading.Event()
+
+    def abort(self, reason: str) -> None:
+        """Cut the run short (a signal, a shutdown): kill its running cranes and start no
+        more. Each group then unwinds as after any failure: its containers are restored.
+        Safe to call from a signal handler or another thread."""
+        if self._aborting.is_set():
+            return
+        self.result.interrupted = reason
+        self._aborting.set()
+        log.warning("tide %s: interrupted (%s): stopping the cranes", self.tide.name, reason)
+        threading.Thread(target=self._kill_cranes, name="abort", daemon=True).start()
+
+    def _kill_cranes(self) -> None:
+        api = self.engine.unbounded()
+        try:
+            for crane in api.containers(filters={"label": f"{labels.RUN}={self.run_id}"}):
+                try:
+                    api.kill(crane["Id"])
+                except DockerException:
+                    pass  # already gone
+        except DockerException as error:
+            log.error("tide %s: cannot stop its cranes: %s", self.tide.name, describe(error))
+        finally:
+            api.close()
+
+    def _check_aborted(self, where: str) -> None:
+        if self._aborting.is_set():
+            raise _Aborted(Problem(where, f"interrupted ({self.result.interrupted})"))
 
     def run(self) -> TideResult:
         self.result.started = time.time()
@@ -81,6 +112,11 @@ class TideRun:
                 self._fail(group, f"not backed up: {error}")
             return
         for number, group in enumerate(plan.groups, 1):
+            if self._aborting.is_set():
+                self.result.volumes += self._fail(
+                    group, f"not backed up: interrupted ({self.result.interrupted})"
+                )
+                continue
             log.info(
                 "group %d/%d %s: volumes %s", number, len(plan.groups), group.name,
                 ", ".join(group.volumes),
@@ -116,6 +152,7 @@ class TideRun:
         aborted: Optional[Problem] = None
         try:
             for step in running:
+                self._check_aborted(f"group {group.name}")
                 if step.settings.pre:
                     log.info("container %s: running pre-command", step.container.name)
                     problem = states.run_command(
@@ -125,6 +162,7 @@ class TideRun:
                         raise _Aborted(problem)
                     pre_done.append(step)
             for step in running:
+                self._check_aborted(f"group {group.name}")
                 if step.settings.action in states.UNDO:
                     if down_since is None:
                         self.observers.containers_leaving(self, group)
@@ -192,15 +230,18 @@ class TideRun:
         log.info("volume %s: backing up (crane %s)", volume, crane.name)
         code, error = None, None
         try:
+            self._check_aborted(f"volume {volume}")
             info = self.engine.api.inspect_volume(volume)
             code = run_crane(
                 self.engine, crane, volume=volume, env=self._env(volume),
                 labels=self._labels(volume), meta=self._meta(info), run_id=self.run_id,
                 timeout=self.tide.crane_timeout,
-                on_line=lambda line: log.info("%s: %s", volume, line),
+                on_line=lambda line: log.info("%s: %s", volume, line), cancelled=self._aborting,
             )  # fmt: skip
             if code != 0:
                 error = f'crane "{crane.name}" exited with {code}'
+        except _Aborted:
+            error = "not started"
         except NotFound:
             # Mounting it would make Docker create a new, empty volume of that name.
             error = "the volume no longer exists"
@@ -209,6 +250,8 @@ class TideRun:
         except Exception as failure:  # one volume's failure never stops the group's restore
             error = f'crane "{crane.name}": {describe(failure)}'
         seconds = time.monotonic() - started
+        if error and self._aborting.is_set():
+            error = f"interrupted ({self.result.interrupted}): {error}"
         if error:
             log.error("volume %s: failed: %s", volume, error)
         else:
@@ -262,6 +305,32 @@ class TideRun:
 def run(
     engine: Engine, config: Config, tides: List[str], observers: Iterable[Observer] = ()
 ) -> int:
-    """Run the tides one after another; the worst exit code."""
+    """Run the tides one after another; the worst exit code.
+
+    SIGTERM and SIGINT abort the running tide (its cranes are killed, its containers
+    restored) and start no further tide.
+    """
     observers = list(observers)
-    return max(TideRun(engine, config, tide, observers).run().exit_code for tide in tides)
+    current: List[TideRun] = []
+    stopped: List[str] = []
+
+    def on_signal(signum, _frame) -> None:
+        stopped.append(signal.Signals(signum).name)
+        for tide_run in current:
+            tide_run.abort(stopped[0])
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        codes = []
+        for tide in tides:
+            if stopped:
+                log.error("tide %s: not run (%s)", tide, stopped[0])
+                codes.append(1)
+                continue
+            tide_run = TideRun(engine, config, tide, observers)
+            current[:] = [tide_run]
+            codes.append(tide_run.run().exit_code)
+        return max(codes)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -15,9 +15,15 @@ from salvage.config.schema import (
     DEFAULT_CRANE,
     DEFAULT_TIDE,
     GROUPINGS,
+    INHIBIT_WHAT,
+    NOTIFY_EVENTS,
+    NOTIFY_KINDS,
     PULLS,
     Config,
     Crane,
+    Docker,
+    Inhibit,
+    Notify,
     Tide,
     default_crane,
 )
@@ -105,13 +111,88 @@ def _mounts(value: Any) -> Dict[str, str]:
     return mounts
 
 
-TOP_KEYS: Dict[str, Callable[[Any], Any]] = {"machine": _text, "state_directory": _absolute_path}
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValueError(f"must be a whole number from 0 to 100, not {value!r}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {value!r}")
+    return value
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _events(value: Any) -> Tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"must be a list of events: {', '.join(NOTIFY_EVENTS)}")
+    for event in value:
+        if event not in NOTIFY_EVENTS:
+            raise ValueError(f"{event!r} is not one of {', '.join(NOTIFY_EVENTS)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _inhibit_what(value: Any) -> str:
+    parts = value.split(":") if isinstance(value, str) else [None]
+    for part in parts:
+        if part not in INHIBIT_WHAT:
+            raise ValueError(f"{value!r} is not a colon list of {', '.join(INHIBIT_WHAT)}")
+    return value
+
+
+def _secrets(value: Any) -> Dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError('must be a table of NAME = "/host/file"')
+    for name, path in value.items():
+        if not _ENV_NAME.fullmatch(name) or name.startswith("SALVAGE_"):
+            raise ValueError(f'"{name}" is not a secret name (letters, digits, _)')
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise ValueError(f'"{name}": must be the absolute path of a file on the host')
+    return dict(value)
+
+
+def _schedule(value: Any) -> str:
+    # systemd-analyze checks the expression itself (salvage check); here only its shape.
+    if not isinstance(value, str) or not value.strip() or "\n" in value:
+        raise ValueError('must be a systemd calendar expression, such as "daily"')
+    return value.strip()
+
+
+TOP_KEYS: Dict[str, Callable[[Any], Any]] = {
+    "machine": _text,
+    "state_directory": _absolute_path,
+    "lock_timeout": duration,
+    "metrics_directory": _absolute_path,
+}
+DOCKER_KEYS: Dict[str, Callable[[Any], Any]] = {
+    "timeout": duration,
+    "retries": _non_negative_int,
+}
+INHIBIT_KEYS: Dict[str, Callable[[Any], Any]] = {"what": _inhibit_what, "required": _flag}
+NOTIFY_KEYS: Dict[str, Callable[[Any], Any]] = {
+    "kind": _choice(NOTIFY_KINDS),
+    "url": _url,
+    "events": _events,
+    "name": _text,
+    "template": _text,
+    "timeout": duration,
+    "retries": _non_negative_int,
+}
 TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "crane": _text,
     "grouping": _choice(GROUPINGS),
     "max_concurrent": _positive_int,
     "crane_timeout": duration,
     "command_timeout": duration,
+    "schedule": _schedule,
+    "randomized_delay": duration,
+    "persistent": _flag,
 }
 CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "image": _text,
@@ -119,7 +200,9 @@ CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "env": _env,
     "mounts": _mounts,
     "max_concurrent": _positive_int,
+    "secrets": _secrets,
 }
+SECTIONS = ("tides", "cranes", "docker", "inhibit", "notify")
 
 
 class _Checker:
@@ -147,6 +230,36 @@ class _Checker:
                 self.problem(path, str(error))
         return values
 
+    def subtable(
+        self, raw: Mapping[str, Any], name: str, keys: Mapping[str, Callable[[Any], Any]]
+    ) -> Dict[str, Any]:
+        section = raw.get(name, {})
+        if not isinstance(section, dict):
+            self.problem(name, f"must be a table ([{name}])")
+            return {}
+        return self.table(f"{name}.", section, keys)
+
+    def notify(self, raw: Mapping[str, Any]) -> Tuple[Notify, ...]:
+        entries = raw.get("notify", [])
+        if not isinstance(entries, list):
+            self.problem("notify", "must be a list of [[notify]] tables")
+            return ()
+        targets = []
+        for index, entry in enumerate(entries):
+            key = f"notify[{index}]"
+            if not isinstance(entry, dict):
+                self.problem(key, "must be a table ([[notify]])")
+                continue
+            fields = self.table(f"{key}.", entry, NOTIFY_KEYS)
+            missing = [k for k in ("kind", "url") if k not in entry]
+            for k in missing:
+                self.problem(f"{key}.{k}", "is required")
+            if fields.get("template") and fields.get("kind") != "webhook":
+                self.problem(f"{key}.template", "only a webhook has a template")
+            if not missing and "kind" in fields and "url" in fields:
+                targets.append(Notify(**fields))
+        return tuple(targets)
+
     def sections(self, raw: Mapping[str, Any], name: str) -> Dict[str, Mapping[str, Any]]:
         section = raw.get(name, {})
         if not isinstance(section, dict):
@@ -163,8 +276,11 @@ class _Checker:
 
 def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[Problem]]:
     check = _Checker(path)
-    top = {k: v for k, v in raw.items() if k not in ("tides", "cranes")}
+    top = {k: v for k, v in raw.items() if k not in SECTIONS}
     values = check.table("", top, TOP_KEYS)
+    docker = Docker(**check.subtable(raw, "docker", DOCKER_KEYS))
+    inhibit = Inhibit(**check.subtable(raw, "inhibit", INHIBIT_KEYS))
+    notify = check.notify(raw)
 
     cranes = {DEFAULT_CRANE: default_crane()}
     raw_cranes = check.sections(raw, "cranes")
@@ -189,4 +305,7 @@ def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[
 
     if check.problems:
         return None, check.problems
-    return Config(path=path, tides=tides, cranes=cranes, **values), []
+    return Config(
+        path=path, tides=tides, cranes=cranes, docker=docker, inhibit=inhibit, notify=notify,
+        **values,
+    ), []  # fmt: skip

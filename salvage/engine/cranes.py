@@ -13,7 +13,7 @@ import re
 import tarfile
 import threading
 import time
-from typing import Callable, Dict, List, Mapping
+from typing import Callable, Dict, List, Mapping, Optional
 
 from docker.errors import DockerException, ImageNotFound
 from docker.types import Mount
@@ -85,6 +85,7 @@ def run_crane(
     run_id: str,
     timeout: float,
     on_line: Callable[[str], None],
+    cancelled: Optional[threading.Event] = None,
 ) -> int:
     """Run the crane for one volume to its end; its exit code. Output goes to `on_line`.
 
@@ -114,6 +115,8 @@ def run_crane(
     try:
         api.put_archive(crane_id, "/", _meta_archive(meta))
         api.start(crane_id)
+        if cancelled is not None and cancelled.is_set():
+            api.kill(crane_id)  # an abort that came while the crane was being created
         reader = threading.Thread(
             target=_follow, args=(waiter, crane_id, on_line), name=f"crane-log-{volume}"
         )
