@@ -33,11 +33,11 @@ def _config(ctx: click.Context):
         _fail(error.problems)
 
 
-def _engine():
+def _engine(config):
     from salvage.engine.client import Engine, EngineError
 
     try:
-        return Engine()
+        return Engine(config.docker.timeout, config.docker.retries)
     except EngineError as error:
         _fail([error], EXIT_FAILED)
 
@@ -91,7 +91,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     config = _config(ctx)
     names = _tides(config, tides)
     interactive = sys.stderr.isatty()
-    sys.exit(action.run(_engine(), config, names, observers.for_config(config, interactive)))
+    sys.exit(action.run(_engine(config), config, names, observers.for_config(config, interactive)))
 
 
 @main.command()
@@ -106,7 +106,7 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 
     config = _config(ctx)
     names = _tides(config, tides)
-    host = discover(_engine())
+    host = discover(_engine(config))
     plans = [plan_tide(host, config, name) for name in names]
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in plans], indent=2, ensure_ascii=False))
@@ -124,7 +124,17 @@ def check(ctx: click.Context) -> None:
     from salvage.actions.check import check as action
 
     config = _config(ctx)
-    problems = action(_engine(), config)
+    problems = action(_engine(config), config)
     if problems:
         _fail(problems)
     click.echo(f"{config.path}: {len(config.tides)} tide(s), labels on this host: no problems")
+
+
+@main.command()
+@click.pass_context
+def recover(ctx: click.Context) -> None:
+    """Bring back every container a salvage run left down (after a crash or a kill)."""
+    from salvage.actions.recover import recover as action
+
+    config = _config(ctx)
+    sys.exit(EXIT_FAILED if action(_engine(config), config) else EXIT_OK)

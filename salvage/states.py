@@ -1,42 +1,103 @@
 """Safe states and their reversal: what salvage does to a container, and how it undoes it.
 
-Only a container that is running when salvage reaches it is changed: stop or pause it,
-and later start or unpause it. Every change is returned as a `Change`, the one thing the
-caller needs to undo it.
+Only a container that is running when salvage reaches it is changed (stopped or paused).
+Every change is first written to the record (salvage.record), so that it can be undone by
+this run or, if this run dies, by `salvage recover`. Undoing goes through `restore`, which
+brings a container back to its prior state unless someone else changed it since: a
+person's start, stop or removal stands, and is reported.
 """
 
 from __future__ import annotations
 
+import calendar
+import re
+import time
 from dataclasses import dataclass
 from typing import Optional
 
 from salvage.engine import containers
 from salvage.engine.client import Engine, describe
-from salvage.labels import Settings
+from salvage.labels import Settings, parse_exit_policy
 from salvage.model import Container, Problem
+from salvage.record import Entry, Record
 
-UNDO = {"stop": containers.start, "pause": containers.unpause}
-
-
-@dataclass(frozen=True)
-class Change:
-    container: Container
-    action: str  # "stop" or "pause"
-    prior: str  # the state it was in: always "running" today
+UNDO = ("stop", "pause")
+_DOCKER_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z")
 
 
-def enter(engine: Engine, container: Container, action: str, stop_timeout: int) -> Change:
+def _epoch(docker_time: str) -> float:
+    """Docker's RFC 3339 times with nanoseconds ("...T07:08:26.123456789Z")."""
+    match = _DOCKER_TIME.match(docker_time or "")
+    if not match:
+        return 0.0
+    whole = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
+    return whole + float(match.group(2) or 0)
+
+
+def enter(
+    engine: Engine, record: Record, container: Container, action: str, stop_timeout: int,
+    run_id: str, tide: str,
+) -> Entry:  # fmt: skip
+    entry = Entry(container.id, container.name, action, "running", time.time(), run_id, tide)
+    record.add(entry)  # on disk before the change
     if action == "stop":
         containers.stop(engine, container.id, stop_timeout)
     elif action == "pause":
         containers.pause(engine, container.id)
     else:
         raise ValueError(action)
-    return Change(container, action, "running")
+    return entry
 
 
-def leave(engine: Engine, change: Change) -> None:
-    UNDO[change.action](engine, change.container.id)
+@dataclass(frozen=True)
+class Outcome:
+    done: Optional[str]  # what salvage did: "started", "unpaused", or None
+    note: Optional[str] = None  # why it did nothing, when that is worth telling
+
+    def __str__(self) -> str:
+        return self.done or self.note or "nothing to do"
+
+
+def restore(engine: Engine, entry: Entry) -> Outcome:
+    """Bring a stopped or paused container back to its prior state (running).
+
+    Engine calls are retried while the engine is unreachable (e.g. restarting).
+    """
+    info = engine.retry(containers.inspect, engine, entry.container)
+    if info is None:
+        return Outcome(None, "was removed by someone else; nothing to restore")
+    state = info["State"]["Status"]
+    if state == "running":
+        return Outcome(None, "is running: started by someone else meanwhile")
+    if state == "paused":
+        if entry.change == "pause":
+            engine.retry(containers.unpause, engine, entry.container)
+            return Outcome("unpaused")
+        return Outcome(None, "was paused by someone else; left paused")
+    if state in ("exited", "created", "dead"):
+        if _epoch(info["State"].get("StartedAt")) > entry.since:
+            return Outcome(None, "was started and stopped again by someone else; left stopped")
+        # Stopped by salvage, or (when salvage paused it) by an engine restart.
+        engine.retry(containers.start, engine, entry.container)
+        return Outcome("started")
+    return Outcome(None, f"is {state}; left as it is")
+
+
+def disturbed(engine: Engine, entry: Entry) -> Optional[str]:
+    """Why a container salvage stopped or paused is no longer so, mid-backup (or None)."""
+    info = containers.inspect(engine, entry.container)
+    if info is None:
+        return "was removed"
+    state = info["State"]["Status"]
+    expected = ("exited", "created", "dead") if entry.change == "stop" else ("paused",)
+    return None if state in expected else f"was {state} by someone else during the backup"
+
+
+def post_entry(container: Container, settings: Settings, run_id: str, tide: str) -> Entry:
+    return Entry(
+        container.id, container.name, "post", "running", time.time(), run_id, tide,
+        command=settings.post, user=settings.user, exit_policy=settings.exit_policy.text,
+    )  # fmt: skip
 
 
 def run_command(
@@ -59,3 +120,13 @@ def run_command(
     if code != 0 and settings.exit_policy.aborts(code):
         return Problem(where, f"exited with {code}" + (f": {last}" if last else ""))
     return None
+
+
+def run_recorded_post(engine: Engine, entry: Entry, timeout: float) -> Optional[Problem]:
+    """A post-command from the record, for a container that is running (and not paused)."""
+    settings = Settings(
+        action="ignore", post=entry.command, user=entry.user,
+        exit_policy=parse_exit_policy(entry.exit_policy),
+    )  # fmt: skip
+    container = Container(entry.container, entry.name, "running")
+    return run_command(engine, container, settings, "post", timeout)

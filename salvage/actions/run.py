@@ -16,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Iterable, List, Optional
 
+import requests
 from docker.errors import DockerException, NotFound
 
 from salvage import __version__, labels, states
+from salvage.actions.recover import recover
 from salvage.config import Config
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
@@ -27,6 +29,7 @@ from salvage.engine.discovery import discover
 from salvage.model import Problem
 from salvage.observers import Observer, Observers, Veto
 from salvage.planning import Group, Plan, plan_tide
+from salvage.record import Record
 from salvage.results import TideResult, VolumeResult
 
 log = logging.getLogger("salvage")
@@ -56,6 +59,7 @@ class TideRun:
         self.observers = Observers(observers)
         self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
         self._aborting = threading.Event()
+        self.record = Record(config.state_directory)
 
     def abort(self, reason: str) -> None:
         """Cut the run short (a signal, a shutdown): kill its running cranes and start no
@@ -109,7 +113,7 @@ class TideRun:
         except EngineError as error:
             log.error("%s", error)
             for group in plan.groups:
-                self._fail(group, f"not backed up: {error}")
+                self.result.volumes += self._fail(group, f"not backed up: {error}")
             return
         for number, group in enumerate(plan.groups, 1):
             if self._aborting.is_set():
@@ -144,16 +148,20 @@ class TideRun:
             self.result.problems += group.problems
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
-        # Decide on each container's state as it is now, not as it was when planned.
-        now = {s.container.id: containers.current(self.engine, s.container.id) for s in group.steps}
-        running = [s for s in group.steps if now[s.container.id].state == "running"]
-        pre_done, changes, results = [], [], []
+        pre_done, posts, changes, results = [], {}, [], []
+        running = []
         down_since: Optional[float] = None
         aborted: Optional[Problem] = None
         try:
+            # Decide on each container's state as it is now, not as it was when planned.
+            now = {
+                s.container.id: containers.current(self.engine, s.container.id) for s in group.steps
+            }
+            running = [s for s in group.steps if now[s.container.id].state == "running"]
             for step in running:
                 self._check_aborted(f"group {group.name}")
                 if step.settings.pre:
+                    self._record_post(step, posts)
                     log.info("container %s: running pre-command", step.container.name)
                     problem = states.run_command(
                         self.engine, step.container, step.settings, "pre", timeout
@@ -163,6 +171,7 @@ class TideRun:
                     pre_done.append(step)
             for step in running:
                 self._check_aborted(f"group {group.name}")
+                self._record_post(step, posts)
                 if step.settings.action in states.UNDO:
                     if down_since is None:
                         self.observers.containers_leaving(self, group)
@@ -170,16 +179,21 @@ class TideRun:
                     log.info("container %s: %s", step.container.name, step.settings.action)
                     changes.append(
                         states.enter(
-                            self.engine, step.container, step.settings.action,
-                            now[step.container.id].stop_timeout,
+                            self.engine, self.record, step.container, step.settings.action,
+                            now[step.container.id].stop_timeout, self.run_id, self.tide.name,
                         )
                     )  # fmt: skip
             results = self._run_cranes(group)
+            disturbed = self._disturbed(changes)
+            if disturbed:
+                raise _Aborted(
+                    Problem(f"group {group.name}", f"{disturbed}: backup not consistent")
+                )
         except _Aborted as error:
             aborted = error.problem
         except Veto as error:
             aborted = Problem(f"group {group.name}", str(error))
-        except (DockerException, EngineError) as error:
+        except (DockerException, EngineError, requests.exceptions.RequestException) as error:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
             self._restore(changes)
@@ -188,15 +202,7 @@ class TideRun:
                 self.observers.containers_back(self, group)
                 self.result.downtime += downtime
                 log.info("group %s: containers were down for %.2f s", group.name, downtime)
-            for step in reversed(pre_done if aborted else running):
-                if step.settings.post:
-                    log.info("container %s: running post-command", step.container.name)
-                    problem = states.run_command(
-                        self.engine, step.container, step.settings, "post", timeout
-                    )
-                    if problem:
-                        log.error("%s", problem)
-                        self.result.errors.append(problem)
+            self._run_posts(reversed(pre_done if aborted else running), posts, timeout)
         if aborted:
             log.error("%s", aborted)
             results = self._fail(group, f"not backed up: {aborted}")
@@ -205,18 +211,52 @@ class TideRun:
         self.observers.group_done(self, group, downtime)
         return results
 
-    def _restore(self, changes: List[states.Change]) -> None:
-        for change in reversed(changes):
-            verb = "start" if change.action == "stop" else "unpause"
-            try:
-                log.info("container %s: %s", change.container.name, verb)
-                states.leave(self.engine, change)
-            except Exception as error:  # keep restoring the others
-                problem = Problem(
-                    f'container "{change.container.name}"', f"could not {verb}: {describe(error)}"
+    def _record_post(self, step, posts: dict) -> None:
+        """A post-command is due from the moment its container is touched."""
+        if step.settings.post and step.container.id not in posts:
+            entry = states.post_entry(step.container, step.settings, self.run_id, self.tide.name)
+            self.record.add(entry)
+            posts[step.container.id] = entry
+
+    def _run_posts(self, steps, posts: dict, timeout: float) -> None:
+        for step in steps:
+            if step.settings.post:
+                log.info("container %s: running post-command", step.container.name)
+                problem = states.run_command(
+                    self.engine, step.container, step.settings, "post", timeout
                 )
+                if problem:
+                    log.error("%s", problem)
+                    self.result.errors.append(problem)
+        # Due posts not run here (their pre failed, or the group was cut short before them)
+        # are not due any more either.
+        for entry in posts.values():
+            self.record.remove(entry)
+
+    def _disturbed(self, changes) -> Optional[str]:
+        """Someone started or removed a container while its volumes were being backed up."""
+        for entry in changes:
+            why = states.disturbed(self.engine, entry)
+            if why:
+                return f'container "{entry.name}" {why}'
+        return None
+
+    def _restore(self, changes) -> None:
+        for entry in reversed(changes):
+            where = f'container "{entry.name}"'
+            try:
+                outcome = states.restore(self.engine, entry)
+            except Exception as error:  # the record keeps it: `salvage recover` will retry
+                problem = Problem(where, f"could not be restored: {describe(error)} (recorded"
+                                  " for `salvage recover`)")  # fmt: skip
                 log.error("%s", problem)
                 self.result.errors.append(problem)
+                continue
+            self.record.remove(entry)
+            if outcome.done:
+                log.info("container %s: %s", entry.name, outcome)
+            else:
+                log.warning("%s: %s", where, outcome)
 
     def _run_cranes(self, group: Group) -> List[VolumeResult]:
         workers = min(self.tide.max_concurrent, self.crane.max_concurrent, len(group.volumes))
@@ -321,7 +361,8 @@ def run(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        codes = []
+        # A run that died before this one may have left containers down.
+        codes = [1 if recover(engine, config) else 0]
         for tide in tides:
             if stopped:
                 log.error("tide %s: not run (%s)", tide, stopped[0])

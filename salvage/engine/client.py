@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from typing import Callable, TypeVar
 
 import docker
 import requests
 from docker.errors import APIError, DockerException
 
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRIES = 5
+T = TypeVar("T")
+log = logging.getLogger("salvage")
 
 
 class EngineError(Exception):
@@ -29,7 +35,8 @@ class Engine:
     `unbounded()` clients for streams that last as long as a crane runs (its logs, its
     wait); those get their own deadlines where they are used."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> None:
+        self.retries = retries
         self.address = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         try:
             kwargs = docker.utils.kwargs_from_env()
@@ -42,3 +49,20 @@ class Engine:
 
     def unbounded(self) -> docker.APIClient:
         return docker.APIClient(timeout=None, **self._kwargs)
+
+    def retry(self, call: Callable[..., T], *args) -> T:
+        """`call(*args)`, again while the engine cannot be reached (it may be restarting),
+        up to `retries` times with a growing pause; then the last error is raised."""
+        delay = 0.5
+        for attempt in range(self.retries + 1):
+            try:
+                return call(*args)
+            except requests.exceptions.ConnectionError as error:
+                if attempt == self.retries:
+                    raise
+                log.warning(
+                    "Docker engine unreachable (%s); again in %.1f s", describe(error), delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        raise AssertionError("unreachable")

@@ -20,12 +20,19 @@ class Current:
     stop_timeout: int = DOCKER_STOP_TIMEOUT
 
 
-def current(engine: Engine, container_id: str) -> Current:
+def inspect(engine: Engine, container_id: str) -> Optional[dict]:
+    """Docker's inspect answer, or None when the container no longer exists."""
     from docker.errors import NotFound
 
     try:
-        info = engine.api.inspect_container(container_id)
+        return engine.api.inspect_container(container_id)
     except NotFound:
+        return None
+
+
+def current(engine: Engine, container_id: str) -> Current:
+    info = inspect(engine, container_id)
+    if info is None:
         return Current(None)
     timeout = (info.get("Config") or {}).get("StopTimeout")
     return Current(info["State"]["Status"], DOCKER_STOP_TIMEOUT if timeout is None else timeout)

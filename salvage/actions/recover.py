@@ -1,0 +1,81 @@
+"""`salvage recover`: bring back every container that a salvage run left down.
+
+Reads the record (salvage.record) that runs write before each change, restores each
+container to its prior state unless someone else changed it since, runs due
+post-commands, removes leftover cranes, and clears what it handled. Idempotent: with an
+empty record it only looks for leftover cranes. Runs at the start of every run and from
+the service's ExecStopPost=.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import List
+
+from docker.errors import DockerException
+
+from salvage import labels, states
+from salvage.config import Config
+from salvage.config.schema import Tide
+from salvage.engine import containers
+from salvage.engine.client import Engine, describe
+from salvage.model import Problem
+from salvage.record import Record
+
+log = logging.getLogger("salvage")
+
+
+def recover(engine: Engine, config: Config) -> List[Problem]:
+    """Problems for the containers that could not be restored (they stay recorded)."""
+    record = Record(config.state_directory)
+    problems: List[Problem] = []
+    # Newest first: the reverse of the order in which the run changed them.
+    for entry in reversed(record.entries()):
+        where = f'container "{entry.name}"'
+        why = f"{entry.change} by run {entry.run_id[:8]} of tide {entry.tide}"
+        try:
+            if entry.change == "post":
+                timeout = config.tides.get(entry.tide, Tide(entry.tide)).command_timeout
+                info = engine.retry(containers.inspect, engine, entry.container)
+                if info is None or info["State"]["Status"] != "running":
+                    log.warning("recover: %s: not running; its post-command is not run", where)
+                else:
+                    problem = states.run_recorded_post(engine, entry, timeout)
+                    if problem:
+                        problems.append(problem)
+                        log.error("recover: %s", problem)
+                    else:
+                        log.info("recover: %s: ran its post-command", where)
+            else:
+                outcome = states.restore(engine, entry)
+                if outcome.done:
+                    log.info("recover: %s (%s): %s", where, why, outcome)
+                else:
+                    log.warning("recover: %s (%s): %s", where, why, outcome)
+        except Exception as error:  # the engine is unreachable, or refused: keep the entry
+            problem = Problem(where, f"could not be restored ({why}): {describe(error)}")
+            problems.append(problem)
+            log.error("recover: %s", problem)
+            continue
+        record.remove(entry)
+    problems += remove_leftover_cranes(engine)
+    return problems
+
+
+def remove_leftover_cranes(engine: Engine) -> List[Problem]:
+    """Cranes of runs that died. They only ever had volumes mounted read-only."""
+    problems = []
+    try:
+        leftovers = engine.retry(
+            lambda: engine.api.containers(all=True, filters={"label": labels.CRANE})
+        )
+    except DockerException as error:
+        return [Problem("recover", f"cannot list leftover cranes: {describe(error)}")]
+    for crane in leftovers:
+        name = (crane.get("Names") or ["?"])[0].lstrip("/")
+        try:
+            engine.api.remove_container(crane["Id"], force=True)
+            log.info("recover: removed leftover crane %s", name)
+        except DockerException as error:
+            problems.append(Problem(f'crane "{name}"', f"cannot be removed: {describe(error)}"))
+    return problems
