@@ -7,6 +7,7 @@ problem (click's own usage errors exit 2 as well).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import List, Tuple
@@ -40,6 +41,28 @@ def _engine(config):
         return Engine(config.docker.timeout, config.docker.retries)
     except EngineError as error:
         _fail([error], EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _locked(config):
+    """One salvage at a time (salvage.lock); a clear error when the wait is too long."""
+    import logging
+
+    from salvage import lock
+
+    def waiting(holder: str) -> None:
+        logging.getLogger("salvage").warning(
+            "waiting for another salvage (%s) to finish (up to %.0f s)", holder,
+            config.lock_timeout,
+        )  # fmt: skip
+
+    try:
+        with lock.hold(config.state_directory, config.lock_timeout, waiting):
+            yield
+    except lock.LockTimeout as error:
+        _fail([error], EXIT_FAILED)
+    except OSError as error:
+        _fail([f"state directory {config.state_directory}: {error.strerror}"], EXIT_FAILED)
 
 
 def _tides(config, tides: Tuple[str, ...]) -> List[str]:
@@ -91,7 +114,9 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     config = _config(ctx)
     names = _tides(config, tides)
     interactive = sys.stderr.isatty()
-    sys.exit(action.run(_engine(config), config, names, observers.for_config(config, interactive)))
+    engine = _engine(config)
+    with _locked(config):
+        sys.exit(action.run(engine, config, names, observers.for_config(config, interactive)))
 
 
 @main.command()
@@ -137,4 +162,6 @@ def recover(ctx: click.Context) -> None:
     from salvage.actions.recover import recover as action
 
     config = _config(ctx)
-    sys.exit(EXIT_FAILED if action(_engine(config), config) else EXIT_OK)
+    engine = _engine(config)
+    with _locked(config):
+        sys.exit(EXIT_FAILED if action(engine, config) else EXIT_OK)
