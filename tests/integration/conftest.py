@@ -7,70 +7,42 @@ the end. Images come from the host's static busybox: no registry is needed.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import textwrap
-import time
-import uuid
-from pathlib import Path
 
 import docker
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-BUSYBOX = "salvage-test/busybox:latest"
-TAR_CRANE = "salvage/crane-tar:latest"
-SCRIPT_CRANE = "salvage-test/crane-script:latest"
+from support.dockerd import PrivateDockerd, ping
+from support.harness import (  # noqa: F401 - re-exported for the tests
+    BUSYBOX,
+    ROOT,
+    SCRIPT_CRANE,
+    TAR_CRANE,
+    Salvage,
+    Stack,
+    build_images,
+    events,
+)
 
 pytestmark = pytest.mark.docker
-
-
-def _ping(host: str) -> bool:
-    try:
-        return docker.APIClient(base_url=host, timeout=2).ping()
-    except Exception:
-        return False
 
 
 @pytest.fixture(scope="session")
 def docker_host():
     host = os.environ.get("SALVAGE_TEST_DOCKER_HOST")
     if host:
-        if not _ping(host):
+        if not ping(host):
             pytest.fail(f"SALVAGE_TEST_DOCKER_HOST={host} does not answer")
         os.environ["DOCKER_HOST"] = host
         yield host
         return
-    if not shutil.which("dockerd"):
-        pytest.fail("dockerd is not installed: run `make test` (it installs docker.io)")
-    base = Path(tempfile.mkdtemp(prefix="salvage-dockerd-"))
-    host = f"unix://{base}/docker.sock"
-    log = open(base / "dockerd.log", "wb")
-    proc = subprocess.Popen(
-        ["dockerd", "--host", host, "--data-root", str(base / "root"),
-         "--exec-root", str(base / "exec"), "--pidfile", str(base / "docker.pid")],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _ping(host):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("private dockerd did not start:\n" + (base / "dockerd.log").read_text())
-        time.sleep(0.2)
-    os.environ["DOCKER_HOST"] = host
-    yield host
-    proc.terminate()
+    engine = PrivateDockerd()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
-    shutil.rmtree(base, ignore_errors=True)
+        engine.start()
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    os.environ["DOCKER_HOST"] = engine.host
+    yield engine.host
+    engine.remove()
 
 
 @pytest.fixture(scope="session")
@@ -83,105 +55,7 @@ def api(docker_host):
 @pytest.fixture(scope="session")
 def images(api, docker_host):
     """The busybox base, the reference tar crane built from it, and a script crane."""
-    env = dict(os.environ, DOCKER_HOST=docker_host)
-    subprocess.run([str(ROOT / "scripts/busybox-image"), BUSYBOX], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    build = ["docker", "build", "-q", "--build-arg", f"BASE={BUSYBOX}"]
-    subprocess.run([*build, "-t", TAR_CRANE, str(ROOT / "cranes/tar")], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    # A crane whose behaviour a test sets through its env: CRANE_SCRIPT runs under sh.
-    context = Path(tempfile.mkdtemp(prefix="salvage-crane-script-"))
-    (context / "Dockerfile").write_text(
-        f"FROM {BUSYBOX}\nRUN mkdir -p /salvage/volume /salvage/meta\n"
-        'ENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
-    )
-    subprocess.run([*build, "-t", SCRIPT_CRANE, str(context)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    shutil.rmtree(context)
-    return {"busybox": BUSYBOX, "tar": TAR_CRANE, "script": SCRIPT_CRANE}
-
-
-class Stack:
-    """Containers, volumes and compose projects made by one test, removed after it."""
-
-    def __init__(self, api, host: str, tmp: Path) -> None:
-        self.api, self.host, self.tmp = api, host, tmp
-        self.prefix = "t" + uuid.uuid4().hex[:6]
-        # Each test has its own tide, so stacks left by others on the engine do not count.
-        self.tide = f"tide{self.prefix}"
-        self.projects: list = []
-        self.containers: list = []
-        self.volumes: list = []
-
-    @property
-    def env(self) -> dict:
-        return dict(os.environ, DOCKER_HOST=self.host)
-
-    def compose(self, name: str, yaml: str) -> str:
-        """Bring up a compose project; its real name is returned (prefixed, unique)."""
-        project = f"{self.prefix}{name}"
-        directory = self.tmp / project
-        directory.mkdir()
-        (directory / "docker-compose.yml").write_text(textwrap.dedent(yaml))
-        self.projects.append((project, directory))
-        subprocess.run(["docker-compose", "-p", project, "up", "-d"], cwd=directory,
-                       env=self.env, check=True, capture_output=True)  # fmt: skip
-        return project
-
-    def volume(self, name: str) -> str:
-        name = f"{self.prefix}-{name}"
-        self.api.create_volume(name)
-        self.volumes.append(name)
-        return name
-
-    def container(self, name: str, volumes=(), labels=None, command="sleep 3600", **host):
-        """A plain (non-compose) container, running, with tini as PID 1 for fast stops."""
-        name = f"{self.prefix}-{name}"
-        config = self.api.create_host_config(
-            binds=[f"{v}:/{v.split('-', 1)[-1]}" for v in volumes], init=True,
-            network_mode="none", **host,
-        )  # fmt: skip
-        created = self.api.create_container(
-            BUSYBOX, ["sh", "-c", command], name=name, labels=labels or {},
-            host_config=config, stop_signal="SIGTERM",
-        )  # fmt: skip
-        self.api.start(created["Id"])
-        self.containers.append(name)
-        return name
-
-    def id_of(self, project: str, service: str) -> str:
-        found = self.api.containers(
-            all=True,
-            filters={
-                "label": [
-                    f"com.docker.compose.project={project}",
-                    f"com.docker.compose.service={service}",
-                ]
-            },
-        )
-        assert len(found) == 1, found
-        return found[0]["Names"][0].lstrip("/")
-
-    def states(self) -> dict:
-        """name -> (id, state) of every container this test made."""
-        mine = [c for c in self.api.containers(all=True)
-                if c["Names"][0].lstrip("/").startswith(self.prefix)]  # fmt: skip
-        return {c["Names"][0].lstrip("/"): (c["Id"], c["State"]) for c in mine}
-
-    def cleanup(self) -> None:
-        for project, directory in self.projects:
-            subprocess.run(["docker-compose", "-p", project, "down", "-v", "-t", "1"],
-                           cwd=directory, env=self.env, capture_output=True)  # fmt: skip
-        for name in self.containers:
-            try:
-                self.api.remove_container(name, force=True)
-            except docker.errors.NotFound:
-                pass
-        for name in self.volumes:
-            try:
-                self.api.remove_volume(name, force=True)
-            except docker.errors.NotFound:
-                pass
+    return build_images(docker_host)
 
 
 @pytest.fixture
@@ -189,70 +63,6 @@ def stack(api, docker_host, images, tmp_path):
     made = Stack(api, docker_host, tmp_path)
     yield made
     made.cleanup()
-
-
-def events(api, since: float) -> list:
-    """Docker's own record of container events since `since`: (name, action) in order."""
-    until = time.time() + 0.05
-    found = []
-    for event in api.events(since=int(since), until=int(until) + 1, decode=True,
-                            filters={"type": "container"}):  # fmt: skip
-        if event.get("timeNano", 0) >= since * 1e9:
-            attrs = event.get("Actor", {}).get("Attributes", {})
-            found.append((attrs.get("name"), event["Action"].split(":")[0], event["timeNano"]))
-    return found
-
-
-class Salvage:
-    """The `salvage` command, run as a user would run it, against the test engine."""
-
-    def __init__(self, host: str, tmp: Path, tide: str) -> None:
-        self.host, self.tmp, self.tide = host, tmp, tide
-        self.backups = tmp / "backups"
-        self.config = tmp / "salvage.toml"
-
-    def write_config(self, text: str) -> Path:
-        self.config.write_text(textwrap.dedent(text).replace("@BACKUPS@", str(self.backups)))
-        return self.config
-
-    def use_tar(self, grouping: str = "smart", tide: str = "", crane: str = "") -> Path:
-        """A config with the test's tide on the tar crane writing under self.backups."""
-        return self.write_config(
-            f"""
-            machine = "testhost"
-            state_directory = "{self.tmp}"
-            [tides.{self.tide}]
-            crane = "tar"
-            grouping = "{grouping}"
-            {tide}
-            [cranes.tar]
-            image = "{TAR_CRANE}"
-            pull = "never"
-            mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-            {crane}
-            """
-        )
-
-    def __call__(self, *args: str, check_code=None):
-        env = dict(os.environ, DOCKER_HOST=self.host)
-        env.pop("SALVAGE_CONFIG", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "salvage", "-c", str(self.config), *args],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        if check_code is not None:
-            assert done.returncode == check_code, done.stderr + done.stdout
-        return done
-
-    def plan(self, *args: str) -> list:
-        return json.loads(self("plan", "--json", *args).stdout)
-
-    def archives(self) -> dict:
-        """volume -> archive paths the tar crane wrote."""
-        found: dict = {}
-        for path in sorted(self.backups.glob("*/*/*.tar.gz")):
-            found.setdefault(path.parent.name, []).append(path)
-        return found
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import collections
 import time
 
 import pytest
-from conftest import events
+from support.harness import events
 
 MODES = {
     # grouping mode -> the expected groups, as sets of volume keys (see the stack below)
@@ -75,7 +75,7 @@ def test_plan_matches_what_run_does(stack, salvage, api, mode):
     assert done.returncode == 0, done.stderr
     stops = collections.Counter(
         name for name, action, _ in events(api, since)
-        if action == "die" and not name.startswith("salvage-crane")
+        if action == "die" and name.startswith(stack.prefix)
     )  # fmt: skip
     assert stops == expected_stops
     for number, group in enumerate(plan["groups"], 1):

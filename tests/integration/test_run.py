@@ -6,7 +6,7 @@ from __future__ import annotations
 import tarfile
 import time
 
-from conftest import SCRIPT_CRANE, events
+from support.harness import SCRIPT_CRANE, events
 
 
 def _archive_files(path) -> dict:
