@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional
 
+import requests
 from docker.errors import DockerException, ImageNotFound
 from docker.types import Mount
 from docker.utils import parse_repository_tag
@@ -134,9 +135,9 @@ def run_crane(
     finally:
         if reader is not None:
             reader.join(timeout=10)
-        try:
-            api.remove_container(crane_id, force=True)
-        except DockerException:
+        try:  # again once an engine that went away is back
+            engine.retry(lambda: api.remove_container(crane_id, force=True))
+        except (DockerException, requests.exceptions.RequestException):
             pass  # recovery removes leftovers by label
         waiter.close()
 
