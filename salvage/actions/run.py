@@ -24,7 +24,14 @@ from salvage.actions.recover import recover
 from salvage.config import Config
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
-from salvage.engine.cranes import CRANE_API, CraneTimeout, ensure_image, run_crane
+from salvage.engine.cranes import (
+    CRANE_API,
+    CraneTimeout,
+    check_secrets,
+    ensure_image,
+    run_crane,
+    secret_env,
+)
 from salvage.engine.discovery import discover
 from salvage.model import Problem
 from salvage.observers import Observer, Observers, Veto
@@ -109,6 +116,7 @@ class TideRun:
 
     def _run_groups(self, plan: Plan) -> None:
         try:
+            check_secrets(self.crane)
             ensure_image(self.engine, self.crane)
         except EngineError as error:
             log.error("%s", error)
@@ -303,6 +311,7 @@ class TideRun:
 
     def _env(self, volume: str) -> dict:
         env = dict(self.crane.env)
+        env.update(secret_env(self.crane))
         env.update(
             SALVAGE_CRANE_API=CRANE_API,
             SALVAGE_ACTION="backup",

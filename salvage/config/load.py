@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import sys
 from typing import List, Optional
 
@@ -16,12 +18,25 @@ else:  # pragma: no cover - Python < 3.11
     import tomli as tomllib
 
 
+log = logging.getLogger("salvage")
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; `problems` holds one line per problem."""
 
     def __init__(self, problems: List[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+
+
+def _check_mode(path: str, mode: int) -> None:
+    """The configuration says which commands run inside containers, as whom, and holds
+    credentials (crane env, notification URLs): nobody else may change it, and it is
+    better not readable by others either."""
+    if mode & stat.S_IWOTH:
+        raise ConfigError([Problem(path, "is writable by others: refused (chmod o-w)")])
+    if mode & stat.S_IROTH:
+        log.warning("%s is readable by others; it may hold credentials (chmod o-r)", path)
 
 
 def load(path: Optional[str] = None) -> Config:
@@ -34,6 +49,7 @@ def load(path: Optional[str] = None) -> Config:
     path = explicit or DEFAULT_PATH
     try:
         with open(path, "rb") as stream:
+            _check_mode(path, os.fstat(stream.fileno()).st_mode)
             raw = tomllib.load(stream)
     except FileNotFoundError:
         if explicit:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tarfile
 import threading
@@ -21,6 +22,7 @@ from docker.types import Mount
 from docker.utils import parse_repository_tag
 
 from salvage.config import Crane
+from salvage.config.schema import SECRETS_DIR
 from salvage.engine.client import Engine, EngineError, describe
 
 CRANE_API = "1"
@@ -52,6 +54,18 @@ def ensure_image(engine: Engine, crane: Crane) -> None:
         raise EngineError(
             f'crane "{crane.name}": cannot pull image "{crane.image}": {describe(error)}'
         ) from None
+
+
+def check_secrets(crane: Crane) -> None:
+    """Secret files must exist: a missing bind source would make Docker create a directory."""
+    for name, path in crane.secrets.items():
+        if not os.path.isfile(path):
+            raise EngineError(f'crane "{crane.name}": secret {name}: no file {path}')
+
+
+def secret_env(crane: Crane) -> Dict[str, str]:
+    """NAME_FILE=/run/secrets/NAME for each secret, the convention most images follow."""
+    return {f"{name}_FILE": f"{SECRETS_DIR}/{name}" for name in crane.secrets}
 
 
 def _meta_archive(meta: Mapping) -> bytes:
@@ -102,6 +116,9 @@ def run_crane(
             binds[source] = {"bind": target, "mode": "rw"}
         else:
             mounts.append(Mount(target, source, type="volume"))
+    for name, path in crane.secrets.items():
+        # Read-only and never in the environment: `docker inspect` shows env, not files.
+        binds[path] = {"bind": f"{SECRETS_DIR}/{name}", "mode": "ro"}
     host_config = api.create_host_config(mounts=mounts, binds=binds or None)
     created = api.create_container(
         crane.image,

@@ -148,6 +148,7 @@ class Salvage:
 
     def write_config(self, text: str) -> Path:
         self.config.write_text(textwrap.dedent(text).replace("@BACKUPS@", str(self.backups)))
+        self.config.chmod(0o600)  # as an admin keeps it: salvage warns about anything wider
         return self.config
 
     def use_tar(self, grouping: str = "smart", tide: str = "", crane: str = "") -> Path:

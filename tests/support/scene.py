@@ -71,6 +71,7 @@ class Scene:
             env = {{ CRANE_SCRIPT = '{script}', CRANE_MODE = "{{mode}}" }}
             """).replace("{mode}", "wait")
         )
+        path.chmod(0o600)
         return path
 
     def crane_mode(self, mode: str) -> None:
