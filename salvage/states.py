@@ -40,12 +40,23 @@ def enter(
 ) -> Entry:  # fmt: skip
     entry = Entry(container.id, container.name, action, "running", time.time(), run_id, tide)
     record.add(entry)  # on disk before the change
-    if action == "stop":
-        containers.stop(engine, container.id, stop_timeout)
-    elif action == "pause":
-        containers.pause(engine, container.id)
-    else:
-        raise ValueError(action)
+    try:
+        if action == "stop":
+            containers.stop(engine, container.id, stop_timeout)
+        elif action == "pause":
+            containers.pause(engine, container.id)
+        else:
+            raise ValueError(action)
+    except Exception:
+        # Refused, or failed: if it is still running, there is nothing to undo. If that
+        # cannot be known (the engine is gone), the entry stays for `salvage recover`.
+        try:
+            state = (containers.inspect(engine, container.id) or {}).get("State", {})
+            if state.get("Status") == "running":
+                record.remove(entry)
+        except Exception:
+            pass
+        raise
     return entry
 
 

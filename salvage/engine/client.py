@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from typing import Callable, TypeVar
+from urllib.parse import urlsplit
 
 import docker
 import requests
@@ -22,6 +24,16 @@ class EngineError(Exception):
 
 
 def describe(error: Exception) -> str:
+    if isinstance(error, APIError) and error.status_code == 403:
+        request = getattr(error.response, "request", None)
+        what = "the call"
+        if request is not None:
+            path = re.sub(r"^/v[0-9.]+/", "/", urlsplit(request.url).path)
+            what = f"{request.method} {path}"
+        return (
+            f"the Docker engine refused {what} (403 Forbidden): does a socket proxy in front"
+            " of it allow this call? (see docs/docker-api.md)"
+        )
     if isinstance(error, APIError):
         return str(error.explanation or error).strip()
     # Over a unix socket a read timeout arrives as a ConnectionError("... Read timed out.")
