@@ -34,7 +34,10 @@ CRANE = "salvage.crane"
 CRANE_TIDE = "salvage.crane.tide"
 CRANE_VOLUME = "salvage.crane.volume"
 RUN = "salvage.run"
-CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN)
+# The state directory of the salvage that made it: recovery removes only its own cranes,
+# never those of another salvage (another state directory) working on the same engine.
+INSTANCE = "salvage.instance"
+CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE)
 
 
 def where(container: Container, label: str) -> str:

@@ -1,35 +1,70 @@
 #!/bin/sh
-# salvage reference tar crane (crane API 1), SALVAGE_ACTION=backup.
-#   TAR_TARGET  where archives go (default /salvage/target, mount it from the crane config)
+# salvage reference tar crane (crane API 1, docs/crane-interface.md).
+#   TAR_TARGET  where archives go (default /salvage/target; mount it from the crane config)
 #   TAR_KEEP    keep only the newest N archives of each volume (default: keep all)
+# Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.gz, with <snapshot>.meta.json beside
+# it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
 set -eu
 
 target="${TAR_TARGET:-/salvage/target}"
-action="${SALVAGE_ACTION:-backup}"
+dir="$target/$SALVAGE_MACHINE_NAME/$SALVAGE_VOLUME_NAME"
 
-case "$action" in
+snapshots() {  # newest first
+    [ -d "$dir" ] || return 0
+    ls -1 "$dir" | grep '\.tar\.gz$' | sed 's/\.tar\.gz$//' | sort -r
+}
+
+resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 3
+    want="${SALVAGE_SNAPSHOT:-latest}"
+    [ "$want" = latest ] && want=$(snapshots | head -n 1)
+    if [ -z "$want" ] || [ ! -f "$dir/$want.tar.gz" ]; then
+        echo "no snapshot ${SALVAGE_SNAPSHOT:-latest} of $SALVAGE_VOLUME_NAME in $dir" >&2
+        exit 3
+    fi
+    echo "$want"
+}
+
+case "${SALVAGE_ACTION:-backup}" in
 backup)
-    dir="$target/$SALVAGE_MACHINE_NAME/$SALVAGE_VOLUME_NAME"
     stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
     mkdir -p "$dir"
     partial="$dir/.$stamp.tar.gz.partial"
     trap 'rm -f "$partial"' EXIT
+    # Numeric owners: the uids in the volume, not the names this image happens to know.
     # The volume and its metadata travel together: restore needs both.
-    tar -C /salvage -czf "$partial" volume meta
+    tar -C /salvage --numeric-owner -czf "$partial" volume meta
     cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
     mv "$partial" "$dir/$stamp.tar.gz"
     trap - EXIT
     echo "wrote $dir/$stamp.tar.gz ($(wc -c < "$dir/$stamp.tar.gz") bytes)"
     if [ -n "${TAR_KEEP:-}" ]; then
-        ls -1 "$dir" | grep '\.tar\.gz$' | sort -r | tail -n "+$((TAR_KEEP + 1))" |
-        while read -r old; do
-            rm -f "$dir/$old" "$dir/${old%.tar.gz}.meta.json"
+        snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
+            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
             echo "removed $old (TAR_KEEP=$TAR_KEEP)"
         done
     fi
     ;;
+list)
+    snapshots | while read -r id; do
+        size=$(wc -c < "$dir/$id.tar.gz")
+        printf '{"id": "%s", "time": "%s", "size": %s}\n' "$id" "$id" "$size"
+    done
+    ;;
+meta)
+    id=$(resolve)
+    cat "$dir/$id.meta.json"
+    ;;
+restore)
+    id=$(resolve)
+    # Onto the volume mounted at /salvage/volume: its root directory too gets the saved
+    # owner and mode (a database refuses a data directory with the wrong ones).
+    # salvage hands over an empty volume, or one it has just backed up (--force).
+    find /salvage/volume -mindepth 1 -delete
+    tar -C /salvage --numeric-owner -xzf "$dir/$id.tar.gz" volume
+    echo "restored $id into $SALVAGE_VOLUME_NAME's target"
+    ;;
 *)
-    echo "tar crane: action \"$action\" is not supported by this crane" >&2
+    echo "tar crane: action \"${SALVAGE_ACTION}\" is not supported" >&2
     exit 64
     ;;
 esac

@@ -58,17 +58,16 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             log.error("recover: %s", problem)
             continue
         record.remove(entry)
-    problems += remove_leftover_cranes(engine)
+    problems += remove_leftover_cranes(engine, config.state_directory)
     return problems
 
 
-def remove_leftover_cranes(engine: Engine) -> List[Problem]:
-    """Cranes of runs that died. They only ever had volumes mounted read-only."""
+def remove_leftover_cranes(engine: Engine, state_directory: str) -> List[Problem]:
+    """This salvage's cranes from runs that died (the lock says no run of it is live)."""
+    mine = {"label": [labels.CRANE, f"{labels.INSTANCE}={state_directory}"]}
     problems = []
     try:
-        leftovers = engine.retry(
-            lambda: engine.api.containers(all=True, filters={"label": labels.CRANE})
-        )
+        leftovers = engine.retry(lambda: engine.api.containers(all=True, filters=mine))
     except DockerException as error:
         return [Problem("recover", f"cannot list leftover cranes: {describe(error)}")]
     for crane in leftovers:

@@ -11,28 +11,20 @@ import logging
 import signal
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Iterable, List, Optional
 
 import requests
 from docker.errors import DockerException, NotFound
 
-from salvage import __version__, labels, states
+from salvage import labels, states
 from salvage.actions.recover import recover
 from salvage.config import Config
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
-from salvage.engine.cranes import (
-    CRANE_API,
-    CraneTimeout,
-    check_secrets,
-    ensure_image,
-    run_crane,
-    secret_env,
-)
+from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
+from salvage.invoke import Call
 from salvage.model import Problem
 from salvage.observers import Observer, Observers, Veto
 from salvage.planning import Group, Plan, plan_tide
@@ -61,8 +53,8 @@ class TideRun:
         self.config = config
         self.tide = config.tides[tide]
         self.crane = config.crane_of(self.tide)
-        self.run_id = uuid.uuid4().hex
-        self.timestamp = int(time.time())
+        self.call = Call.new(config, self.tide)
+        self.run_id = self.call.run_id
         self.observers = Observers(observers)
         self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
         self._aborting = threading.Event()
@@ -279,13 +271,7 @@ class TideRun:
         code, error = None, None
         try:
             self._check_aborted(f"volume {volume}")
-            info = self.engine.api.inspect_volume(volume)
-            code = run_crane(
-                self.engine, crane, volume=volume, env=self._env(volume),
-                labels=self._labels(volume), meta=self._meta(info), run_id=self.run_id,
-                timeout=self.tide.crane_timeout,
-                on_line=lambda line: log.info("%s: %s", volume, line), cancelled=self._aborting,
-            )  # fmt: skip
+            code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
             if code != 0:
                 error = f'crane "{crane.name}" exited with {code}'
         except _Aborted:
@@ -308,47 +294,6 @@ class TideRun:
             volume, group, error is None, error or "", exit_code=code, seconds=seconds,
             started=wall,
         )  # fmt: skip
-
-    def _env(self, volume: str) -> dict:
-        env = dict(self.crane.env)
-        env.update(secret_env(self.crane))
-        env.update(
-            SALVAGE_CRANE_API=CRANE_API,
-            SALVAGE_ACTION="backup",
-            SALVAGE_MACHINE_NAME=self.config.machine,
-            SALVAGE_CRANE_NAME=self.crane.name,
-            SALVAGE_TIDE_NAME=self.tide.name,
-            SALVAGE_VOLUME_NAME=volume,
-            SALVAGE_TIDE_TIMESTAMP=str(self.timestamp),
-        )
-        return env
-
-    def _labels(self, volume: str) -> dict:
-        return {
-            labels.CRANE: self.crane.name,
-            labels.CRANE_TIDE: self.tide.name,
-            labels.CRANE_VOLUME: volume,
-            labels.RUN: self.run_id,
-        }
-
-    def _meta(self, info: dict) -> dict:
-        return {
-            "salvage_version": __version__,
-            "crane_api": CRANE_API,
-            "machine": self.config.machine,
-            "tide": self.tide.name,
-            "crane": self.crane.name,
-            "tide_timestamp": self.timestamp,
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "volume": {
-                "name": info["Name"],
-                "driver": info.get("Driver"),
-                "labels": info.get("Labels") or {},
-                "options": info.get("Options") or {},
-                "scope": info.get("Scope"),
-                "created": info.get("CreatedAt"),
-            },
-        }
 
 
 def run(

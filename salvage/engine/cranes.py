@@ -14,7 +14,7 @@ import re
 import tarfile
 import threading
 import time
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import requests
 from docker.errors import DockerException, ImageNotFound
@@ -93,22 +93,30 @@ def run_crane(
     engine: Engine,
     crane: Crane,
     *,
-    volume: str,
+    name: str,
+    volume: Optional[str],
     env: Mapping[str, str],
     labels: Mapping[str, str],
     meta: Mapping,
     run_id: str,
     timeout: float,
     on_line: Callable[[str], None],
+    writable: bool = False,
+    capture: bool = False,
     cancelled: Optional[threading.Event] = None,
-) -> int:
-    """Run the crane for one volume to its end; its exit code. Output goes to `on_line`.
+) -> Tuple[int, str]:
+    """Run a crane to its end: (exit code, its standard output when `capture`).
 
-    The crane container is always removed afterwards; one that outlives `timeout` is killed
-    and CraneTimeout raised.
+    `volume` is mounted at /salvage/volume, read-only unless `writable` (a restore); with
+    `capture` standard output is data for salvage (list, meta) and only standard error goes
+    to `on_line`. The crane container is always removed afterwards; one that outlives
+    `timeout` is killed and CraneTimeout raised.
     """
     api = engine.api
-    mounts: List[Mount] = [Mount(VOLUME_MOUNT, volume, type="volume", read_only=True, no_copy=True)]
+    mounts: List[Mount] = []
+    if volume:
+        mounts.append(Mount(VOLUME_MOUNT, volume, type="volume", read_only=not writable,
+                            no_copy=True))  # fmt: skip
     binds: Dict[str, Dict[str, str]] = {}
     for source, target in crane.mounts.items():
         if source.startswith("/"):
@@ -116,16 +124,16 @@ def run_crane(
             binds[source] = {"bind": target, "mode": "rw"}
         else:
             mounts.append(Mount(target, source, type="volume"))
-    for name, path in crane.secrets.items():
+    for secret, path in crane.secrets.items():
         # Read-only and never in the environment: `docker inspect` shows env, not files.
-        binds[path] = {"bind": f"{SECRETS_DIR}/{name}", "mode": "ro"}
+        binds[path] = {"bind": f"{SECRETS_DIR}/{secret}", "mode": "ro"}
     host_config = api.create_host_config(mounts=mounts, binds=binds or None)
     created = api.create_container(
         crane.image,
         environment=dict(env),
         labels=dict(labels),
         host_config=host_config,
-        name=container_name(volume, run_id),
+        name=container_name(name, run_id),
     )
     crane_id = created["Id"]
     waiter = engine.unbounded()
@@ -136,7 +144,7 @@ def run_crane(
         if cancelled is not None and cancelled.is_set():
             api.kill(crane_id)  # an abort that came while the crane was being created
         reader = threading.Thread(
-            target=_follow, args=(waiter, crane_id, on_line), name=f"crane-log-{volume}"
+            target=_follow, args=(waiter, crane_id, on_line, not capture), name=f"crane-{name}"
         )
         reader.daemon = True
         reader.start()
@@ -148,7 +156,8 @@ def run_crane(
                 api.kill(crane_id)
                 raise CraneTimeout(f"still running after {timeout:.0f} s; killed") from None
             raise EngineError(describe(error)) from None
-        return int(status.get("StatusCode", -1))
+        output = api.logs(crane_id, stdout=True, stderr=False) if capture else b""
+        return int(status.get("StatusCode", -1)), output.decode("utf-8", "replace")
     finally:
         if reader is not None:
             reader.join(timeout=10)
@@ -166,10 +175,10 @@ def _running(engine: Engine, crane_id: str) -> bool:
         return False
 
 
-def _follow(api, crane_id: str, on_line: Callable[[str], None]) -> None:
+def _follow(api, crane_id: str, on_line: Callable[[str], None], stdout: bool = True) -> None:
     pending = b""
     try:
-        for chunk in api.logs(crane_id, stream=True, follow=True):
+        for chunk in api.logs(crane_id, stdout=stdout, stderr=True, stream=True, follow=True):
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:

@@ -78,7 +78,7 @@ def test_backs_up_labelled_volumes_and_leaves_every_container_as_it_was(stack, s
     assert _archive_files(archives[gvol][0])["volume/g.txt"] == b"g\n"
     assert _archive_files(archives[f"{project}_extra"][0])["volume/e.txt"] == b"extra\n"
     # No crane is left behind.
-    assert not api.containers(all=True, filters={"label": "salvage.crane"})
+    assert not api.containers(all=True, filters={"label": [f"salvage.instance={salvage.tmp}"]})
 
 
 def test_empty_volume_backs_up(stack, salvage):
@@ -142,7 +142,7 @@ def test_hung_crane_is_killed_at_its_timeout(stack, salvage, api):
     assert done.returncode == 1
     assert f'volume {vol}: failed: crane "script" still running after 2 s; killed' in done.stderr
     assert stack.states() == before
-    assert not api.containers(all=True, filters={"label": "salvage.crane"})
+    assert not api.containers(all=True, filters={"label": [f"salvage.instance={salvage.tmp}"]})
 
 
 def test_failing_pre_command_touches_nothing_in_its_group(stack, salvage, api):

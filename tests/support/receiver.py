@@ -28,16 +28,18 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, status: int = 200) -> None:
+    """Answers each request with the next of `statuses`, then 200."""
+
+    def __init__(self, *statuses: int) -> None:
         self.requests: List[Received] = []
-        received, answer = self.requests, status
+        received, answers = self.requests, list(statuses)
 
         class Handler(BaseHTTPRequestHandler):
             def _record(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 received.append(Received(self.command, self.path, dict(self.headers), body))
-                self.send_response(answer)
+                self.send_response(answers.pop(0) if answers else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

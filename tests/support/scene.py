@@ -174,7 +174,8 @@ class Scene:
             )
         )  # fmt: skip
         notes.append("volumes unchanged" if self.digests() == digests else "VOLUMES CHANGED")
-        cranes = self.api.containers(all=True, filters={"label": "salvage.crane"})
+        mine = {"label": f"salvage.instance={self.state}"}
+        cranes = self.api.containers(all=True, filters=mine)
         notes.append("no crane left" if not cranes else f"{len(cranes)} crane(s) left")
         record = self.state / "record.json"
         empty = not record.exists() or '"entries": []' in record.read_text()
@@ -187,7 +188,9 @@ class Scene:
                 self.api.remove_container(name, force=True)
             except docker.errors.NotFound:
                 pass
-        for crane in self.api.containers(all=True, filters={"label": "salvage.crane"}):
+        for crane in self.api.containers(
+            all=True, filters={"label": f"salvage.instance={self.state}"}
+        ):
             self.api.remove_container(crane["Id"], force=True)
         for volume in self.volumes:
             self.api.remove_volume(volume, force=True)

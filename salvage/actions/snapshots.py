@@ -1,0 +1,75 @@
+"""`salvage snapshots VOLUME`: what the crane can restore of a volume."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import List, Optional
+
+from salvage.config import Config, Tide
+from salvage.engine.client import Engine
+from salvage.engine.discovery import discover
+from salvage.invoke import Call
+from salvage.planning import tide_volumes
+
+log = logging.getLogger("salvage")
+
+
+class RestoreError(Exception):
+    """One line for a person: what cannot be done, and why."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    time: str
+    size: Optional[int] = None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "time": self.time, "size": self.size}
+
+
+def tide_of(engine: Engine, config: Config, volume: str, tide: Optional[str]) -> Tide:
+    """The tide whose crane holds the volume's snapshots: --tide, else the tide whose labels
+    name it, else the only tide there is."""
+    if tide:
+        if tide not in config.tides:
+            raise RestoreError(f'no tide named "{tide}" in {config.path}')
+        return config.tides[tide]
+    host = discover(engine)
+    naming = [name for name in config.tides if volume in tide_volumes(host, name)[0]]
+    if len(naming) == 1:
+        return config.tides[naming[0]]
+    if not naming and len(config.tides) == 1:
+        return next(iter(config.tides.values()))
+    choices = ", ".join(naming or sorted(config.tides))
+    raise RestoreError(f"volume {volume}: which tide's crane? choose with --tide ({choices})")
+
+
+def parse(volume: str, output: str) -> List[Snapshot]:
+    """The crane's JSON lines; anything else it printed is logged, not trusted."""
+    found = []
+    for line in output.splitlines():
+        try:
+            item = json.loads(line)
+            found.append(Snapshot(str(item["id"]), str(item.get("time", "")), item.get("size")))
+        except (ValueError, KeyError, TypeError):
+            if line.strip():
+                log.info("%s: %s", volume, line)
+    return found
+
+
+def snapshots(engine: Engine, call: Call, volume: str) -> List[Snapshot]:
+    code, output = call.run(engine, "list", volume)
+    if code != 0:
+        raise RestoreError(f'crane "{call.crane.name}" could not list {volume}: exit {code}')
+    return parse(volume, output)
+
+
+def describe(found: List[Snapshot]) -> str:
+    if not found:
+        return "no snapshots"
+    return "\n".join(
+        f"{s.id}  {s.time}  {'' if s.size is None else s.size}".rstrip() for s in found
+    )

@@ -1,0 +1,109 @@
+"""One call of a crane (docs/crane-interface.md): its action, environment, labels and
+metadata. Backups, restores, snapshot lists and metadata reads all go through `call`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Optional
+
+from salvage import __version__, labels
+from salvage.config import Config, Crane, Tide
+from salvage.engine.client import Engine
+from salvage.engine.cranes import CRANE_API, run_crane, secret_env
+
+log = logging.getLogger("salvage")
+ACTIONS = ("backup", "restore", "list", "meta")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Who calls the crane, for what: shared by every volume of one run."""
+
+    config: Config
+    tide: Tide
+    crane: Crane
+    run_id: str
+    timestamp: int  # the run's start (epoch seconds): a backup's snapshot time
+
+    @classmethod
+    def new(cls, config: Config, tide: Tide) -> Call:
+        return cls(config, tide, config.crane_of(tide), uuid.uuid4().hex, int(time.time()))
+
+    def env(self, action: str, volume: str, snapshot: Optional[str] = None) -> dict:
+        env = dict(self.crane.env)
+        env.update(secret_env(self.crane))
+        env.update(
+            SALVAGE_CRANE_API=CRANE_API,
+            SALVAGE_ACTION=action,
+            SALVAGE_MACHINE_NAME=self.config.machine,
+            SALVAGE_CRANE_NAME=self.crane.name,
+            SALVAGE_TIDE_NAME=self.tide.name,
+            SALVAGE_VOLUME_NAME=volume,
+            SALVAGE_TIDE_TIMESTAMP=str(self.timestamp),
+        )
+        if snapshot:
+            env["SALVAGE_SNAPSHOT"] = snapshot
+        return env
+
+    def labels(self, volume: str) -> dict:
+        return {
+            labels.CRANE: self.crane.name,
+            labels.CRANE_TIDE: self.tide.name,
+            labels.CRANE_VOLUME: volume,
+            labels.RUN: self.run_id,
+            labels.INSTANCE: self.config.state_directory,
+        }
+
+    def meta(self, info: Optional[dict]) -> dict:
+        """What /salvage/meta/meta.json holds; `info` is Docker's answer about the volume."""
+        meta = {
+            "salvage_version": __version__,
+            "crane_api": CRANE_API,
+            "machine": self.config.machine,
+            "tide": self.tide.name,
+            "crane": self.crane.name,
+            "tide_timestamp": self.timestamp,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        if info:
+            meta["volume"] = {
+                "name": info["Name"],
+                "driver": info.get("Driver"),
+                "labels": info.get("Labels") or {},
+                "options": info.get("Options") or {},
+                "scope": info.get("Scope"),
+                "created": info.get("CreatedAt"),
+            }
+        return meta
+
+    def run(
+        self,
+        engine: Engine,
+        action: str,
+        volume: str,
+        *,
+        target: Optional[str] = None,
+        snapshot: Optional[str] = None,
+        cancelled: Optional[threading.Event] = None,
+    ) -> tuple:
+        """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
+
+        backup: `volume` is mounted read-only. restore: `target` (default `volume`) is
+        mounted writable. list, meta: no volume is mounted; standard output is data.
+        """
+        mounted = {"backup": volume, "restore": target or volume}.get(action)
+        info = engine.api.inspect_volume(mounted) if mounted else None
+        return run_crane(
+            engine, self.crane, name=volume, volume=mounted,
+            env=self.env(action, volume, snapshot), labels=self.labels(volume),
+            meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
+            on_line=lambda line: log.info("%s: %s", volume, line),
+            writable=action == "restore", capture=action in ("list", "meta"),
+            cancelled=cancelled,
+        )  # fmt: skip

@@ -1,0 +1,194 @@
+"""Restore, with the reference tar and restic cranes built from a Debian base: round trips
+that keep every file's type, size, mode, owner, time and bytes; --to, --force and its
+safety backup; the containers using a volume are down only during its restore."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from support.debian import debian_image
+from support.harness import ROOT, events
+
+TAR, RESTIC = "salvage-test/crane-tar-gnu:latest", "salvage-test/crane-restic:latest"
+# Files of every kind, owners and modes; 200 MB of random bytes that no compression helps.
+FILL = """
+set -e
+cd /v
+mkdir -p empty-dir deep/er/est docs
+echo hello > docs/a.txt && chown 1000:1000 docs/a.txt && chmod 0640 docs/a.txt
+printf 'x%.0s' $(seq 1 5000) > docs/b.bin && chown 33:33 docs/b.bin && chmod 0604 docs/b.bin
+: > empty-file && chown 999:998 empty-file && chmod 0600 empty-file
+echo secret > deep/er/est/c && chown 70:70 deep/er/est/c && chmod 0400 deep/er/est/c
+ln docs/a.txt hard-link
+ln -s docs/a.txt relative-link
+ln -s /nonexistent dangling-link
+chown 1000:2000 deep && chmod 0750 deep && chmod 2775 docs
+head -c 200M /dev/urandom > big
+touch -d '2021-02-03 04:05:06' docs/a.txt deep/er empty-dir
+touch -h -d '2020-01-01 00:00:00' relative-link
+chown 1000:1000 . && chmod 0750 .
+"""
+MANIFEST = (
+    "cd /v && find . -exec stat -c '%n|%F|%s|%a|%u|%g|%Y|%h' {} + | sort"
+    " && find . -type f -exec sha256sum {} + | sort"
+)
+
+
+@pytest.fixture(scope="session")
+def cranes(docker_host, images):
+    base = debian_image(docker_host)
+    env = dict(os.environ, DOCKER_HOST=docker_host)
+    for tag, context in ((TAR, "cranes/tar"), (RESTIC, "cranes/restic")):
+        build = ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", tag]
+        subprocess.run(
+            [*build, str(ROOT / context)], check=True, env=env, stdout=subprocess.DEVNULL
+        )
+    return base
+
+
+def _in(api, image, volume, script, ro=False) -> str:
+    created = api.create_container(
+        image, ["sh", "-c", script],
+        host_config=api.create_host_config(binds=[f"{volume}:/v{':ro' * ro}"], network_mode="none"),
+    )  # fmt: skip
+    try:
+        api.start(created)
+        code = api.wait(created, timeout=300)["StatusCode"]
+        output = api.logs(created, stdout=True, stderr=True).decode()
+        assert code == 0, output
+        return api.logs(created, stdout=True, stderr=False).decode()
+    finally:
+        api.remove_container(created, force=True)
+
+
+def _manifest(api, cranes, volume) -> list:
+    lines = _in(api, cranes, volume, MANIFEST, ro=True).splitlines()
+    # A directory's size is the filesystem's business, not the data's.
+    return [
+        "|".join(p[:2] + ["-"] + p[3:]) if len(p := line.split("|")) > 3 and p[1] == "directory"
+        else line
+        for line in lines
+    ]  # fmt: skip
+
+
+def _config(salvage, crane: str, tmp_path) -> None:
+    password = tmp_path / "restic-password"
+    password.write_text("correct horse battery staple")
+    password.chmod(0o600)
+    salvage.write_config(
+        f"""
+        machine = "testhost"
+        state_directory = "{tmp_path}/state"
+        [tides.{salvage.tide}]
+        crane = "{crane}"
+        [cranes.tar]
+        image = "{TAR}"
+        pull = "never"
+        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        [cranes.restic]
+        image = "{RESTIC}"
+        pull = "never"
+        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        secrets = {{ RESTIC_PASSWORD = "{password}" }}
+        """
+    )
+
+
+@pytest.mark.parametrize("crane", ["tar", "restic"])
+def test_round_trip_keeps_every_file_as_it_was(stack, salvage, api, cranes, tmp_path, crane):
+    volume = f"{stack.prefix}-data"
+    compose = {"com.docker.compose.project": stack.prefix, "com.docker.compose.volume": "data"}
+    api.create_volume(volume, labels={**compose, "owner": "me"})
+    stack.volumes.append(volume)
+    _in(api, cranes, volume, FILL)
+    before = _manifest(api, cranes, volume)
+    app = stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    _config(salvage, crane, tmp_path)
+    salvage("run", check_code=0)
+    if crane == "restic":
+        repository = salvage.backups / "testhost"
+        size = sum(f.stat().st_size for f in repository.rglob("*") if f.is_file())
+        time.sleep(1)  # a snapshot's time is the run's second: make it another one
+        salvage("run", check_code=0)
+        grown = sum(f.stat().st_size for f in repository.rglob("*") if f.is_file()) - size
+        assert grown < 1_000_000, f"the unchanged volume's second backup added {grown} bytes"
+        _assert_encrypted(api, repository)
+
+    api.remove_container(app, force=True)
+    api.remove_volume(volume)
+    done = salvage("restore", volume)
+    assert done.returncode == 0, done.stderr
+    assert _manifest(api, cranes, volume) == before
+    labels = api.inspect_volume(volume)["Labels"]
+    assert labels["com.docker.compose.project"] == stack.prefix and labels["owner"] == "me"
+
+
+def _assert_encrypted(api, repository) -> None:
+    blobs = b"".join(f.read_bytes() for f in repository.rglob("*") if f.is_file())
+    assert b"secret\n" not in blobs and b"hello\n" not in blobs
+    created = api.create_container(
+        RESTIC, ["snapshots"], entrypoint=["restic"],
+        environment={"RESTIC_REPOSITORY": "/repo", "RESTIC_PASSWORD": "wrong"},
+        host_config=api.create_host_config(binds=[f"{repository}:/repo:ro"], network_mode="none"),
+    )  # fmt: skip
+    try:
+        api.start(created)
+        assert api.wait(created)["StatusCode"] != 0  # unreadable without the password
+    finally:
+        api.remove_container(created, force=True)
+
+
+def test_empty_volume_round_trips(stack, salvage, api, cranes, tmp_path):
+    volume = stack.volume("empty")
+    app = stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    _config(salvage, "tar", tmp_path)
+    salvage("run", check_code=0)
+    api.remove_container(app, force=True)
+    api.remove_volume(volume)
+    salvage("restore", volume, check_code=0)
+    assert _in(api, cranes, volume, "ls -A /v") == ""
+
+
+def test_to_force_and_safety_backup(stack, salvage, api, cranes, tmp_path):
+    volume = stack.volume("data")
+    _in(api, cranes, volume, "echo first > /v/f")
+    app = stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    _config(salvage, "tar", tmp_path)
+    salvage("run", check_code=0)
+    _in(api, cranes, volume, "echo second > /v/f; echo new > /v/g")
+    now = _manifest(api, cranes, volume)
+
+    copy = f"{stack.prefix}-copy"
+    stack.volumes.append(copy)
+    salvage("restore", volume, "--to", copy, check_code=0)
+    assert _in(api, cranes, copy, "cat /v/f; ls /v") == "first\nf\n"
+    assert _manifest(api, cranes, volume) == now  # the original is untouched
+
+    states = stack.states()
+    refused = salvage("restore", volume)
+    assert refused.returncode == 1
+    assert f"volume {volume} is not empty: not restoring over it without --force" in refused.stderr
+    assert _manifest(api, cranes, volume) == now and stack.states() == states
+
+    missing = salvage("restore", volume, "--snapshot", "20000101T000000Z")
+    assert missing.returncode == 1 and "has no snapshot 20000101T000000Z of" in missing.stderr
+
+    time.sleep(1)  # the safety backup is a snapshot of its own second
+    since = time.time()
+    salvage("restore", volume, "--force", check_code=0)
+    assert _in(api, cranes, volume, "cat /v/f; ls /v") == "first\nf\n"
+    assert stack.states() == states  # same ids, same states
+    down_and_up = [a for n, a, _ in events(api, since) if n == app and a in ("die", "start")]
+    assert down_and_up == ["die", "start"]  # down for the restore only, then back
+
+    snapshots = salvage("snapshots", volume, "--json")
+    ids = [s["id"] for s in json.loads(snapshots.stdout)]
+    assert len(ids) == 2  # the first backup and the safety backup, newest first
+    safety = f"{stack.prefix}-safety"
+    stack.volumes.append(safety)
+    salvage("restore", volume, "--snapshot", ids[0], "--to", safety, check_code=0)
+    assert _manifest(api, cranes, safety) == now  # what --force replaced is all there
