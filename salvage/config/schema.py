@@ -35,6 +35,7 @@ class Crane:
     max_concurrent: int = 1
     # NAME -> a host file, mounted read-only at /run/secrets/NAME, with NAME_FILE in env
     secrets: Mapping[str, str] = field(default_factory=dict)
+    base: Optional[str] = None  # BASE when salvage builds a reference crane's image
 
 
 @dataclass(frozen=True)

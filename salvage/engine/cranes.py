@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import tarfile
@@ -25,6 +26,7 @@ from salvage.config import Crane
 from salvage.config.schema import SECRETS_DIR
 from salvage.engine.client import Engine, EngineError, describe
 
+log = logging.getLogger("salvage")
 CRANE_API = "1"
 VOLUME_MOUNT = "/salvage/volume"
 META_DIR = "salvage/meta"
@@ -34,14 +36,56 @@ class CraneTimeout(Exception):
     pass
 
 
+# salvage/crane-<name>[:tag] is a reference crane, built from its shipped build context.
+REFERENCE = re.compile(r"salvage/crane-([a-z0-9-]+)(:[\w.-]+)?")
+
+
+def build_context(image: str) -> Optional[str]:
+    """The shipped build context of a reference crane image, if this is one."""
+    match = REFERENCE.fullmatch(image)
+    if not match:
+        return None
+    roots = (
+        os.environ.get("SALVAGE_CRANES_DIR"),
+        "/usr/share/salvage/cranes",  # the packages
+        os.path.join(os.path.dirname(__file__), "..", "..", "cranes"),  # a source checkout
+    )
+    for root in filter(None, roots):
+        context = os.path.join(root, match.group(1))
+        if os.path.isfile(os.path.join(context, "Dockerfile")):
+            return os.path.normpath(context)
+    return None
+
+
+def build_reference(engine: Engine, crane: Crane, context: str) -> None:
+    """A fresh install needs no registry account and no manual step: build it here."""
+    log.info('crane "%s": building %s from %s (first use)', crane.name, crane.image, context)
+    args = {"BASE": crane.base} if crane.base else None
+    try:
+        for step in engine.unbounded().build(path=context, tag=crane.image, buildargs=args,
+                                             rm=True, decode=True):  # fmt: skip
+            if "error" in step:
+                raise EngineError(f'crane "{crane.name}": building {crane.image}: '
+                                  + step["error"].strip())  # fmt: skip
+    except DockerException as error:
+        raise EngineError(
+            f'crane "{crane.name}": building {crane.image}: {describe(error)}'
+        ) from None
+
+
 def ensure_image(engine: Engine, crane: Crane) -> None:
-    """Make the crane's image present, as its `pull` policy says."""
+    """Make the crane's image present, as its `pull` policy says; a missing reference
+    crane is built from its shipped build context instead."""
     api = engine.api
     if crane.pull != "always":
         try:
             api.inspect_image(crane.image)
             return
         except ImageNotFound:
+            context = build_context(crane.image)
+            if context:
+                build_reference(engine, crane, context)
+                return
             if crane.pull == "never":
                 raise EngineError(
                     f'crane "{crane.name}": image "{crane.image}" is not on this host'

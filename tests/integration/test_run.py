@@ -6,7 +6,7 @@ from __future__ import annotations
 import tarfile
 import time
 
-from support.harness import SCRIPT_CRANE, events
+from support.harness import ROOT, SCRIPT_CRANE, events
 
 
 def _archive_files(path) -> dict:
@@ -258,3 +258,31 @@ def test_stop_waits_each_containers_own_stop_timeout(stack, salvage, api):
     assert (term, kill) == ("15", "9")
     # Docker sent SIGKILL after the container's own 2 s, not docker's default 10 s.
     assert 1.5 < (kill_at - term_at) / 1e9 < 6
+
+
+def test_missing_reference_crane_is_built_on_first_use(stack, salvage, api):
+    image = f"salvage/crane-tar:{stack.prefix}"  # a tag of its own: nobody else's image
+    vol = stack.volume("data")
+    stack.container("app", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
+    salvage.write_config(
+        f"""
+        state_directory = "{salvage.tmp}/state"
+        [tides.{stack.tide}]
+        crane = "tar"
+        [cranes.tar]
+        image = "{image}"
+        base = "salvage-test/busybox:latest"  # offline: a local base instead of the public one
+        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        """
+    )
+    try:
+        done = salvage("run")
+        assert done.returncode == 0, done.stderr
+        assert (
+            f'crane "tar": building {image} from {ROOT / "cranes/tar"} (first use)' in done.stderr
+        )
+        assert api.inspect_image(image) and list(salvage.archives()) == [vol]
+        again = salvage("run")  # built once
+        assert again.returncode == 0 and "building" not in again.stderr
+    finally:
+        api.remove_image(image, force=True)
