@@ -8,6 +8,7 @@ bring every changed container back (in reverse order) and run the post-commands.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -322,7 +323,9 @@ def run(
                 log.error("tide %s: not run (%s)", tide, stopped[0])
                 codes.append(1)
                 continue
-            tide_run = TideRun(engine, config, tide, observers)
+            # systemd sets INVOCATION_ID for every unit it starts (a timer's, or by hand).
+            trigger = "service" if os.environ.get("INVOCATION_ID") else "manual"
+            tide_run = TideRun(engine, config, tide, observers, trigger)
             current[:] = [tide_run]
             codes.append(tide_run.run().exit_code)
         return max(codes)
