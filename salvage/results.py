@@ -19,6 +19,7 @@ class VolumeResult:
     crane: str = ""
     started: float = 0.0  # epoch seconds
     downtime: float = 0.0  # how long its group's containers were down
+    size: Optional[int] = None  # bytes backed up, when the crane reports it
 
 
 @dataclass

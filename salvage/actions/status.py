@@ -1,0 +1,121 @@
+"""`salvage status`: per tide its last run, that run's result and the next run; per volume
+its last good backup and how old it is, flagged as overdue when older than the tide's
+schedule allows."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, List, Optional
+
+from salvage import schedule
+from salvage.history import History
+from salvage.humanize import age, count, moment
+from salvage.terminal import Paint
+
+# A run takes a while and a timer fires a little late: a volume is overdue once its last
+# good backup is older than the interval, its randomized delay and a tenth more.
+GRACE = 0.1
+
+
+def report(
+    config,
+    now: Optional[float] = None,
+    next_run: Callable[[str], Optional[float]] = schedule.next_run,
+) -> List[dict]:
+    now = time.time() if now is None else now
+    history = History(config.state_directory)
+    tides = []
+    for name in sorted(config.tides):
+        tide = config.tides[name]
+        every = schedule.interval(tide.schedule)
+        limit = every * (1 + GRACE) + tide.randomized_delay
+        volumes = []
+        for volume in history.volumes(name):
+            success, last = volume["last_success"], volume["last"]
+            since = now - success["ended"] if success else None
+            volumes.append(
+                {
+                    "volume": volume["volume"],
+                    "last_success": success["ended"] if success else None,
+                    "age": since,
+                    "overdue": since is None or since > limit,
+                    "last_ok": last["ok"],
+                    "last_error": last["error"],
+                    "last_run_id": last["run_id"],
+                }
+            )
+        runs = history.runs([name], limit=1)
+        tides.append(
+            {
+                "tide": name,
+                "schedule": tide.schedule,
+                "interval": every,
+                "overdue_after": round(limit, 3),
+                "next_run": next_run(name),
+                "last_run": runs[0] if runs else None,
+                "volumes": volumes,
+            }
+        )
+    return tides
+
+
+def healthy(tides: List[dict]) -> bool:
+    """Every tide's last run succeeded (or still runs), and no volume is overdue."""
+    return all(
+        tide["last_run"] is not None
+        and tide["last_run"]["result"] in ("success", "running")
+        and not any(volume["overdue"] for volume in tide["volumes"])
+        for tide in tides
+    )
+
+
+def _result(run: dict, paint: Paint) -> str:
+    if run["result"] == "running":
+        return paint("running", "yellow")
+    if run["result"] == "unfinished":
+        return paint("unfinished (the run died)", "red", "bold")
+    failed = [v for v in run["volumes"] if not v["ok"]]
+    counts = (
+        f"{len(run['volumes']) - len(failed)} of {count(len(run['volumes']), 'volume')} backed up"
+    )
+    if run["result"] == "success":
+        return paint("success", "green") + f", {counts}"
+    why = [f"interrupted ({run['interrupted']})"] if run["interrupted"] else []
+    why += [counts] + run["problems"][:1]
+    return paint("failure", "red", "bold") + ", " + "; ".join(why)
+
+
+def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
+    now = time.time() if now is None else now
+    lines = []
+    for tide in tides:
+        run, upcoming = tide["last_run"], tide["next_run"]
+        if run is None:
+            last = paint("no run recorded", "yellow")
+        else:
+            last = (
+                f"{moment(run['started'])} ({age(now - run['started'])} ago): {_result(run, paint)}"
+            )
+        scheduled = (
+            f"{moment(upcoming)} (in {age(upcoming - now)})" if upcoming else "not scheduled"
+        )
+        lines.append(paint(f"tide {tide['tide']}", "bold") + f" (every {age(tide['interval'])})")
+        lines.append(f"  last run: {last}")
+        lines.append(f"  next run: {scheduled}")
+        overdue = (f"OVERDUE (expected every {age(tide['interval'])})", "red")
+        rows = []
+        for volume in tide["volumes"]:
+            ok = volume["last_ok"]
+            rows.append(
+                [
+                    volume["volume"],
+                    moment(volume["last_success"]),
+                    age(volume["age"]) if volume["age"] is not None else "-",
+                    ("ok", "green") if ok else (f"failed: {volume['last_error']}", "red"),
+                    overdue if volume["overdue"] else "",
+                ]
+            )
+        if rows:
+            table = paint.table(["volume", "last success", "age", "last backup", ""], rows)
+            lines += [f"  {line}" for line in table]
+    return "\n".join(lines)

@@ -1,0 +1,297 @@
+"""The record of every run, in SQLite: `history.sqlite` in the state directory.
+
+The Recorder observer writes it as a run goes (the run when it starts, each volume when
+its group is done, the result at the end), so a run that dies leaves what it did.
+`status`, `history` and the metrics read it.
+
+The schema only moves forward: MIGRATIONS[n] takes a database from version n to n + 1
+(SQLite's user_version), so a database written by any earlier salvage is brought up to
+date when it is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from typing import Iterator, List, Optional, Sequence
+
+from salvage.observers import Observer
+from salvage.results import TideResult, VolumeResult
+
+log = logging.getLogger("salvage")
+
+FILE = "history.sqlite"
+FINISHED = ("success", "failure")  # a run is also "running", or "unfinished" if it died
+
+MIGRATIONS = (
+    (  # 1: runs and their volumes
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            tide TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            started REAL NOT NULL,
+            ended REAL,
+            result TEXT NOT NULL,
+            exit_code INTEGER,
+            downtime REAL NOT NULL DEFAULT 0,
+            interrupted TEXT,
+            problems TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX runs_by_tide ON runs (tide, started)",
+        """CREATE TABLE volumes (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            tide TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            grp TEXT NOT NULL,
+            crane TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            started REAL,
+            ended REAL NOT NULL,
+            seconds REAL NOT NULL,
+            downtime REAL NOT NULL,
+            exit_code INTEGER,
+            error TEXT NOT NULL DEFAULT '',
+            size INTEGER,
+            PRIMARY KEY (run_id, volume)
+        )""",
+        "CREATE INDEX volumes_by_name ON volumes (tide, volume, ok, ended)",
+    ),
+)
+
+
+class HistoryError(Exception):
+    """The history cannot be read or written; said in one line."""
+
+
+class History:
+    def __init__(self, state_directory: str) -> None:
+        self.path = os.path.join(state_directory, FILE)
+
+    @contextmanager
+    def _connect(self, write: bool = False) -> Iterator[Optional[sqlite3.Connection]]:
+        """A connection to an up-to-date database; None when reading one that does not
+        exist yet (nothing was ever recorded)."""
+        if not write and not os.path.exists(self.path):
+            yield None
+            return
+        try:
+            if write:
+                os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+            # Autocommit: each write is a statement of its own, migrations are explicit.
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise HistoryError(f"{self.path}: {error}") from error
+        with closing(conn):
+            try:
+                conn.row_factory = sqlite3.Row
+                self._migrate(conn)
+                yield conn
+            except sqlite3.Error as error:
+                raise HistoryError(f"{self.path}: {error}") from error
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if self._version(conn) == len(MIGRATIONS):
+            return
+        conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it
+        try:
+            version = self._version(conn)
+            for number, steps in enumerate(MIGRATIONS[version:], version + 1):
+                for statement in steps:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise HistoryError(
+                f"{self.path}: written by a newer salvage (schema {version}; this one knows"
+                f" {len(MIGRATIONS)})"
+            )
+        return version
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def run_started(self, result: TideResult, machine: str) -> None:
+        with self._connect(write=True) as conn:
+            # Another run of this tide still "running" died with its process.
+            conn.execute(
+                "UPDATE runs SET result = 'unfinished' WHERE tide = ? AND result = 'running'",
+                (result.tide,),
+            )
+            conn.execute(
+                "INSERT INTO runs (run_id, tide, machine, trigger, started, result)"
+                " VALUES (?, ?, ?, ?, ?, 'running')",
+                (result.run_id, result.tide, machine, result.trigger, result.started),
+            )
+
+    def volume_done(self, run_id: str, tide: str, volume: VolumeResult) -> None:
+        with self._connect(write=True) as conn:
+            self._volume(conn, run_id, tide, volume)
+
+    def run_done(self, result: TideResult) -> None:
+        with self._connect(write=True) as conn:
+            conn.execute("BEGIN")
+            for volume in result.volumes:  # also those failed without a crane
+                self._volume(conn, result.run_id, result.tide, volume)
+            problems = [str(p) for p in result.problems + result.errors]
+            conn.execute(
+                "UPDATE runs SET ended = ?, result = ?, exit_code = ?, downtime = ?,"
+                " interrupted = ?, problems = ? WHERE run_id = ?",
+                (
+                    result.ended, "success" if result.ok else "failure", result.exit_code,
+                    result.downtime, result.interrupted, json.dumps(problems), result.run_id,
+                ),
+            )  # fmt: skip
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _volume(conn: sqlite3.Connection, run_id: str, tide: str, v: VolumeResult) -> None:
+        ended = v.started + v.seconds if v.started else time.time()
+        conn.execute(
+            "INSERT OR REPLACE INTO volumes (run_id, tide, volume, grp, crane, ok, started,"
+            " ended, seconds, downtime, exit_code, error, size)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id, tide, v.volume, v.group, v.crane, int(v.ok), v.started or None, ended,
+                v.seconds, v.downtime, v.exit_code, v.message, v.size,
+            ),
+        )  # fmt: skip
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def runs(
+        self, tides: Sequence[str] = (), volumes: Sequence[str] = (), limit: int = 20
+    ) -> List[dict]:
+        """The newest runs first, each with its volumes (only `volumes`, when given)."""
+        where, args = [], []
+        if tides:
+            where.append(f"tide IN ({_marks(tides)})")
+            args += tides
+        if volumes:
+            where.append(
+                f"run_id IN (SELECT run_id FROM volumes WHERE volume IN ({_marks(volumes)}))"
+            )
+            args += volumes
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._connect() as conn:
+            if conn is None:
+                return []
+            runs = [_run(row) for row in conn.execute(f"{sql} ORDER BY started DESC LIMIT ?",
+                                                      (*args, limit))]  # fmt: skip
+            for run in runs:
+                rows = conn.execute(
+                    "SELECT * FROM volumes WHERE run_id = ? ORDER BY ended", (run["run_id"],)
+                )
+                run["volumes"] = [
+                    _volume(row) for row in rows if not volumes or row["volume"] in volumes
+                ]
+        return runs
+
+    def last_run(self, tide: str, finished: bool = False) -> Optional[dict]:
+        """The tide's newest run; with `finished`, the newest that ran to its end."""
+        only = f" AND result IN ({_marks(FINISHED)})" if finished else ""
+        with self._connect() as conn:
+            if conn is None:
+                return None
+            row = conn.execute(
+                f"SELECT * FROM runs WHERE tide = ?{only} ORDER BY started DESC LIMIT 1",
+                (tide, *FINISHED) if finished else (tide,),
+            ).fetchone()
+        return _run(row) if row else None
+
+    def last_success(self, tide: str) -> Optional[float]:
+        """When the tide's newest run that backed up all of its volumes ended."""
+        with self._connect() as conn:
+            if conn is None:
+                return None
+            row = conn.execute(
+                "SELECT max(ended) FROM runs WHERE tide = ? AND result = 'success'", (tide,)
+            ).fetchone()
+        return row[0]
+
+    def volumes(self, tide: str) -> List[dict]:
+        """The tide's volumes as of its newest finished run that had any, each with its
+        `last` backup and its `last_success` (None if it never succeeded)."""
+        with self._connect() as conn:
+            if conn is None:
+                return []
+            latest = conn.execute(
+                "SELECT run_id FROM volumes JOIN runs USING (run_id) WHERE runs.tide = ?"
+                f" AND result IN ({_marks(FINISHED)}) ORDER BY runs.started DESC LIMIT 1",
+                (tide, *FINISHED),
+            ).fetchone()
+            if latest is None:
+                return []
+            found = []
+            for row in conn.execute(
+                "SELECT * FROM volumes WHERE run_id = ? ORDER BY volume", (latest[0],)
+            ).fetchall():
+                success = conn.execute(
+                    "SELECT * FROM volumes WHERE tide = ? AND volume = ? AND ok = 1"
+                    " ORDER BY ended DESC LIMIT 1",
+                    (tide, row["volume"]),
+                ).fetchone()
+                found.append(
+                    {
+                        "volume": row["volume"],
+                        "last": _volume(row),
+                        "last_success": _volume(success) if success else None,
+                    }
+                )
+        return found
+
+
+def _marks(values: Sequence[str]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _run(row: sqlite3.Row) -> dict:
+    run = dict(row)
+    run["problems"] = json.loads(run["problems"])
+    run["seconds"] = run["ended"] - run["started"] if run["ended"] else None
+    return run
+
+
+def _volume(row: sqlite3.Row) -> dict:
+    volume = dict(row)
+    volume["group"] = volume.pop("grp")
+    volume["ok"] = bool(volume["ok"])
+    return volume
+
+
+class Recorder(Observer):
+    """Writes each run into the history. If the history cannot be written, says so once
+    and lets the run go on."""
+
+    def __init__(self, config) -> None:
+        self.history = History(config.state_directory)
+        self.machine = config.machine
+        self.broken = False
+
+    def _record(self, write, *args) -> None:
+        if self.broken:
+            return
+        try:
+            write(*args)
+        except HistoryError as error:
+            self.broken = True
+            log.warning("history: this run is not recorded: %s", error)
+
+    def tide_started(self, run, plan) -> None:
+        self.broken = False
+        self._record(self.history.run_started, run.result, self.machine)
+
+    def volume_done(self, run, result: VolumeResult) -> None:
+        self._record(self.history.volume_done, run.run_id, run.tide.name, result)
+
+    def tide_done(self, run, result: TideResult) -> None:
+        self._record(self.history.run_done, result)

@@ -1,0 +1,22 @@
+"""Healthchecks-style ping URLs (healthchecks.io, or a server of one's own; Uptime Kuma's
+push URLs work alike): the check's URL on success, URL/start when a tide starts, URL/fail
+when it fails, with the message as the body, which the server keeps with the ping. A
+check follows whole tides: volume events do not apply."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from salvage.notify.delivery import Request, clip
+from salvage.notify.message import Event
+
+EVENTS = ("tide.start", "tide.success", "tide.failure")
+SUFFIX = {"tide.start": "/start", "tide.success": "", "tide.failure": "/fail"}
+LIMIT = 100_000  # healthchecks.io keeps this much of a ping's body
+
+
+def request(target, event: Event) -> Optional[Request]:
+    if event.name not in SUFFIX:
+        return None
+    url = target.url.rstrip("/") + SUFFIX[event.name]
+    return Request(url, clip(event.text, LIMIT), {"Content-Type": "text/plain; charset=utf-8"})
