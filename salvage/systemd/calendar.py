@@ -1,0 +1,35 @@
+"""Tide schedules checked by systemd itself (`systemd-analyze calendar`), where it is
+installed: the timers take them as they are, and would only complain in the journal."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import List
+
+from salvage.config.schema import Config
+from salvage.model import Problem
+
+TIMEOUT = 10.0
+
+
+def problems(config: Config) -> List[Problem]:
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        return []
+    found = []
+    for tide in config.tides.values():
+        if tide.schedule and not _accepted(analyze, tide.schedule):
+            where = f"{config.path}: tides.{tide.name}.schedule"
+            found.append(Problem(where, f"{tide.schedule!r} is not a systemd calendar"
+                                 " expression (see `man systemd.time`)"))  # fmt: skip
+    return found
+
+
+def _accepted(analyze: str, expression: str) -> bool:
+    try:
+        done = subprocess.run([analyze, "calendar", "--iterations=1", "--", expression],
+                              capture_output=True, timeout=TIMEOUT)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # cannot tell here: the timer will say
+    return done.returncode == 0

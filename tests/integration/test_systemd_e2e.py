@@ -1,0 +1,228 @@
+"""End to end under a real systemd: a booted Debian 12 container (systemd, logind, journald,
+Debian's own Python libraries) with salvage installed as a package installs it, backing up
+a compose project on the test engine through the mounted socket.
+
+The image is built once per engine (debootstrap, about a minute): see
+support/systemd_container.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import time
+
+import pytest
+from conftest import BUSYBOX, TAR_CRANE, Stack
+from support.systemd_container import SystemdContainer, ensure_image, installed_files
+
+pytestmark = [pytest.mark.docker, pytest.mark.systemd]
+
+
+class E2E:
+    def __init__(self, api, docker_host: str, tmp) -> None:
+        self.api = api
+        self.stack = Stack(api, docker_host, tmp)
+        prefix = self.stack.prefix
+        self.tide_a, self.tide_b = f"tide{prefix}", f"été{prefix}"  # one name not ASCII
+        self.backups = self.stack.volume("backups")  # the cranes' target: a host path would
+        # be looked up on the engine's host, not in the systemd container
+        self.project = self.stack.compose(
+            "shop",
+            f"""
+            version: "2.4"
+            services:
+              db:   # sh as PID 1 ignores SIGTERM: each stop takes the grace period
+                image: {BUSYBOX}
+                network_mode: none
+                command: sh -c 'echo db-data > /data/db.txt; sleep 3600'
+                stop_grace_period: 4s
+                volumes: [data:/data]
+                labels:
+                  salvage.tide.{self.tide_a}: data
+              app:
+                image: {BUSYBOX}
+                init: true
+                network_mode: none
+                command: sleep 3600
+                depends_on: [db]
+                volumes: [data:/data]
+            volumes:
+              data:
+            """,
+        )
+        self.db = self.stack.id_of(self.project, "db")
+        self.app = self.stack.id_of(self.project, "app")
+        self.other = self.stack.volume("other")
+        label = f"salvage.tide.{self.tide_b}"
+        self.stack.container("other", [self.other], labels={label: f"g:{self.other}"})
+
+    def config(self, extra: str = "") -> str:
+        return textwrap.dedent(
+            f"""
+            machine = "e2e"
+            [tides.{self.tide_a}]
+            schedule = "hourly"
+            [tides."{self.tide_b}"]
+            schedule = "*-*-* 03:00"
+            randomized_delay = "10m"
+            {extra}
+            [cranes.tar]
+            image = "{TAR_CRANE}"
+            pull = "never"
+            mounts = {{ "{self.backups}" = "/salvage/target" }}
+            """
+        )
+
+    def unit(self, tide: str) -> str:
+        code, out = self.box.sh(f"systemd-escape --template=salvage@.service '{tide}'")
+        assert code == 0, out
+        return out.strip()
+
+    def run_unit(self, unit: str, watch=None) -> list:
+        """`systemctl start` (which returns at READY=1), then samples of `watch()` until the
+        unit is inactive again."""
+        code, out = self.box.sh(f"systemctl start '{unit}'")
+        assert code == 0, out + self.journal(unit)
+        samples = []
+        deadline = time.monotonic() + 180
+        while self.box.sh(f"systemctl is-active --quiet '{unit}'")[0] == 0:
+            assert time.monotonic() < deadline, self.journal(unit)
+            if watch:
+                samples.append(watch())
+            time.sleep(0.1)
+        return samples
+
+    def result(self, unit: str) -> dict:
+        out = self.box.sh(f"systemctl show -p Result -p ExecMainStatus '{unit}'")[1]
+        return dict(line.split("=", 1) for line in out.split())
+
+    def journal(self, unit: str, *args: str) -> str:
+        return self.box.sh(f"journalctl --no-pager -u '{unit}' {' '.join(args)}")[1]
+
+    def archives(self) -> list:
+        """Archive paths in the backups volume, as the tar crane wrote them."""
+        config = self.api.create_host_config(binds=[f"{self.backups}:/t:ro"],
+                                             network_mode="none")  # fmt: skip
+        box = self.api.create_container(BUSYBOX, ["find", "/t", "-name", "*.tar.gz"],
+                                        host_config=config)  # fmt: skip
+        try:
+            self.api.start(box)
+            self.api.wait(box, timeout=60)
+            return sorted(self.api.logs(box).decode().split())
+        finally:
+            self.api.remove_container(box, force=True)
+
+    def state(self, container: str) -> str:
+        return self.api.inspect_container(container)["State"]["Status"]
+
+
+@pytest.fixture(scope="module")
+def e2e(api, docker_host, images, tmp_path_factory):
+    image = ensure_image(api, docker_host)
+    setup = E2E(api, docker_host, tmp_path_factory.mktemp("e2e"))
+    socket = docker_host[len("unix://") :]
+    setup.box = SystemdContainer(api, image, socket)
+    try:
+        setup.box.put(installed_files(setup.config()))
+        setup.box.start()
+        yield setup
+    finally:
+        setup.box.remove()
+        setup.stack.cleanup()
+
+
+def test_generator_made_one_active_timer_per_tide_at_boot(e2e):
+    code, timers = e2e.box.sh("systemctl list-timers --no-pager --no-legend")
+    assert code == 0
+    units = [line.split()[-2] for line in timers.splitlines() if "salvage@" in line]
+    assert sorted(units) == sorted(
+        [e2e.unit(e2e.tide_a).replace(".service", ".timer"),
+         e2e.unit(e2e.tide_b).replace(".service", ".timer")]
+    )  # fmt: skip
+    show = e2e.box.sh(f"systemctl show -p TimersCalendar '{e2e.unit(e2e.tide_b)[:-8]}.timer'")[1]
+    assert "OnCalendar=*-*-* 03:00:00" in show
+
+
+def test_installed_units_verify_clean_and_score_well(e2e):
+    units = f"salvage.service {e2e.unit(e2e.tide_a)} '{e2e.unit(e2e.tide_b)}'"
+    assert e2e.box.sh(f"systemd-analyze verify {units}") == (0, "")
+    out = e2e.box.sh(f"systemd-analyze security {e2e.unit(e2e.tide_a)} --no-pager")[1]
+    assert float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out).group(1)) <= 2.5
+
+
+def test_start_tide_unit_backs_up_the_compose_project(e2e):
+    unit = e2e.unit(e2e.tide_a)
+
+    def watch():
+        app_before = e2e.state(e2e.app)
+        out = e2e.box.sh(f"systemd-inhibit --list --no-pager; systemctl status --no-pager '{unit}'")
+        return app_before, out[1], e2e.state(e2e.app)
+
+    samples = e2e.run_unit(unit, watch)
+    assert e2e.result(unit) == {"Result": "success", "ExecMainStatus": "0"}, e2e.journal(unit)
+    assert e2e.state(e2e.app) == e2e.state(e2e.db) == "running"
+    assert [a for a in e2e.archives() if f"/e2e/{e2e.project}_data/" in a]
+
+    # While its containers were down, logind listed salvage's lock.
+    down = [out for before, out, after in samples if before == after == "exited"]
+    assert down, samples
+    for out in down:
+        locks = [line for line in out.splitlines() if re.match(r"\s*salvage\s", line)]
+        assert any(" block" in line and "shutdown:sleep" in line for line in locks), out
+    # `systemctl status` showed what it was doing.
+    statuses = {m for _, out, _ in samples for m in re.findall(r'Status: "([^"]*)"', out)}
+    assert f"tide {e2e.tide_a}, group 1/1 {e2e.project}: stopping or pausing containers" in (
+        statuses
+    ), statuses
+
+    # The journal has the run, each line with its priority, under the identifier salvage.
+    entries = [json.loads(line) for line in e2e.journal(unit, "-o json").splitlines()]
+    mine = [e for e in entries if e.get("SYSLOG_IDENTIFIER") == "salvage"]
+    summary = [e for e in mine if e["MESSAGE"].startswith(f"tide {e2e.tide_a}: 1 volume backed")]
+    assert len(summary) == 1 and summary[0]["PRIORITY"] == "6"
+    assert {e["PRIORITY"] for e in mine} <= {"4", "6"}  # no <N> left in the text either
+    assert not [e for e in mine if e["MESSAGE"].startswith("<")]
+
+
+def test_start_salvage_backs_up_every_tide(e2e):
+    before = e2e.archives()
+    e2e.run_unit("salvage.service")
+    assert e2e.result("salvage.service") == {"Result": "success", "ExecMainStatus": "0"}
+    new = sorted(set(e2e.archives()) - set(before))
+    assert [a.split("/")[3] for a in new] == sorted([f"{e2e.project}_data", e2e.other])
+    summaries = e2e.box.sh("journalctl --no-pager -t salvage -o cat")[1]
+    for tide in (e2e.tide_a, e2e.tide_b):
+        assert f"tide {tide}: 1 volume backed up, 0 failed" in summaries
+
+
+def test_failures_are_in_the_journal_at_priority_err(e2e):
+    code, _ = e2e.box.sh("systemctl start salvage@nosuch.service")
+    assert code != 0
+    errors = e2e.journal("salvage@nosuch.service", "-p err", "-o cat")
+    assert 'error: no tide named "nosuch" in /etc/salvage/salvage.toml' in errors
+
+
+def test_systemctl_stop_mid_run_restores_the_containers(e2e):
+    unit = e2e.unit(e2e.tide_a)
+    assert e2e.box.sh(f"systemctl start '{unit}'")[0] == 0
+    deadline = time.monotonic() + 60
+    while e2e.state(e2e.app) != "exited":  # down; db takes 4 s to stop
+        assert time.monotonic() < deadline, e2e.journal(unit)
+        time.sleep(0.05)
+    code, out = e2e.box.sh(f"systemctl stop '{unit}'")
+    assert code == 0, out
+    assert e2e.state(e2e.app) == e2e.state(e2e.db) == "running"
+    journal = e2e.journal(unit, "-o cat")
+    assert "; interrupted: SIGTERM" in journal
+    assert e2e.box.sh("systemd-inhibit --list --no-pager | grep -c salvage")[1].strip() == "0"
+
+
+def test_a_new_tide_gets_its_timer_on_daemon_reload(e2e):
+    e2e.box.put(installed_files(e2e.config('[tides.gamma]\nschedule = "weekly"')))
+    assert e2e.box.sh("systemctl daemon-reload")[0] == 0
+    assert e2e.box.sh("systemctl start timers.target")[0] == 0
+    timers = e2e.box.sh("systemctl list-timers --no-pager --no-legend")[1]
+    assert "salvage@gamma.timer" in timers
+    assert e2e.box.sh("systemctl is-enabled salvage@gamma.timer")[1].strip() == "enabled-runtime"

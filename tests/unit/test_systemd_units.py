@@ -1,0 +1,209 @@
+"""The unit files, the timer generator and instance-name escaping, checked by systemd's own
+tools (systemd-analyze, systemd-escape); the journal's priority prefixes; and the watchdog,
+fed only while a run makes progress, read off a real NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from support.notify_socket import NotifySocket
+
+from salvage.systemd import generator, notify
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = ROOT / "systemd"
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(not ANALYZE, reason="systemd-analyze is not installed")
+
+CONFIG = """
+[tides."näs daily"]
+schedule = "*-*-* 03:00"
+randomized_delay = "30m"
+[tides.weekly]
+schedule = "Sun 04:00"
+persistent = false
+[tides.plain]
+"""
+
+
+def run_generator(tmp_path: Path, config: str, out: Path) -> subprocess.CompletedProcess:
+    """The shipped generator file, as systemd runs it (three directories)."""
+    path = tmp_path / "salvage.toml"
+    path.write_text(textwrap.dedent(config))
+    path.chmod(0o600)
+    env = dict(os.environ, SALVAGE_CONFIG=str(path), PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, str(UNITS / "salvage-generator"), str(out), str(tmp_path / "early"),
+         str(tmp_path / "late")], env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def systemd_escape(text: str) -> str:
+    return subprocess.run(["systemd-escape", "--", text], capture_output=True, text=True,
+                          check=True).stdout.rstrip("\n")  # fmt: skip
+
+
+# --- instance names -------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not shutil.which("systemd-escape"), reason="systemd-escape is not installed")
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               min_size=1, max_size=30))  # fmt: skip
+@example("näs daily")
+@example(".hidden/tide-1\\x")
+def test_escape_is_systemd_escape(name):
+    assert generator.escape(name) == systemd_escape(name)
+
+
+# --- the generator --------------------------------------------------------------------------
+
+
+def test_generator_enables_one_timer_per_tide_with_its_schedule(tmp_path):
+    out = tmp_path / "generator"
+    done = run_generator(tmp_path, CONFIG, out)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+    names = {"näs daily": "salvage@n\\xc3\\xa4s\\x20daily.timer",
+             "weekly": "salvage@weekly.timer", "plain": "salvage@plain.timer"}  # fmt: skip
+    wants = out / "timers.target.wants"
+    assert sorted(p.name for p in wants.iterdir()) == sorted(names.values())
+    for link in wants.iterdir():
+        assert os.readlink(link) == "/usr/lib/systemd/system/salvage@.timer"
+
+    def settings_of(tide):
+        text = (out / f"{names[tide]}.d" / "schedule.conf").read_text(encoding="utf-8")
+        return [line for line in text.splitlines() if not line.startswith("#")]
+
+    assert settings_of("näs daily") == ["[Timer]", "OnCalendar=", "OnCalendar=*-*-* 03:00",
+                                        "RandomizedDelaySec=1800s", "Persistent=true"]  # fmt: skip
+    assert settings_of("weekly")[2:] == ["OnCalendar=Sun 04:00", "RandomizedDelaySec=0s",
+                                         "Persistent=false"]  # fmt: skip
+    assert settings_of("plain")[2] == "OnCalendar=daily"
+
+
+def test_generator_with_a_bad_configuration_says_why_and_writes_nothing(tmp_path):
+    out = tmp_path / "generator"
+    done = run_generator(tmp_path, '[tides.nightly]\nschedul = "daily"\n', out)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"salvage-generator: {tmp_path}/salvage.toml: tides.nightly.schedul: unknown key"
+        ' (did you mean "schedule"?); no timers'
+    ]
+    assert not out.exists()
+
+
+@needs_analyze
+def test_units_and_generator_output_pass_systemd_analyze_verify(tmp_path):
+    # A root of its own: the host's units, the salvage files where the package puts them,
+    # and the generator's output where `verify` reads drop-ins and wants (same format).
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    for unit in ("salvage.service", "salvage@.service", "salvage@.timer"):
+        shutil.copy(UNITS / unit, root / "usr/lib/systemd/system" / unit)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/salvage").write_text("#!/bin/sh\n")
+    (root / "usr/bin/salvage").chmod(0o755)
+    done = run_generator(tmp_path, CONFIG, root / "etc/systemd/system")
+    assert done.returncode == 0, done.stderr
+
+    timers = sorted(p.name for p in (root / "etc/systemd/system/timers.target.wants").iterdir())
+    services = [t.replace(".timer", ".service") for t in timers]
+    verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "salvage.service", *services,
+                             *timers], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+
+    # It does look at them: a schedule systemd cannot read is reported.
+    drop_in = root / "etc/systemd/system/salvage@weekly.timer.d/schedule.conf"
+    drop_in.write_text(drop_in.read_text().replace("Sun 04:00", "Sun 25:00"))
+    verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "salvage@weekly.timer"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "Failed to parse calendar specification" in verify.stderr
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", ["salvage.service", "salvage@.service"])
+def test_service_hardening_scores_at_most_2_5(unit):
+    done = subprocess.run([ANALYZE, "security", "--offline=yes", str(UNITS / unit)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
+    assert score, done.stdout + done.stderr
+    assert float(score.group(1)) <= 2.5
+
+
+def test_both_services_differ_only_in_what_they_run():
+    def settings_of(unit):
+        skip = ("#", "Description=", "ExecStart=")
+        lines = (UNITS / unit).read_text().splitlines()
+        return [line for line in lines if line and not line.startswith(skip)]
+
+    assert settings_of("salvage.service") == settings_of("salvage@.service")
+    assert "ExecStart=/usr/bin/salvage run\n" in (UNITS / "salvage.service").read_text()
+    assert 'ExecStart=/usr/bin/salvage run --tide "%I"' in (UNITS / "salvage@.service").read_text()
+
+
+# --- the journal ----------------------------------------------------------------------------
+
+
+def test_errors_reach_the_journal_at_priority_err(tmp_path):
+    """stderr is the journal when JOURNAL_STREAM names it (device:inode)."""
+    stderr = tmp_path / "stderr"
+    stderr.touch()
+    info = stderr.stat()
+    for journal, expected in ((f"{info.st_dev}:{info.st_ino}", "<3>error: "), ("1:1", "error: ")):
+        env = dict(os.environ, JOURNAL_STREAM=journal, PYTHONPATH=str(ROOT))
+        with open(stderr, "wb") as out:
+            code = subprocess.run(
+                [sys.executable, "-m", "salvage", "-c", str(tmp_path / "missing.toml"), "run"],
+                env=env, stderr=out, cwd=ROOT, timeout=60,
+            ).returncode  # fmt: skip
+        assert code == 2
+        assert stderr.read_text() == f"{expected}{tmp_path}/missing.toml: no such file\n"
+
+
+# --- the watchdog ---------------------------------------------------------------------------
+
+
+def test_watchdog_is_fed_only_while_the_run_makes_progress(monkeypatch):
+    sock = NotifySocket()
+    monkeypatch.setenv("NOTIFY_SOCKET", sock.address)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # a ping every 0.1 s
+    service = notify.Service()
+    try:
+        service.allow(0.5)  # the current step may take 0.5 s
+        time.sleep(1.2)
+        pings = sock.times("WATCHDOG")
+        assert 4 <= len(pings) <= 7, pings
+        assert pings[-1] - pings[0] < 0.6  # nothing after the step's time ran out
+
+        service.allow(0.5)  # progress again: fed again
+        time.sleep(0.3)
+        assert sock.times("WATCHDOG")[-1] > time.time() - 0.2
+    finally:
+        service.stopping(0)
+        sock.close()
+
+
+def test_watchdog_meant_for_another_process_is_not_fed(monkeypatch):
+    sock = NotifySocket()
+    monkeypatch.setenv("NOTIFY_SOCKET", sock.address)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    service = notify.Service()
+    service.status("ünïcode")
+    time.sleep(0.5)
+    service.stopping(0)
+    sock.close()
+    assert sock.values("WATCHDOG") == []
+    assert sock.values("STATUS") == ["ünïcode"]
