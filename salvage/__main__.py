@@ -1,3 +1,3 @@
 from salvage.cli import main
 
-main()
+main(prog_name="salvage")  # also under `python -m salvage`: completion, usage

@@ -37,7 +37,9 @@ RUN = "salvage.run"
 # The state directory of the salvage that made it: recovery removes only its own cranes,
 # never those of another salvage (another state directory) working on the same engine.
 INSTANCE = "salvage.instance"
-CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE)
+# The crane API version a crane image declares (LABEL in its Dockerfile).
+CRANE_API = "salvage.crane.api"
+CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API)
 
 
 def where(container: Container, label: str) -> str:

@@ -56,3 +56,19 @@ def hold(
         yield
     finally:
         os.close(fd)
+
+
+def is_held(state_directory: str) -> bool:
+    """Whether a live salvage holds the lock now (a dead one's lock is gone)."""
+    path = os.path.join(state_directory, FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)

@@ -85,5 +85,25 @@ class Observers(Observer):
 def for_config(config, interactive: bool = False) -> List[Observer]:
     """The observers of a run under this configuration. Each concern adds itself here,
     imported lazily so that a command that does not run a tide does not pay for it."""
-    observers: List[Observer] = []
+    from salvage.history import Recorder
+
+    observers: List[Observer] = [Recorder(config)]
+    if config.metrics_directory:
+        from salvage.metrics import Metrics
+
+        observers.append(Metrics(config))  # after the Recorder: it reads the history
+    if config.notify:
+        from salvage.notify import Notifier
+
+        observers.append(Notifier(config))
+    if interactive:
+        from salvage.progress import Progress
+
+        observers.append(Progress())
+    from salvage.systemd import inhibit, notify
+
+    # First: it may veto a group, and the others then never hear of its containers leaving.
+    observers.insert(0, inhibit.Inhibitor(config.inhibit))
+    if notify.service().active:
+        observers.append(notify.Status(notify.service(), config))
     return observers

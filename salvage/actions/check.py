@@ -9,7 +9,10 @@ from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
 from salvage.model import Problem
 from salvage.planning import check_host
+from salvage.systemd import calendar, generator
 
 
 def check(engine: Engine, config: Config) -> List[Problem]:
-    return check_host(discover(engine), config)
+    # Schedules and tide names as systemd will take them (timers, unit names).
+    systemd = calendar.problems(config) + generator.problems(config)
+    return systemd + check_host(discover(engine), config)

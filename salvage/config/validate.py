@@ -201,6 +201,7 @@ CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "mounts": _mounts,
     "max_concurrent": _positive_int,
     "secrets": _secrets,
+    "base": _text,
 }
 SECTIONS = ("tides", "cranes", "docker", "inhibit", "notify")
 
@@ -256,6 +257,19 @@ class _Checker:
                 self.problem(f"{key}.{k}", "is required")
             if fields.get("template") and fields.get("kind") != "webhook":
                 self.problem(f"{key}.template", "only a webhook has a template")
+            elif fields.get("template"):
+                from salvage.notify.webhook import check  # only when there is one to check
+
+                if why := check(fields["template"]):
+                    self.problem(f"{key}.template", why)
+            if fields.get("kind") == "healthchecks":
+                # A check must hear of successes too, or it counts every good run as missed.
+                tide_events = tuple(e for e in NOTIFY_EVENTS if e.startswith("tide."))
+                fields.setdefault("events", tide_events)
+                if not set(fields["events"]) <= set(tide_events):
+                    self.problem(
+                        f"{key}.events", f"a check follows whole tides: {', '.join(tide_events)}"
+                    )
             if not missing and "kind" in fields and "url" in fields:
                 targets.append(Notify(**fields))
         return tuple(targets)

@@ -181,3 +181,16 @@ def test_docker_socket_unreachable(scene, table):
     table(
         "Docker socket unreachable", f"exit 1; {CALM}", f"exit {done.returncode}; {scene.observe()}"
     )
+
+
+def test_stop_path_leaves_a_live_run_alone(scene, table):
+    vol, app = _stack(scene)
+    run = scene.start_run()
+    scene.crane_started(vol)
+    done = scene.salvage("recover", "--if-idle")  # what a unit's ExecStopPost= runs
+    assert done.returncode == 0 and "another salvage is running" in done.stderr
+    assert scene.state_of(app) == "exited"  # still down for its backup, not "recovered"
+    scene.go()
+    _, stderr = run.communicate(timeout=120)
+    table("`salvage recover --if-idle` while another run is live", f"run exit 0; {CALM}",
+          f"run exit {run.returncode}; {scene.observe()}")  # fmt: skip

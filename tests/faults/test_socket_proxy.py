@@ -70,3 +70,15 @@ def test_proxy_denying_one_endpoint(scene, proxy, table):
     ), done.stderr
     table("the socket proxy denying one endpoint (pause)", f"exit 1; {CALM}",
           f"exit {done.returncode}; {scene.observe()}")  # fmt: skip
+
+
+def test_a_refused_call_outside_a_run_is_one_line_too(scene, proxy):
+    vol = scene.volume("data")
+    scene.config = scene.write_config()
+    done = scene.salvage("snapshots", vol, "--tide", scene.tide,
+                         DOCKER_HOST=proxy(deny="/containers/create$"))  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: the Docker engine refused POST /containers/create (403 Forbidden): does a"
+        " socket proxy in front of it allow this call? (see docs/docker-api.md)"
+    ], done.stderr
