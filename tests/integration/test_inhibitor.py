@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import SCRIPT_CRANE, events
+from conftest import events
 from support.background import Background
 from support.systembus import DENY_INHIBIT, SystemBus
 
@@ -22,19 +22,7 @@ def bus():
 
 
 def config(salvage, script: str, extra: str = "") -> None:
-    salvage.write_config(
-        f"""
-        machine = "testhost"
-        state_directory = "{salvage.tmp}/state"
-        {extra}
-        [tides.{salvage.tide}]
-        crane = "script"
-        [cranes.script]
-        image = "{SCRIPT_CRANE}"
-        pull = "never"
-        env = {{ CRANE_SCRIPT = "{script}" }}
-        """
-    )
+    salvage.use_script(script, top=extra)
 
 
 def crane_running(api, tide: str) -> bool:

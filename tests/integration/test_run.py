@@ -6,7 +6,7 @@ from __future__ import annotations
 import tarfile
 import time
 
-from support.harness import ROOT, SCRIPT_CRANE, events
+from support.harness import ROOT, events
 
 
 def _archive_files(path) -> dict:
@@ -78,7 +78,7 @@ def test_backs_up_labelled_volumes_and_leaves_every_container_as_it_was(stack, s
     assert _archive_files(archives[gvol][0])["volume/g.txt"] == b"g\n"
     assert _archive_files(archives[f"{project}_extra"][0])["volume/e.txt"] == b"extra\n"
     # No crane is left behind.
-    assert not api.containers(all=True, filters={"label": [f"salvage.instance={salvage.tmp}"]})
+    assert not api.containers(all=True, filters={"label": [f"salvage.instance={salvage.state}"]})
 
 
 def test_empty_volume_backs_up(stack, salvage):
@@ -90,33 +90,11 @@ def test_empty_volume_backs_up(stack, salvage):
     assert "volume" in names and not [n for n in names if n.startswith("volume/")]
 
 
-def _script_config(
-    salvage, script: str, grouping: str = "smart", tide: str = "", crane: str = ""
-) -> None:
-    salvage.write_config(
-        f"""
-        machine = "testhost"
-        state_directory = "{salvage.tmp}"
-        [tides.{salvage.tide}]
-        crane = "script"
-        grouping = "{grouping}"
-        {tide}
-        [cranes.script]
-        image = "{SCRIPT_CRANE}"
-        pull = "never"
-        mounts = {{ "@BACKUPS@" = "/out" }}
-        env = {{ CRANE_SCRIPT = '''{script}''' }}
-        {crane}
-        """
-    )
-
-
 def test_failing_crane_fails_its_volume_only(stack, salvage, api):
     good, bad = stack.volume("good"), stack.volume("bad")
     a = stack.container("a", [good], labels={f"salvage.tide.{stack.tide}": f"g:{good}"})
     b = stack.container("b", [bad], labels={f"salvage.tide.{stack.tide}": f"g:{bad}"})
-    _script_config(
-        salvage,
+    salvage.use_script(
         f'if [ "$SALVAGE_VOLUME_NAME" = "{bad}" ]; then echo disk full >&2; exit 3; fi;'
         " cp -a /salvage/volume /out/$SALVAGE_VOLUME_NAME",
     )
@@ -136,13 +114,13 @@ def test_failing_crane_fails_its_volume_only(stack, salvage, api):
 def test_hung_crane_is_killed_at_its_timeout(stack, salvage, api):
     vol = stack.volume("slow")
     stack.container("c", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
-    _script_config(salvage, "sleep 600", tide='crane_timeout = "2s"')
+    salvage.use_script("sleep 600", tide='crane_timeout = "2s"')
     before = stack.states()
     done = salvage("run")
     assert done.returncode == 1
     assert f'volume {vol}: failed: crane "script" still running after 2 s; killed' in done.stderr
     assert stack.states() == before
-    assert not api.containers(all=True, filters={"label": [f"salvage.instance={salvage.tmp}"]})
+    assert not api.containers(all=True, filters={"label": [f"salvage.instance={salvage.state}"]})
 
 
 def test_failing_pre_command_touches_nothing_in_its_group(stack, salvage, api):
@@ -221,8 +199,7 @@ def test_concurrent_cranes_in_one_group(stack, salvage, api):
         "multi", vols, labels={f"salvage.tide.{stack.tide}": ",".join(f"g:{v}" for v in vols)}
     )
     # Each crane waits until all three are running at once: it only ends when they overlap.
-    _script_config(
-        salvage,
+    salvage.use_script(
         "mkdir -p /out/live; touch /out/live/$SALVAGE_VOLUME_NAME; i=0;"
         " while [ $(ls /out/live | wc -l) -lt 3 ] && [ $i -lt 100 ]; do"
         "   sleep 0.1; i=$((i+1));"

@@ -8,7 +8,6 @@ import os
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
-from support.harness import SCRIPT_CRANE
 from support.watch import container_events
 
 DOWN = ("kill", "die", "stop", "pause")
@@ -17,20 +16,8 @@ UP = ("start", "unpause")
 
 def _config(salvage, fail: str = "", extra: str = "") -> None:
     """The test's tide on a crane that takes a second; the volume `fail` fails."""
-    salvage.write_config(
-        f"""
-        machine = "testhost"
-        state_directory = "{salvage.tmp}/state"
-        {extra}
-        [tides.{salvage.tide}]
-        crane = "script"
-        grouping = "individual"
-        [cranes.script]
-        image = "{SCRIPT_CRANE}"
-        pull = "never"
-        env = {{ CRANE_SCRIPT = 'sleep 1; [ "$SALVAGE_VOLUME_NAME" != "{fail}" ] || exit 4' }}
-        """
-    )
+    script = f'sleep 1; [ "$SALVAGE_VOLUME_NAME" != "{fail}" ] || exit 4'
+    salvage.use_script(script, grouping="individual", top=extra)
 
 
 def _two_volumes(stack):

@@ -11,25 +11,11 @@ import subprocess
 import sys
 import textwrap
 
-from support.harness import SCRIPT_CRANE
-
 ANSI = re.compile(r"\033\[[0-9;]*m")
 
 
 def _config(salvage, bad: str) -> None:
-    salvage.write_config(
-        f"""
-        machine = "testhost"
-        state_directory = "{salvage.tmp}/state"
-        [tides.{salvage.tide}]
-        crane = "script"
-        grouping = "individual"
-        [cranes.script]
-        image = "{SCRIPT_CRANE}"
-        pull = "never"
-        env = {{ CRANE_SCRIPT = '[ "$SALVAGE_VOLUME_NAME" != "{bad}" ] || exit 5' }}
-        """
-    )
+    salvage.use_script(f'[ "$SALVAGE_VOLUME_NAME" != "{bad}" ] || exit 5', grouping="individual")
 
 
 def _on_a_terminal(salvage, *args: str, **env: str):

@@ -151,12 +151,16 @@ class Salvage:
         self.config.chmod(0o600)  # as an admin keeps it: salvage warns about anything wider
         return self.config
 
+    @property
+    def state(self) -> Path:
+        return self.tmp / "state"
+
     def use_tar(self, grouping: str = "smart", tide: str = "", crane: str = "") -> Path:
         """A config with the test's tide on the tar crane writing under self.backups."""
         return self.write_config(
             f"""
             machine = "testhost"
-            state_directory = "{self.tmp}"
+            state_directory = "{self.state}"
             [tides.{self.tide}]
             crane = "tar"
             grouping = "{grouping}"
@@ -166,6 +170,30 @@ class Salvage:
             pull = "never"
             mounts = {{ "@BACKUPS@" = "/salvage/target" }}
             {crane}
+            """
+        )
+
+    def use_script(
+        self, script: str, grouping: str = "smart", top: str = "", tide: str = "", crane: str = ""
+    ) -> Path:
+        """A config with the test's tide on the script crane: `script` runs under sh, with
+        self.backups mounted at /out. `top`, `tide`, `crane`: more lines for those tables."""
+        return self.write_config(
+            f"""
+            machine = "testhost"
+            state_directory = "{self.state}"
+            {top}
+            [tides.{self.tide}]
+            crane = "script"
+            grouping = "{grouping}"
+            {tide}
+            [cranes.script]
+            image = "{SCRIPT_CRANE}"
+            pull = "never"
+            mounts = {{ "@BACKUPS@" = "/out" }}
+            {crane}
+            [cranes.script.env]
+            CRANE_SCRIPT = '''{script}'''
             """
         )
 
