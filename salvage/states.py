@@ -78,6 +78,15 @@ def restore(engine: Engine, entry: Entry) -> Outcome:
     if info is None:
         return Outcome(None, "was removed by someone else; nothing to restore")
     state = info["State"]["Status"]
+    if state == "running" and entry.change == "stop" and not _started_since(info, entry):
+        # Never restarted since salvage meant to stop it: its stop may still be under way
+        # (salvage died during the container's grace period). Let it finish, then start it.
+        info = _stopped_within(engine, entry, info)
+        if info is None:
+            return Outcome(None, "was removed by someone else; nothing to restore")
+        state = info["State"]["Status"]
+        if state == "running":
+            return Outcome(None, "is running: it was never stopped")
     if state == "running":
         return Outcome(None, "is running: started by someone else meanwhile")
     if state == "paused":
@@ -86,12 +95,30 @@ def restore(engine: Engine, entry: Entry) -> Outcome:
             return Outcome("unpaused")
         return Outcome(None, "was paused by someone else; left paused")
     if state in ("exited", "created", "dead"):
-        if _epoch(info["State"].get("StartedAt")) > entry.since:
+        if _started_since(info, entry):
             return Outcome(None, "was started and stopped again by someone else; left stopped")
         # Stopped by salvage, or (when salvage paused it) by an engine restart.
         engine.retry(containers.start, engine, entry.container)
         return Outcome("started")
     return Outcome(None, f"is {state}; left as it is")
+
+
+def _started_since(info: dict, entry: Entry) -> bool:
+    return _epoch(info["State"].get("StartedAt")) > entry.since
+
+
+def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
+    """Wait out the container's own stop timeout (and a little) for it to stop."""
+    timeout = (info.get("Config") or {}).get("StopTimeout")
+    deadline = (
+        time.monotonic() + (containers.DOCKER_STOP_TIMEOUT if timeout is None else timeout) + 5
+    )
+    while info is not None and info["State"]["Status"] == "running":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+        info = engine.retry(containers.inspect, engine, entry.container)
+    return info
 
 
 def disturbed(engine: Engine, entry: Entry) -> Optional[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 
 from support.scene import CALM, wait_for
+from support.watch import container_events
 
 
 def _stack(scene, **labels):
@@ -194,3 +195,20 @@ def test_stop_path_leaves_a_live_run_alone(scene, table):
     _, stderr = run.communicate(timeout=120)
     table("`salvage recover --if-idle` while another run is live", f"run exit 0; {CALM}",
           f"run exit {run.returncode}; {scene.observe()}")  # fmt: skip
+
+
+def test_sigkill_during_a_containers_stop_grace_period(scene, table):
+    vol = scene.volume("data")
+    # Without an init, busybox sleep ignores SIGTERM: its stop takes the whole 3 s.
+    app = scene.container("app", [vol], scene.label(vol), init=False, stop_timeout=3)
+    scene.snapshot()
+    with container_events(scene.engine.host, [app]) as seen:
+        run = scene.start_run()
+        wait_for(lambda: (app, "kill") in [e[:2] for e in seen], "Docker's SIGTERM to the app")
+        scene.kill(run)  # the engine goes on stopping the container
+        assert scene.state_of(app) == "running"  # still in its grace period
+        done = scene.salvage("recover")
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: (app, "die") in [e[:2] for e in seen], "the end of the grace period")
+    table("SIGKILL during a container's stop grace period, then `salvage recover`", CALM,
+          scene.observe())  # fmt: skip

@@ -97,13 +97,13 @@ class Scene:
         self.api.remove_container(created, force=True)
         return output
 
-    def container(self, name: str, volumes, labels=None, **labels_kw) -> str:
+    def container(self, name: str, volumes, labels=None, init=True, stop_timeout=None) -> str:
         name = f"{self.prefix}-{name}"
         labels = dict(labels or {})
         binds = [f"{v}:/{v.split('-', 1)[1]}" for v in volumes] + [f"{self.signals}:/signals"]
         created = self.api.create_container(
-            BUSYBOX, ["sleep", "3600"], name=name, labels=labels,
-            host_config=self.api.create_host_config(binds=binds, init=True, network_mode="none"),
+            BUSYBOX, ["sleep", "3600"], name=name, labels=labels, stop_timeout=stop_timeout,
+            host_config=self.api.create_host_config(binds=binds, init=init, network_mode="none"),
         )  # fmt: skip
         self.api.start(created)
         self.names.append(name)
