@@ -1,0 +1,306 @@
+"""The .deb, end to end, as an admin uses it: built by `make deb`'s script (lintian
+included), installed with dpkg in a booted Debian 12 (systemd, journald, Debian's own
+python3-docker and friends: support/systemd_container.py), configured, run by systemd
+against the test engine through the mounted socket, killed, upgraded, purged.
+
+The tests run in order on one container: each takes the package where the last left it.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import time
+
+import pytest
+from conftest import BUSYBOX, SCRIPT_CRANE, Stack
+from support.packages import build_deb, cursor, journal, left_behind, snapshot, wait_inactive
+from support.systemd_container import SystemdContainer, ensure_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.systemd]
+
+STATE = "/var/lib/salvage"
+# bookworm's own versions (the image has them from Debian's archive, as apt would)
+DEBIAN_LIBRARIES = {"python3-docker": "5.0.3-1", "python3-click": "8.1.3-2",
+                    "python3-dbus-next": "0.2.3-3", "python3-sdnotify": "0.3.1-3"}  # fmt: skip
+
+
+class Host:
+    """The systemd container with the package, and the compose project it backs up."""
+
+    def __init__(self, api, docker_host: str, tmp) -> None:
+        self.api = api
+        self.stack = Stack(api, docker_host, tmp)
+        prefix = self.stack.prefix
+        self.tide_a, self.tide_b, self.held = f"a{prefix}", f"b{prefix}", f"held{prefix}"
+        # Not present yet: salvage builds it from the packaged /usr/share/salvage/cranes/tar.
+        self.crane_image = f"salvage/crane-tar:pkg-{prefix}"
+        # Inside the unit's StateDirectory=, but this test's own: recovery removes the
+        # leftover cranes of its state directory, and other systemd tests may share the engine.
+        self.state_dir = f"{STATE}/{prefix}"
+        # The cranes' target: a host path would be looked up on the engine's host.
+        self.backups = self.stack.volume("backups")
+        self.project = self.stack.compose(
+            "shop",
+            f"""
+            version: "2.4"
+            services:
+              db:   # sh as PID 1 ignores SIGTERM: its stop takes the grace period
+                image: {BUSYBOX}
+                network_mode: none
+                command: sh -c 'echo db-data > /data/db.txt; sleep 3600'
+                stop_grace_period: 2s
+                volumes: [data:/data]
+                labels:
+                  salvage.tide.{self.tide_a}: data
+                  salvage.tide.{self.held}: data
+              app:
+                image: {BUSYBOX}
+                init: true
+                network_mode: none
+                command: sleep 3600
+                depends_on: [db]
+                volumes: [data:/data]
+            volumes:
+              data:
+            """,
+        )
+        self.db = self.stack.id_of(self.project, "db")
+        self.app = self.stack.id_of(self.project, "app")
+        self.other = self.stack.volume("other")
+        label = f"salvage.tide.{self.tide_b}"
+        self.stack.container("other", [self.other], labels={label: f"g:{self.other}"})
+
+    def configure(self, held: bool = False) -> None:
+        """/etc/salvage/salvage.toml as the admin writes it: two tides (and `held`, whose
+        crane takes 10 s, to act on a run in progress)."""
+        extra = f"""
+            [tides.{self.held}]
+            crane = "slow"
+            [cranes.slow]
+            image = "{SCRIPT_CRANE}"
+            pull = "never"
+            env = {{ CRANE_SCRIPT = "sleep 10" }}
+            """
+        config = f"""
+            machine = "pkg"
+            state_directory = "{self.state_dir}"
+            [tides.{self.tide_a}]
+            schedule = "*-12-25 03:00"
+            [tides.{self.tide_b}]
+            schedule = "*-01-01 04:00"
+            [cranes.tar]
+            image = "{self.crane_image}"
+            base = "{BUSYBOX}"
+            pull = "never"
+            mounts = {{ "{self.backups}" = "/salvage/target" }}
+            {extra if held else ""}
+            """
+        self.box.put({"/etc/salvage/salvage.toml": (textwrap.dedent(config).encode(), 0o640)})
+
+    def unit(self, tide: str) -> str:
+        return f"salvage@{tide}.service"
+
+    def run_unit(self, unit: str) -> dict:
+        """`systemctl start` (it returns at READY=1), then wait for the run's end."""
+        code, out = self.box.sh(f"systemctl start '{unit}'")
+        assert code == 0, out + journal(self.box, unit)
+        wait_inactive(self.box, unit)
+        return self.result(unit)
+
+    def result(self, unit: str) -> dict:
+        out = self.box.sh(f"systemctl show -p Result -p ExecMainStatus '{unit}'")[1]
+        return dict(line.split("=", 1) for line in out.split())
+
+    def archives(self) -> list:
+        """Archive paths in the backups volume, as the tar crane wrote them."""
+        config = self.api.create_host_config(binds=[f"{self.backups}:/t:ro"],
+                                             network_mode="none")  # fmt: skip
+        box = self.api.create_container(BUSYBOX, ["find", "/t", "-name", "*.tar.gz"],
+                                        host_config=config)  # fmt: skip
+        try:
+            self.api.start(box)
+            self.api.wait(box, timeout=60)
+            return sorted(self.api.logs(box).decode().split())
+        finally:
+            self.api.remove_container(box, force=True)
+
+    def state(self, container: str) -> str:
+        return self.api.inspect_container(container)["State"]["Status"]
+
+    def started_at(self) -> tuple:
+        return tuple(self.api.inspect_container(c)["State"]["StartedAt"]
+                     for c in (self.db, self.app))  # fmt: skip
+
+    def cranes(self, tide: str) -> list:
+        """This salvage's crane containers of a tide, on the engine."""
+        mine = ["salvage.crane", f"salvage.instance={self.state_dir}", f"salvage.crane.tide={tide}"]
+        return self.api.containers(all=True, filters={"label": mine})
+
+    def active_salvage_units(self) -> str:
+        return self.box.sh("systemctl list-units --no-legend --state=active,activating,"
+                           "deactivating 'salvage*.service'")[1].strip()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def host(api, docker_host, images, tmp_path_factory):
+    deb = build_deb(tmp_path_factory.mktemp("deb"))
+    image = ensure_image(api, docker_host)
+    setup = Host(api, docker_host, tmp_path_factory.mktemp("packages"))
+    setup.box = SystemdContainer(api, image, docker_host[len("unix://") :])
+    try:
+        setup.box.start()
+        setup.box.put({"/tmp/salvage.deb": (deb.read_bytes(), 0o644)})  # after boot empties /tmp
+        setup.before = snapshot(setup.box)
+        yield setup
+    finally:
+        setup.box.remove()
+        setup.stack.cleanup()
+        if api.images(name=setup.crane_image):
+            api.remove_image(setup.crane_image, force=True)
+
+
+def test_dpkg_installs_it_on_debians_own_libraries_and_starts_nothing(host):
+    code, out = host.box.sh("dpkg -i /tmp/salvage.deb")
+    assert code == 0, out
+    versions = host.box.sh(f"dpkg-query -W {' '.join(DEBIAN_LIBRARIES)}")[1]
+    assert dict(line.split("\t") for line in versions.splitlines()) == DEBIAN_LIBRARIES
+    assert host.box.sh("salvage --version")[1].startswith("salvage, version ")
+
+    files = host.box.sh("dpkg -L salvage")[1].split()
+    for path in ("/usr/bin/salvage", "/lib/systemd/system/salvage@.service",
+                 "/lib/systemd/system/salvage@.timer", "/lib/systemd/system/salvage.service",
+                 "/lib/systemd/system-generators/salvage-generator",
+                 "/usr/share/man/man1/salvage.1.gz", "/etc/salvage/salvage.toml",
+                 "/usr/share/bash-completion/completions/salvage",
+                 "/usr/share/zsh/vendor-completions/_salvage",
+                 "/usr/share/fish/vendor_completions.d/salvage.fish",
+                 "/usr/share/salvage/cranes/tar/Dockerfile",
+                 "/usr/share/salvage/cranes/restic/Dockerfile"):  # fmt: skip
+        assert path in files
+    assert host.box.sh("stat -c %a /etc/salvage/salvage.toml")[1].strip() == "640"
+    assert "/etc/salvage/salvage.toml" in host.box.sh("cat /var/lib/dpkg/info/salvage.conffiles")[1]
+
+    # Nothing ran: no salvage unit is active, none logged, no state yet.
+    assert host.active_salvage_units() == ""
+    assert host.box.sh("journalctl --no-pager -q -t salvage")[1].strip() == ""
+    assert host.box.sh(f"test -e {STATE}")[0] != 0
+
+
+def test_two_tides_get_their_timers_from_the_generator(host):
+    host.configure()
+    host.box.put({"/etc/salvage/restic-password": (b"the admin's own\n", 0o600)})
+    assert host.box.sh("systemctl daemon-reload")[0] == 0
+    timers = sorted(f"salvage@{t}.timer" for t in (host.tide_a, host.tide_b))
+
+    def listed(*args: str) -> list:
+        out = host.box.sh(f"systemctl list-timers --no-pager --no-legend {' '.join(args)}")[1]
+        return sorted(line.split()[-2] for line in out.splitlines() if "salvage@" in line)
+
+    # Loaded and enabled at once; active from the next boot, or from:
+    assert listed("--all") == timers
+    for timer in timers:
+        assert host.box.sh(f"systemctl is-enabled {timer}")[1].strip() == "enabled-runtime"
+    assert host.box.sh("systemctl start timers.target")[0] == 0
+    assert listed() == timers
+    show = host.box.sh(f"systemctl show -p TimersCalendar {timers[0]}")[1]
+    assert "OnCalendar=*-12-25 03:00:00" in show
+
+
+def test_start_tide_unit_backs_up_the_compose_project(host):
+    unit = host.unit(host.tide_a)
+    assert host.run_unit(unit) == {"Result": "success", "ExecMainStatus": "0"}, journal(
+        host.box, unit
+    )
+    assert host.state(host.app) == host.state(host.db) == "running"
+    assert [a for a in host.archives() if f"/pkg/{host.project}_data/" in a]
+    # The crane image came from the build context the package installed.
+    log = journal(host.box, unit, "-o cat")
+    assert f"building {host.crane_image} from /usr/share/salvage/cranes/tar" in log, log
+
+
+def test_start_salvage_backs_up_every_tide(host):
+    before = host.archives()
+    assert host.run_unit("salvage.service") == {"Result": "success", "ExecMainStatus": "0"}
+    new = sorted(set(host.archives()) - set(before))
+    assert [a.split("/")[3] for a in new] == sorted([f"{host.project}_data", host.other])
+    runs = journal(host.box, "", "-t salvage", "-o cat")
+    assert runs.count(f"tide {host.tide_a}: 1 volume backed up, 0 failed") == 2, runs
+    assert runs.count(f"tide {host.tide_b}: 1 volume backed up, 0 failed") == 1, runs
+
+
+def test_an_upgrade_starts_no_backup(host):
+    since, started, archives = cursor(host.box), host.started_at(), host.archives()
+    code, out = host.box.sh("dpkg -i /tmp/salvage.deb")  # the same version again: an upgrade
+    assert code == 0 and re.search(r"Unpacking salvage \((.+)\) over \(\1\)", out), out
+    time.sleep(2)  # anything an upgrade started would have started by now
+    assert host.box.sh("dpkg-query -W -f '${Status}' salvage")[1] == "install ok installed"
+    assert host.active_salvage_units() == ""
+    assert journal(host.box, "salvage*", f"--after-cursor='{since}'", "-q") == ""
+    assert (host.started_at(), host.archives()) == (started, archives)
+
+
+def test_an_upgrade_leaves_a_run_in_progress_alone(host):
+    host.configure(held=True)
+    unit = host.unit(host.held)
+    assert host.box.sh(f"systemctl start '{unit}'")[0] == 0
+    deadline = time.monotonic() + 60
+    while not host.cranes(host.held):
+        assert time.monotonic() < deadline, journal(host.box, unit)
+        time.sleep(0.1)
+    invocation = host.box.sh(f"systemctl show -p InvocationID --value '{unit}'")[1]
+    code, out = host.box.sh("dpkg -i /tmp/salvage.deb")
+    assert code == 0, out
+    assert host.box.sh(f"systemctl is-active '{unit}'")[1].strip() == "active"
+    assert host.box.sh(f"systemctl show -p InvocationID --value '{unit}'")[1] == invocation
+    assert wait_inactive(host.box, unit) == "inactive", journal(host.box, unit)
+    assert host.result(unit) == {"Result": "success", "ExecMainStatus": "0"}
+    assert host.state(host.app) == host.state(host.db) == "running"
+
+
+def test_kill_mid_run_leaves_no_container_down_after_the_stop_path(host):
+    unit = host.unit(host.held)
+    assert host.box.sh(f"systemctl start '{unit}'")[0] == 0
+    deadline = time.monotonic() + 60
+    while not (host.cranes(host.held) and host.state(host.db) == host.state(host.app) == "exited"):
+        assert time.monotonic() < deadline, journal(host.box, unit)
+        time.sleep(0.1)
+    assert host.box.sh(f"systemctl kill -s KILL '{unit}'")[0] == 0
+    assert wait_inactive(host.box, unit) == "failed"  # ExecStopPost= (salvage recover) ran
+    assert host.result(unit)["Result"] == "signal"
+    assert host.state(host.app) == host.state(host.db) == "running", journal(host.box, unit)
+    assert host.cranes(host.held) == []
+    assert host.box.sh(f"systemctl reset-failed '{unit}'")[0] == 0
+
+
+def test_kill_while_a_container_is_still_stopping_leaves_no_container_down(host):
+    unit = host.unit(host.held)
+    assert host.box.sh(f"systemctl start '{unit}'")[0] == 0
+    deadline = time.monotonic() + 60
+    while host.state(host.app) != "exited":  # app is down, db goes next
+        assert time.monotonic() < deadline, journal(host.box, unit)
+        time.sleep(0.02)
+    if host.state(host.db) != "running":
+        pytest.skip("db stopped before the kill: not the case under test")
+    assert host.box.sh(f"systemctl kill -s KILL '{unit}'")[0] == 0
+    try:
+        wait_inactive(host.box, unit)
+        time.sleep(3)  # past db's stop grace period
+        assert host.state(host.app) == host.state(host.db) == "running", journal(host.box, unit)
+    finally:
+        host.box.sh(f"systemctl reset-failed '{unit}'")
+        if host.state(host.db) != "running":
+            host.api.start(host.db)  # for the tests that follow
+
+
+def test_purge_leaves_only_what_the_admin_wrote(host):
+    archives = host.archives()
+    code, out = host.box.sh("dpkg --purge salvage")
+    assert code == 0, out
+    assert left_behind(host.before, snapshot(host.box)) == {
+        "/etc/salvage",
+        "/etc/salvage/restic-password",
+    }
+    assert host.box.sh("systemctl list-units --all --no-legend 'salvage*'")[1].strip() == ""
+    assert host.box.sh("ls /run/systemd/generator | grep salvage")[1] == ""
+    assert host.archives() == archives  # the backups stay
