@@ -14,6 +14,10 @@ snapshots() {  # newest first
     ls -1 "$dir" | grep '\.tar\.gz$' | sed 's/\.tar\.gz$//' | sort -r
 }
 
+bytes_of() {  # stat: busybox's wc -c reads the whole file to count its bytes
+    stat -c %s "$1" 2>/dev/null || wc -c < "$1"
+}
+
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 3
     want="${SALVAGE_SNAPSHOT:-latest}"
     [ "$want" = latest ] && want=$(snapshots | head -n 1)
@@ -36,7 +40,7 @@ backup)
     cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
     mv "$partial" "$dir/$stamp.tar.gz"
     trap - EXIT
-    echo "wrote $dir/$stamp.tar.gz ($(wc -c < "$dir/$stamp.tar.gz") bytes)"
+    echo "wrote $dir/$stamp.tar.gz ($(bytes_of "$dir/$stamp.tar.gz") bytes)"
     if [ -n "${TAR_KEEP:-}" ]; then
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
             rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
@@ -46,7 +50,7 @@ backup)
     ;;
 list)
     snapshots | while read -r id; do
-        size=$(wc -c < "$dir/$id.tar.gz")
+        size=$(bytes_of "$dir/$id.tar.gz")
         printf '{"id": "%s", "time": "%s", "size": %s}\n' "$id" "$id" "$size"
     done
     ;;

@@ -1,0 +1,144 @@
+"""The report: a table on stdout and docs/performance.md, with the machine and engine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import docker
+
+from benchmarks.engine import ROOT, Engine
+from benchmarks.measure import Result
+
+HEADER = """# Performance
+
+Written by `make bench` (`python -m benchmarks`); do not edit by hand. Every figure is a
+ratio against a baseline measured in the same run, on the same engine, as the median of
+several runs (interleaved, so that a busy moment falls on both sides alike); memory is
+absolute. How each is measured: [benchmarks/](../benchmarks/) and the notes below.
+"""
+
+NOTES = """## What is measured
+
+Images: a busybox base from the host's static busybox (scripts/busybox-image) and the tar
+crane (cranes/tar) built on it, tagged salvage-bench/*. The 100 MB volumes hold random
+bytes from /dev/urandom (incompressible, like media or encrypted data). Every container
+and volume is labelled `salvage-bench.run` and removed at the end.
+
+- **B1** one running container, one 100 MB volume, the tar crane: the container's
+  downtime (Docker's `die` to `start` event) under `salvage run`, against a shell script
+  doing `docker stop`, `docker run --rm` of the same crane with the same env and mounts
+  (the volume read-only, a meta.json, the target directory), `docker start`.
+- **B2** one running container with four such volumes: downtime with `max_concurrent = 4`
+  (tide and crane) against `max_concurrent = 1`.
+- **B3** 300 containers (every other one running) and 600 volumes in 40 compose projects,
+  made through the API with compose's labels; a third of the volumes labelled for one tide.
+  Wall time of `salvage plan` against a script making the two list calls with docker-py
+  (both are new Python processes); and the Docker API requests `salvage plan` makes,
+  counted by a proxy on a unix socket, at 30 and at 300 containers.
+- **B4** wall time of `python3 -m salvage --version` and `--help` against
+  `python3 -c "import click"`.
+- **B5** peak RSS (the kernel's ru_maxrss) of `salvage plan` over the B3 stack's tide, and
+  of a `salvage run` over the B3 stack of a tide whose two (empty) volumes keep it short.
+- **B6** the tar crane's backup of the B1 volume against `tar -czf` of the same data
+  (volume and meta) in the crane's image, each timed from container start to exit.
+
+On an engine shared with other salvage runs (tests), their recovery removes every crane
+it finds, ours included; a round that fails so is run again (at most three times), and the
+output says so.
+"""
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _memory() -> str:
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        return f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        return "unknown memory"
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "salvage"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return head + (" with uncommitted changes in salvage/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment(engine: Engine) -> List[str]:
+    info, version = engine.api.info(), engine.api.version()
+    where = "a private dockerd started for the run" if engine.private else engine.host
+    return [
+        f"- machine: {platform.node()}, {_cpu()}, {os.cpu_count()} CPUs, {_memory()},"
+        f" {platform.system()} {platform.release()}; load average"
+        f" {engine.before['load']:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+        f"- engine: Docker {version.get('Version')} (API {version.get('ApiVersion')}),"
+        f" storage driver {info.get('Driver')}, cgroup {info.get('CgroupVersion', '?')};"
+        f" {where}, holding {engine.before['containers']} other containers at the start",
+        f"- salvage {_commit()}; Python {platform.python_version()}, docker-py"
+        f" {docker.__version__}",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+    ]
+
+
+def table(results: List[Result]) -> List[str]:
+    lines = [
+        "| | benchmark | figure | bar | met | measured | baseline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        figure = "error" if r.error else f"{r.figure:.2f}{r.unit}"
+        bar = "" if r.error else f"<= {r.bar:g}{r.unit}"
+        met = "yes" if r.met else "**no**"
+        measured = f"error: {r.problem}" if r.error else r.measured
+        lines.append(
+            f"| {r.key} | {r.title} | {figure} | {bar} | {met} | {measured} | {r.baseline} |"
+        )
+    return lines
+
+
+def write(engine: Engine, results: List[Result], seconds: float, path: Path) -> None:
+    env = environment(engine)
+    body = [
+        HEADER,
+        "## Last run",
+        "",
+        *env,
+        f"- the run took {seconds:.0f} s",
+        "",
+        *table(results),
+        "",
+        NOTES,
+    ]
+    path.write_text("\n".join(body))
+    print("\n" + "\n".join(env))
+    print("\n".join(table(results)))
+    print(
+        f"\nwritten to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}",
+        file=sys.stdout,
+    )
