@@ -62,16 +62,9 @@ def interval(schedule: Optional[str]) -> float:
     return max(gaps) if gaps else DEFAULT_INTERVAL
 
 
-def timer(tide: str) -> Optional[str]:
-    """The name of the tide's timer unit, escaped as systemd escapes instance names."""
-    escaped = _systemd("systemd-escape", "--", tide)
-    return f"salvage@{escaped.strip()}.timer" if escaped else None
-
-
 def next_run(tide: str) -> Optional[float]:
     """When the tide's timer fires next; None without systemd, or without an active timer."""
-    unit = timer(tide)
-    if not unit:
-        return None
-    out = _systemd("systemctl", "show", unit, "--property=NextElapseUSecRealtime", "--value")
+    from salvage.systemd.generator import timer  # the generator names the timers
+
+    out = _systemd("systemctl", "show", timer(tide), "--property=NextElapseUSecRealtime", "--value")
     return _utc(out) if out else None

@@ -10,7 +10,6 @@ from typing import Optional
 from salvage.notify.delivery import Request, clip
 from salvage.notify.message import Event
 
-EVENTS = ("tide.start", "tide.success", "tide.failure")
 SUFFIX = {"tide.start": "/start", "tide.success": "", "tide.failure": "/fail"}
 LIMIT = 100_000  # healthchecks.io keeps this much of a ping's body
 

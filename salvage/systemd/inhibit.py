@@ -62,12 +62,6 @@ class Logind:
         """Take a lock; its file descriptor (close it to release the lock)."""
         return self._wait(self._inhibit(what, why, mode))
 
-    def inhibitors(self) -> list:
-        """logind's list of locks: (what, who, why, mode, uid, pid) each."""
-        message = Message(destination=LOGIND, path=PATH, interface=MANAGER,
-                          member="ListInhibitors")  # fmt: skip
-        return self._wait(self._call(message)).body[0]
-
     def close(self) -> None:
         async def disconnect() -> None:
             bus = getattr(self, "_bus", None)

@@ -241,17 +241,8 @@ def test_missing_reference_crane_is_built_on_first_use(stack, salvage, api):
     image = f"salvage/crane-tar:{stack.prefix}"  # a tag of its own: nobody else's image
     vol = stack.volume("data")
     stack.container("app", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
-    salvage.write_config(
-        f"""
-        state_directory = "{salvage.tmp}/state"
-        [tides.{stack.tide}]
-        crane = "tar"
-        [cranes.tar]
-        image = "{image}"
-        base = "salvage-test/busybox:latest"  # offline: a local base instead of the public one
-        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-        """
-    )
+    # offline: a local base instead of the public one
+    salvage.use_tar(image=image, crane='base = "salvage-test/busybox:latest"')
     try:
         done = salvage("run")
         assert done.returncode == 0, done.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-from support.harness import SCRIPT_CRANE
-
 SECRET = "s3cr3t-value-Zq9"
 
 
@@ -16,22 +14,12 @@ def test_secret_file_reaches_the_crane_and_nothing_else(stack, salvage, tmp_path
     secret = tmp_path / "restic-password"
     secret.write_text(SECRET)
     secret.chmod(0o600)
-    out = tmp_path / "out"
-    salvage.write_config(
-        f"""
-        state_directory = "{tmp_path}/state"
-        [tides.{stack.tide}]
-        crane = "script"
-        [cranes.script]
-        image = "{SCRIPT_CRANE}"
-        pull = "never"
-        mounts = {{ "{out}" = "/out" }}
-        secrets = {{ RESTIC_PASSWORD = "{secret}" }}
-        [cranes.script.env]
-        CRANE_SCRIPT = '''cat "$RESTIC_PASSWORD_FILE" > /out/seen; env > /out/env;
+    out = salvage.backups
+    salvage.use_script(
+        """cat "$RESTIC_PASSWORD_FILE" > /out/seen; env > /out/env;
           (echo x > /run/secrets/RESTIC_PASSWORD) 2>/dev/null && echo writable > /out/ro;
-          cp -r /salvage/meta /out/meta; echo crane done'''
-        """
+          cp -r /salvage/meta /out/meta; echo crane done""",
+        crane=f'secrets = {{ RESTIC_PASSWORD = "{secret}" }}',
     )
     done = salvage("run")
     plan = salvage("plan", "--json")

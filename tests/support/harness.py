@@ -155,47 +155,40 @@ class Salvage:
     def state(self) -> Path:
         return self.tmp / "state"
 
-    def use_tar(self, grouping: str = "smart", tide: str = "", crane: str = "") -> Path:
-        """A config with the test's tide on the tar crane writing under self.backups."""
-        return self.write_config(
-            f"""
-            machine = "testhost"
-            state_directory = "{self.state}"
-            [tides.{self.tide}]
-            crane = "tar"
-            grouping = "{grouping}"
-            {tide}
-            [cranes.tar]
-            image = "{TAR_CRANE}"
-            pull = "never"
-            mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-            {crane}
-            """
-        )
-
-    def use_script(
-        self, script: str, grouping: str = "smart", top: str = "", tide: str = "", crane: str = ""
-    ) -> Path:
-        """A config with the test's tide on the script crane: `script` runs under sh, with
-        self.backups mounted at /out. `top`, `tide`, `crane`: more lines for those tables."""
+    def _use(self, crane: str, image: str, target: str, grouping: str, top: str, tide: str,
+             lines: str, tail: str = "") -> Path:  # fmt: skip
         return self.write_config(
             f"""
             machine = "testhost"
             state_directory = "{self.state}"
             {top}
             [tides.{self.tide}]
-            crane = "script"
+            crane = "{crane}"
             grouping = "{grouping}"
             {tide}
-            [cranes.script]
-            image = "{SCRIPT_CRANE}"
+            [cranes.{crane}]
+            image = "{image}"
             pull = "never"
-            mounts = {{ "@BACKUPS@" = "/out" }}
-            {crane}
-            [cranes.script.env]
-            CRANE_SCRIPT = '''{script}'''
+            mounts = {{ "@BACKUPS@" = "{target}" }}
+            {lines}
+            {tail}
             """
         )
+
+    def use_tar(
+        self, grouping: str = "smart", tide: str = "", crane: str = "", image: str = TAR_CRANE
+    ) -> Path:
+        """A config with the test's tide on the tar crane writing under self.backups.
+        `tide`, `crane`: more lines for those tables."""
+        return self._use("tar", image, "/salvage/target", grouping, "", tide, crane)
+
+    def use_script(
+        self, script: str, grouping: str = "smart", top: str = "", tide: str = "", crane: str = ""
+    ) -> Path:
+        """A config with the test's tide on the script crane: `script` runs under sh, with
+        self.backups mounted at /out. `top`, `tide`, `crane`: more lines for those tables."""
+        env = f"[cranes.script.env]\nCRANE_SCRIPT = '''{script}'''"
+        return self._use("script", SCRIPT_CRANE, "/out", grouping, top, tide, crane, env)
 
     def __call__(self, *args: str, check_code=None):
         env = dict(os.environ, DOCKER_HOST=self.host)
