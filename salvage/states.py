@@ -10,10 +10,11 @@ person's start, stop or removal stands, and is reported.
 from __future__ import annotations
 
 import calendar
+import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from salvage.engine import containers
 from salvage.engine.client import Engine, describe
@@ -21,6 +22,7 @@ from salvage.labels import Settings, parse_exit_policy
 from salvage.model import Container, Problem
 from salvage.record import Entry, Record
 
+log = logging.getLogger("salvage")
 UNDO = ("stop", "pause")
 _DOCKER_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z")
 
@@ -119,6 +121,28 @@ def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
         time.sleep(0.2)
         info = engine.retry(containers.inspect, engine, entry.container)
     return info
+
+
+def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Problem]:
+    """Bring back every changed container, the newest change first; the record forgets each
+    one that is back. One that cannot be is logged, and stays recorded for `salvage recover`."""
+    problems = []
+    for entry in reversed(changes):
+        where = f'container "{entry.name}"'
+        try:
+            outcome = restore(engine, entry)
+        except Exception as error:
+            problem = Problem(where, f"could not be restored: {describe(error)} (recorded for"
+                              " `salvage recover`)")  # fmt: skip
+            log.error("%s", problem)
+            problems.append(problem)
+            continue
+        record.remove(entry)
+        if outcome.done:
+            log.info("container %s: %s", entry.name, outcome)
+        else:
+            log.warning("%s: %s", where, outcome)
+    return problems
 
 
 def disturbed(engine: Engine, entry: Entry) -> Optional[str]:

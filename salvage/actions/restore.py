@@ -115,7 +115,7 @@ def restore(
 
 
 def _with_users_stopped(engine, config, call, users, volume, target, snapshot, full):
-    record, problems, changes = Record(config.state_directory), [], []
+    record, changes = Record(config.state_directory), []
     try:
         for container in stop_order([c for c in users if c.state == "running"]):
             log.info("container %s: stop", container.name)
@@ -134,12 +134,5 @@ def _with_users_stopped(engine, config, call, users, volume, target, snapshot, f
             raise RestoreError(f'crane "{call.crane.name}" failed to restore (exit {code})')
         log.info("volume %s: restored in %.1f s", target, time.monotonic() - started)
     finally:
-        for entry in reversed(changes):
-            try:
-                outcome = states.restore(engine, entry)
-                record.remove(entry)
-                log.info("container %s: %s", entry.name, outcome)
-            except Exception as error:
-                problems.append(Problem(f'container "{entry.name}"',
-                                        f"could not be restored: {describe(error)}"))  # fmt: skip
+        problems = states.restore_all(engine, record, changes)
     return problems

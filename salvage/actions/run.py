@@ -197,7 +197,7 @@ class TideRun:
         except (DockerException, EngineError, requests.exceptions.RequestException) as error:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
-            self._restore(changes)
+            self.result.errors += states.restore_all(self.engine, self.record, changes)
             downtime = time.monotonic() - down_since if down_since is not None else 0.0
             if down_since is not None:
                 self.observers.containers_back(self, group)
@@ -241,23 +241,6 @@ class TideRun:
             if why:
                 return f'container "{entry.name}" {why}'
         return None
-
-    def _restore(self, changes) -> None:
-        for entry in reversed(changes):
-            where = f'container "{entry.name}"'
-            try:
-                outcome = states.restore(self.engine, entry)
-            except Exception as error:  # the record keeps it: `salvage recover` will retry
-                problem = Problem(where, f"could not be restored: {describe(error)} (recorded"
-                                  " for `salvage recover`)")  # fmt: skip
-                log.error("%s", problem)
-                self.result.errors.append(problem)
-                continue
-            self.record.remove(entry)
-            if outcome.done:
-                log.info("container %s: %s", entry.name, outcome)
-            else:
-                log.warning("%s: %s", where, outcome)
 
     def _run_cranes(self, group: Group) -> List[VolumeResult]:
         workers = min(self.tide.max_concurrent, self.crane.max_concurrent, len(group.volumes))
