@@ -8,8 +8,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import events
 from support.background import Background
+from support.harness import events
 from support.systembus import DENY_INHIBIT, SystemBus
 
 from salvage.systemd import inhibit

@@ -13,7 +13,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import BUSYBOX, SCRIPT_CRANE, Stack
+from support.harness import BUSYBOX, SCRIPT_CRANE, Stack
 from support.packages import build_deb, cursor, journal, left_behind, snapshot, wait_inactive
 from support.systemd_container import SystemdContainer, ensure_image
 
@@ -40,36 +40,9 @@ class Host:
         self.state_dir = f"{STATE}/{prefix}"
         # The cranes' target: a host path would be looked up on the engine's host.
         self.backups = self.stack.volume("backups")
-        self.project = self.stack.compose(
-            "shop",
-            f"""
-            version: "2.4"
-            services:
-              db:   # sh as PID 1 ignores SIGTERM: its stop takes the grace period
-                image: {BUSYBOX}
-                network_mode: none
-                command: sh -c 'echo db-data > /data/db.txt; sleep 3600'
-                stop_grace_period: 2s
-                volumes: [data:/data]
-                labels:
-                  salvage.tide.{self.tide_a}: data
-                  salvage.tide.{self.held}: data
-              app:
-                image: {BUSYBOX}
-                init: true
-                network_mode: none
-                command: sleep 3600
-                depends_on: [db]
-                volumes: [data:/data]
-            volumes:
-              data:
-            """,
+        self.project, self.db, self.app, self.other = self.stack.shop(
+            [self.tide_a, self.held], self.tide_b, "2s"
         )
-        self.db = self.stack.id_of(self.project, "db")
-        self.app = self.stack.id_of(self.project, "app")
-        self.other = self.stack.volume("other")
-        label = f"salvage.tide.{self.tide_b}"
-        self.stack.container("other", [self.other], labels={label: f"g:{self.other}"})
 
     def configure(self, held: bool = False) -> None:
         """/etc/salvage/salvage.toml as the admin writes it: two tides (and `held`, whose
@@ -113,20 +86,10 @@ class Host:
         return dict(line.split("=", 1) for line in out.split())
 
     def archives(self) -> list:
-        """Archive paths in the backups volume, as the tar crane wrote them."""
-        config = self.api.create_host_config(binds=[f"{self.backups}:/t:ro"],
-                                             network_mode="none")  # fmt: skip
-        box = self.api.create_container(BUSYBOX, ["find", "/t", "-name", "*.tar.gz"],
-                                        host_config=config)  # fmt: skip
-        try:
-            self.api.start(box)
-            self.api.wait(box, timeout=60)
-            return sorted(self.api.logs(box).decode().split())
-        finally:
-            self.api.remove_container(box, force=True)
+        return self.stack.archives_in(self.backups)
 
     def state(self, container: str) -> str:
-        return self.api.inspect_container(container)["State"]["Status"]
+        return self.stack.state(container)
 
     def started_at(self) -> tuple:
         return tuple(self.api.inspect_container(c)["State"]["StartedAt"]

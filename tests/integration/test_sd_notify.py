@@ -11,8 +11,8 @@ import statistics
 import time
 
 import pytest
-from conftest import ROOT, SCRIPT_CRANE, events
 from support.background import Background
+from support.harness import ROOT, SCRIPT_CRANE, events
 from support.notify_socket import NotifySocket
 
 from salvage import lock

@@ -14,7 +14,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import BUSYBOX, TAR_CRANE, Stack
+from support.harness import TAR_CRANE, Stack
 from support.systemd_container import SystemdContainer, ensure_image, installed_files
 
 pytestmark = [pytest.mark.docker, pytest.mark.systemd]
@@ -28,35 +28,9 @@ class E2E:
         self.tide_a, self.tide_b = f"tide{prefix}", f"été{prefix}"  # one name not ASCII
         self.backups = self.stack.volume("backups")  # the cranes' target: a host path would
         # be looked up on the engine's host, not in the systemd container
-        self.project = self.stack.compose(
-            "shop",
-            f"""
-            version: "2.4"
-            services:
-              db:   # sh as PID 1 ignores SIGTERM: each stop takes the grace period
-                image: {BUSYBOX}
-                network_mode: none
-                command: sh -c 'echo db-data > /data/db.txt; sleep 3600'
-                stop_grace_period: 4s
-                volumes: [data:/data]
-                labels:
-                  salvage.tide.{self.tide_a}: data
-              app:
-                image: {BUSYBOX}
-                init: true
-                network_mode: none
-                command: sleep 3600
-                depends_on: [db]
-                volumes: [data:/data]
-            volumes:
-              data:
-            """,
+        self.project, self.db, self.app, self.other = self.stack.shop(
+            [self.tide_a], self.tide_b, "4s"
         )
-        self.db = self.stack.id_of(self.project, "db")
-        self.app = self.stack.id_of(self.project, "app")
-        self.other = self.stack.volume("other")
-        label = f"salvage.tide.{self.tide_b}"
-        self.stack.container("other", [self.other], labels={label: f"g:{self.other}"})
 
     def config(self, extra: str = "") -> str:
         return textwrap.dedent(
@@ -102,20 +76,10 @@ class E2E:
         return self.box.sh(f"journalctl --no-pager -u '{unit}' {' '.join(args)}")[1]
 
     def archives(self) -> list:
-        """Archive paths in the backups volume, as the tar crane wrote them."""
-        config = self.api.create_host_config(binds=[f"{self.backups}:/t:ro"],
-                                             network_mode="none")  # fmt: skip
-        box = self.api.create_container(BUSYBOX, ["find", "/t", "-name", "*.tar.gz"],
-                                        host_config=config)  # fmt: skip
-        try:
-            self.api.start(box)
-            self.api.wait(box, timeout=60)
-            return sorted(self.api.logs(box).decode().split())
-        finally:
-            self.api.remove_container(box, force=True)
+        return self.stack.archives_in(self.backups)
 
     def state(self, container: str) -> str:
-        return self.api.inspect_container(container)["State"]["Status"]
+        return self.stack.state(container)
 
 
 @pytest.fixture(scope="module")

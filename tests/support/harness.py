@@ -91,6 +91,54 @@ class Stack:
         self.containers.append(name)
         return name
 
+    def shop(self, db_tides, other_tide: str, grace: str) -> tuple:
+        """A small compose project: `db` (sh as PID 1 ignores SIGTERM, so each stop takes
+        `grace`) and `app` (depends on db) share the volume `data`, labelled for `db_tides`;
+        beside it a plain container whose own volume is labelled for `other_tide`.
+        Returns (project, db, app, the other volume)."""
+        labels = "".join(f"\n                  salvage.tide.{t}: data" for t in db_tides)
+        project = self.compose(
+            "shop",
+            f"""
+            version: "2.4"
+            services:
+              db:
+                image: {BUSYBOX}
+                network_mode: none
+                command: sh -c 'echo db-data > /data/db.txt; sleep 3600'
+                stop_grace_period: {grace}
+                volumes: [data:/data]
+                labels:{labels}
+              app:
+                image: {BUSYBOX}
+                init: true
+                network_mode: none
+                command: sleep 3600
+                depends_on: [db]
+                volumes: [data:/data]
+            volumes:
+              data:
+            """,
+        )
+        other = self.volume("other")
+        self.container("other", [other], labels={f"salvage.tide.{other_tide}": f"g:{other}"})
+        return project, self.id_of(project, "db"), self.id_of(project, "app"), other
+
+    def archives_in(self, volume: str) -> list:
+        """The tar crane's archive paths in a volume (a crane target that is a volume)."""
+        config = self.api.create_host_config(binds=[f"{volume}:/t:ro"], network_mode="none")
+        box = self.api.create_container(BUSYBOX, ["find", "/t", "-name", "*.tar.gz"],
+                                        host_config=config)  # fmt: skip
+        try:
+            self.api.start(box)
+            self.api.wait(box, timeout=60)
+            return sorted(self.api.logs(box).decode().split())
+        finally:
+            self.api.remove_container(box, force=True)
+
+    def state(self, container: str) -> str:
+        return self.api.inspect_container(container)["State"]["Status"]
+
     def id_of(self, project: str, service: str) -> str:
         found = self.api.containers(
             all=True,
