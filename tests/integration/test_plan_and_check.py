@@ -147,3 +147,17 @@ def test_malformed_labels_fail_their_volumes_and_the_rest_runs(stack, salvage, a
     seen = {(n, a) for n, a, _ in events(api, since)}
     assert (ok, "die") in seen and not [e for e in seen if e[0] == bad]
     assert sorted(salvage.archives()) == [good]
+
+
+def test_a_crane_mounting_a_volume_is_no_consumer_to_stop(stack, salvage, api):
+    vol = stack.volume("data")
+    app = stack.container("app", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
+    # Another salvage's crane at work on the same volume (another state directory).
+    crane = stack.container("crane", [vol], labels={"salvage.crane": "tar",
+                                                    "salvage.instance": "/elsewhere"})  # fmt: skip
+    salvage.use_tar()
+    (plan,) = salvage.plan("--tide", stack.tide)
+    assert [c["container"] for g in plan["groups"] for c in g["containers"]] == [app]
+    assert salvage("check").returncode == 0
+    salvage("run", check_code=0)
+    assert stack.state(crane) == "running"
