@@ -35,7 +35,8 @@ def docker_host():
         os.environ["DOCKER_HOST"] = host
         yield host
         return
-    engine = PrivateDockerd()
+    # A bridge of its own: another test session or engine on this host may use docker0.
+    engine = PrivateDockerd(bridge=f"slvi{os.getpid() % 100000}")
     try:
         engine.start()
     except RuntimeError as error:
