@@ -1,5 +1,6 @@
-"""A Debian 12 image for the tests, made with debootstrap (no registry needed): GNU tar for
-the tar crane's full fidelity, restic and jq for the restic crane.
+"""A Debian-family image for the tests (the host's own release, from the mirror its apt
+uses), made with debootstrap (no registry needed): GNU tar for the tar crane's full
+fidelity, restic and jq for the restic crane.
 
 debootstrap runs once per machine (its result is cached as a tarball); the tarball is
 imported once per engine.
@@ -13,14 +14,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-IMAGE = "salvage-test/debian:bookworm"
+from support import distro
+
 PACKAGES = ("restic", "jq")
 CACHE = Path(os.environ.get("SALVAGE_TEST_CACHE", "/var/cache/salvage-tests"))
-MIRROR = os.environ.get("SALVAGE_TEST_MIRROR", "http://deb.debian.org/debian")
+
+
+def image_name() -> str:
+    return f"salvage-test/debian:{distro.suite()}"
 
 
 def rootfs() -> Path:
-    tarball = CACHE / f"bookworm-minbase-{'-'.join(PACKAGES)}.tar"
+    tarball = CACHE / f"{distro.suite()}-minbase-{'-'.join(PACKAGES)}.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
@@ -28,11 +33,8 @@ def rootfs() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-", dir=CACHE))
     try:
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", "bookworm",
-             str(work / "root"), MIRROR],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        subprocess.run(distro.debootstrap_args(PACKAGES, work / "root"), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         partial = tarball.with_suffix(".partial")
         with open(partial, "wb") as out:
             subprocess.run(["tar", "-C", str(work / "root"), "-c", "."], check=True, stdout=out)
@@ -44,9 +46,10 @@ def rootfs() -> Path:
 
 def debian_image(docker_host: str) -> str:
     env = dict(os.environ, DOCKER_HOST=docker_host)
-    found = subprocess.run(["docker", "image", "inspect", IMAGE], env=env, capture_output=True)
+    image = image_name()
+    found = subprocess.run(["docker", "image", "inspect", image], env=env, capture_output=True)
     if found.returncode != 0:
         with open(rootfs(), "rb") as tarball:
-            subprocess.run(["docker", "import", "-", IMAGE], stdin=tarball, env=env, check=True,
+            subprocess.run(["docker", "import", "-", image], stdin=tarball, env=env, check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
-    return IMAGE
+    return image

@@ -22,36 +22,42 @@ import uuid
 from pathlib import Path
 from typing import Dict, Tuple
 
+from support import distro
 from support.harness import ROOT
 
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-docker", "python3-click",
             "python3-dbus-next", "python3-sdnotify")  # fmt: skip
-RECIPE = f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {SUITE} {MIRROR}"
-IMAGE = f"salvage-test/systemd-e2e:{SUITE}-{hashlib.sha256(RECIPE.encode()).hexdigest()[:12]}"
 WRAPPER = "#!/usr/bin/python3\nfrom salvage.cli import main\n\nmain()\n"
+
+
+def image_name(recipe) -> str:
+    """Tagged with a digest of its recipe (release, mirror, packages)."""
+    return (
+        f"salvage-test/systemd-e2e:{distro.suite()}-"
+        + hashlib.sha256(" ".join(recipe).encode()).hexdigest()[:12]
+    )
 
 
 def ensure_image(api, docker_host: str) -> str:
     """The image's tag; built first if the engine does not have it (a few minutes)."""
-    if api.images(name=IMAGE):
-        return IMAGE
-    if os.geteuid() != 0 or not shutil.which("debootstrap"):
-        raise RuntimeError("building the systemd image needs root and debootstrap"
-                           " (scripts/install-deps installs it)")  # fmt: skip
     base = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-"))
     rootfs = base / "rootfs"
+    recipe = distro.debootstrap_args(PACKAGES, rootfs)
+    image = image_name(recipe[:-2] + recipe[-1:])  # the recipe without its scratch path
+    if api.images(name=image):
+        shutil.rmtree(base)
+        return image
+    if os.geteuid() != 0 or not shutil.which("debootstrap"):
+        shutil.rmtree(base)
+        raise RuntimeError("building the systemd image needs root and debootstrap"
+                           " (scripts/install-deps installs it)")  # fmt: skip
     try:
-        done = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
-             str(rootfs), MIRROR], capture_output=True, text=True, timeout=1800,
-        )  # fmt: skip
+        done = subprocess.run(recipe, capture_output=True, text=True, timeout=1800)
         if done.returncode != 0:
             raise RuntimeError(f"debootstrap failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         env = dict(os.environ, DOCKER_HOST=docker_host)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "import", "-c", 'CMD ["/sbin/init"]', "-", IMAGE],
+        subprocess.run(["docker", "import", "-c", 'CMD ["/sbin/init"]', "-", image],
                        stdin=tar.stdout, env=env, check=True, capture_output=True)  # fmt: skip
         tar.stdout.close()
         if tar.wait() != 0:
@@ -59,7 +65,7 @@ def ensure_image(api, docker_host: str) -> str:
     finally:
         _unmount_under(rootfs)
         shutil.rmtree(base, ignore_errors=True)
-    return IMAGE
+    return image
 
 
 def _unmount_under(path: Path) -> None:
