@@ -1,6 +1,10 @@
 # salvage: `make demo` backs up an example compose stack; `make test` runs every test.
+# Both work as `sudo make ...` on a stock Debian 12 or Ubuntu 24.04: the distribution's
+# packages come from apt (scripts/install-deps), Python's test tools from PyPI into .venv,
+# never into the system Python (PEP 668).
 PYTHON ?= python3
-# The Python that Debian ships, with Debian 12's own python3-docker, -click, ... (see .ci/run)
+VENV ?= .venv
+# The Python that the distribution ships, with its own python3-docker, -click, ... (test-debian)
 DEBIAN_PYTHON ?= /usr/bin/python3
 # Base image for the reference cranes (GNU tar, apt for restic); any local image works offline.
 BASE ?= debian:bookworm-slim
@@ -12,35 +16,43 @@ BENCH_ARGS ?=
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-deps: ## install the Docker engine, docker-compose, busybox-static (Debian packages)
-	scripts/install-deps
+deps: ## install what the tests need from the distribution (Docker engine, compose, ...)
+	scripts/install-deps test
 
-dev: ## install salvage in editable mode, with the test tools
-	$(PYTHON) -m pip install -q -e '.[test]'
+# The checkout's virtual environment: salvage (editable) with current PyPI libraries and
+# the test tools; made again when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+dev: $(VENV)/.installed ## make .venv: salvage in editable mode, with the test tools
 
 test: deps dev ## run every test (starts a private dockerd unless SALVAGE_TEST_DOCKER_HOST is set)
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-debian: deps ## run the tests on Debian's own Python and libraries (python3-docker 5.0.3, ...)
+test-debian: deps ## the tests on the distribution's own Python and libraries (python3-docker 5.0.3, ...)
 	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: deps ## benchmarks on a real engine (DOCKER_HOST, else a private dockerd); writes docs/performance.md
-	$(PYTHON) -c 'import docker, click' 2>/dev/null || $(MAKE) dev
-	$(PYTHON) -m benchmarks $(BENCH_ARGS)
+bench: deps dev ## benchmarks on a real engine (DOCKER_HOST, else a private dockerd); writes docs/performance.md
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
-lint: ## ruff: lint and formatting
-	ruff check .
-	ruff format --check .
+lint: dev ## ruff: lint and formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 cranes: ## build the reference crane images, tar and restic (BASE=... to choose their base)
-	docker build --build-arg BASE=$(BASE) -t salvage/crane-tar:latest cranes/tar
-	docker build --build-arg BASE=$(BASE) -t salvage/crane-restic:latest cranes/restic
+	docker build --build-arg BASE=$(BASE) -t salvage/crane-tar:latest salvage/cranes/tar
+	docker build --build-arg BASE=$(BASE) -t salvage/crane-restic:latest salvage/cranes/restic
 
-demo: deps ## set up and back up an example compose stack on this host
+demo: ## install salvage (the .deb where apt is) and back up an example compose stack
+	scripts/install-deps demo
 	scripts/demo
 
-deb: deps ## build dist/salvage_<version>_all.deb in build/deb, then lintian
+deb: ## build dist/salvage_<version>_all.deb in build/deb, then lintian
+	scripts/install-deps deb
 	packaging/build deb
 
-rpm: deps ## build dist/salvage-<version>-1.noarch.rpm in build/rpm (Fedora macros, or a fallback)
+rpm: ## build dist/salvage-<version>-1.noarch.rpm in build/rpm (Fedora macros, or a fallback)
+	scripts/install-deps rpm
 	packaging/build rpm

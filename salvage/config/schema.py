@@ -16,7 +16,7 @@ INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend
                 "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
 SECRETS_DIR = "/run/secrets"  # where a crane finds its secret files
 
-# The reference tar crane (cranes/tar): always defined, so that a host with no
+# The reference tar crane (salvage/cranes/tar): always defined, so that a host with no
 # configuration file, or one that only defines tides, backs up to /var/backups/salvage.
 DEFAULT_CRANE = "tar"
 DEFAULT_CRANE_IMAGE = "salvage/crane-tar:latest"

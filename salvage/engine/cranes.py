@@ -47,8 +47,8 @@ def build_context(image: str) -> Optional[str]:
         return None
     roots = (
         os.environ.get("SALVAGE_CRANES_DIR"),
-        "/usr/share/salvage/cranes",  # the packages
-        os.path.join(os.path.dirname(__file__), "..", "..", "cranes"),  # a source checkout
+        # Shipped inside the package (package data): a checkout, a wheel, pipx, the .deb.
+        os.path.join(os.path.dirname(__file__), "..", "cranes"),
     )
     for root in filter(None, roots):
         context = os.path.join(root, match.group(1))

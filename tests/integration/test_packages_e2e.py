@@ -20,6 +20,7 @@ from support.systemd_container import SystemdContainer, ensure_image
 pytestmark = [pytest.mark.docker, pytest.mark.systemd]
 
 STATE = "/var/lib/salvage"
+PACKAGE_DIR = "/usr/lib/python3/dist-packages/salvage"
 # bookworm's own versions (the image has them from Debian's archive, as apt would)
 DEBIAN_LIBRARIES = {"python3-docker": "5.0.3-1", "python3-click": "8.1.3-2",
                     "python3-dbus-next": "0.2.3-3", "python3-sdnotify": "0.3.1-3"}  # fmt: skip
@@ -33,7 +34,7 @@ class Host:
         self.stack = Stack(api, docker_host, tmp)
         prefix = self.stack.prefix
         self.tide_a, self.tide_b, self.held = f"a{prefix}", f"b{prefix}", f"held{prefix}"
-        # Not present yet: salvage builds it from the packaged /usr/share/salvage/cranes/tar.
+        # Not present yet: salvage builds it from the build context inside the package.
         self.crane_image = f"salvage/crane-tar:pkg-{prefix}"
         # Inside the unit's StateDirectory=, but this test's own: recovery removes the
         # leftover cranes of its state directory, and other systemd tests may share the engine.
@@ -138,8 +139,9 @@ def test_dpkg_installs_it_on_debians_own_libraries_and_starts_nothing(host):
                  "/usr/share/bash-completion/completions/salvage",
                  "/usr/share/zsh/vendor-completions/_salvage",
                  "/usr/share/fish/vendor_completions.d/salvage.fish",
-                 "/usr/share/salvage/cranes/tar/Dockerfile",
-                 "/usr/share/salvage/cranes/restic/Dockerfile"):  # fmt: skip
+                 f"{PACKAGE_DIR}/cranes/tar/Dockerfile",
+                 f"{PACKAGE_DIR}/cranes/tar/entrypoint.sh",
+                 f"{PACKAGE_DIR}/cranes/restic/Dockerfile"):  # fmt: skip
         assert path in files
     assert host.box.sh("stat -c %a /etc/salvage/salvage.toml")[1].strip() == "640"
     assert "/etc/salvage/salvage.toml" in host.box.sh("cat /var/lib/dpkg/info/salvage.conffiles")[1]
@@ -179,7 +181,7 @@ def test_start_tide_unit_backs_up_the_compose_project(host):
     assert [a for a in host.archives() if f"/pkg/{host.project}_data/" in a]
     # The crane image came from the build context the package installed.
     log = journal(host.box, unit, "-o cat")
-    assert f"building {host.crane_image} from /usr/share/salvage/cranes/tar" in log, log
+    assert f"building {host.crane_image} from {PACKAGE_DIR}/cranes/tar" in log, log
 
 
 def test_start_salvage_backs_up_every_tide(host):
