@@ -7,6 +7,10 @@ a drop-in for `salvage@<tide>.timer` (an instance of the shipped template) with 
 `schedule`, `randomized_delay` and `persistent`, and a link in timers.target.wants/ that
 enables the timer. A tide without a schedule runs daily, as the template says.
 
+The services run under `ProtectSystem=strict`: only their StateDirectory= is writable. A
+`metrics_directory` and a `state_directory` other than the default are made writable by a
+drop-in for both services (`ReadWritePaths=`).
+
 Generators run early at boot and must never hold it up: on a bad configuration it writes
 nothing, says why in one line per problem, and exits 1.
 """
@@ -19,10 +23,11 @@ from pathlib import Path
 from typing import List, Optional
 
 from salvage.config import ConfigError, load
-from salvage.config.schema import Config, Tide
+from salvage.config.schema import DEFAULT_STATE_DIRECTORY, Config, Tide
 from salvage.model import Problem
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"
+SERVICES = ("salvage.service", "salvage@.service")  # a template's drop-in covers each tide
 UNIT_NAME_MAX = 255  # systemd's limit for a unit name
 _PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
 
@@ -71,8 +76,36 @@ def drop_in(tide: Tide, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def writable(config: Config) -> List[str]:
+    """The directories salvage writes to that ProtectSystem=strict leaves read-only."""
+    paths = [config.metrics_directory]
+    if config.state_directory.rstrip("/") != DEFAULT_STATE_DIRECTORY:  # StateDirectory=
+        paths.append(config.state_directory)
+    return [path for path in paths if path]
+
+
+def paths_drop_in(paths: List[str], source: str) -> str:
+    # "-": a missing directory is salvage's to report (one line), not a failed namespace.
+    quoted = ['"-' + _unit_text(p).replace("\\", "\\\\").replace('"', '\\"') + '"' for p in paths]
+    lines = [
+        f"# From {source} by salvage-generator (metrics_directory, state_directory):",
+        "# writable under ProtectSystem=strict.",
+        "[Service]",
+        *(f"ReadWritePaths={path}" for path in quoted),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def generate(config: Config, directory: Path) -> List[str]:
-    """Write the timers' drop-ins and enabling links into `directory`; their unit names."""
+    """Write the timers' drop-ins and enabling links into `directory`, and the services'
+    drop-in for the directories they write to; the timers' unit names."""
+    paths = writable(config)
+    if paths:
+        for service in SERVICES:
+            (directory / f"{service}.d").mkdir(parents=True, exist_ok=True)
+            (directory / f"{service}.d" / "paths.conf").write_text(
+                paths_drop_in(paths, config.path), encoding="utf-8"
+            )
     wants = directory / "timers.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     units = []

@@ -26,6 +26,8 @@ ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(not ANALYZE, reason="systemd-analyze is not installed")
 
 CONFIG = """
+metrics_directory = "/var/lib/prometheus/node-exporter"
+state_directory = "/srv/salvage 100%"
 [tides."näs daily"]
 schedule = "*-*-* 03:00"
 randomized_delay = "30m"
@@ -91,6 +93,23 @@ def test_generator_enables_one_timer_per_tide_with_its_schedule(tmp_path):
     assert settings_of("weekly")[2:] == ["OnCalendar=Sun 04:00", "RandomizedDelaySec=0s",
                                          "Persistent=false"]  # fmt: skip
     assert settings_of("plain")[2] == "OnCalendar=daily"
+
+
+def test_generator_makes_the_metrics_and_state_directories_writable_for_the_services(tmp_path):
+    out = tmp_path / "generator"
+    assert run_generator(tmp_path, CONFIG, out).returncode == 0
+    for service in ("salvage.service", "salvage@.service"):  # the template: every tide
+        text = (out / f"{service}.d" / "paths.conf").read_text(encoding="utf-8")
+        assert [line for line in text.splitlines() if not line.startswith("#")] == [
+            "[Service]",
+            'ReadWritePaths="-/var/lib/prometheus/node-exporter"',
+            'ReadWritePaths="-/srv/salvage 100%%"',
+        ]
+
+    # The default state directory is the units' StateDirectory=: nothing to add.
+    out = tmp_path / "default"
+    assert run_generator(tmp_path, "[tides.daily]\n", out).returncode == 0
+    assert not list(out.glob("salvage*.service.d"))
 
 
 def test_generator_with_a_bad_configuration_says_why_and_writes_nothing(tmp_path):
