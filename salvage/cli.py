@@ -19,11 +19,15 @@ from salvage import __version__
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
-def _fail(lines, code: int = EXIT_CONFIG):
+def _log_errors(lines) -> None:
     import logging
 
     for line in lines:  # through the log: in the journal, at priority err
         logging.getLogger("salvage").error("%s", line)
+
+
+def _fail(lines, code: int = EXIT_CONFIG):
+    _log_errors(lines)
     sys.exit(code)
 
 
@@ -190,16 +194,26 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context, as_json: bool) -> None:
     """Check the configuration and the labels on this host; list every problem."""
-    from salvage.actions.check import check as action
+    from salvage.actions import check as action
+    from salvage.engine.client import Engine, EngineError
 
     config = _config(ctx)
-    problems = action(_engine(config), config)
+    problems = action.offline(config)  # reported even when the engine cannot be reached
+    unreachable = None
+    try:
+        engine = Engine(config.docker.timeout, config.docker.retries)
+    except EngineError as error:
+        unreachable = error
+    else:
+        problems += action.labels(engine, config)
     if as_json:
-        click.echo(json.dumps({"problems": [str(p) for p in problems]}, indent=2))
-        sys.exit(EXIT_CONFIG if problems else EXIT_OK)
-    if problems:
-        _fail(problems)
-    click.echo(f"{config.path}: {len(config.tides)} tide(s), labels on this host: no problems")
+        lines = [str(p) for p in problems] + ([str(unreachable)] if unreachable else [])
+        click.echo(json.dumps({"problems": lines}, indent=2))
+    elif problems or unreachable:
+        _log_errors(problems + ([unreachable] if unreachable else []))
+    else:
+        click.echo(f"{config.path}: {len(config.tides)} tide(s), labels on this host: no problems")
+    sys.exit(EXIT_CONFIG if problems else EXIT_FAILED if unreachable else EXIT_OK)
 
 
 @main.command()

@@ -12,7 +12,12 @@ from salvage.planning import check_host
 from salvage.systemd import calendar, generator
 
 
-def check(engine: Engine, config: Config) -> List[Problem]:
-    # Schedules and tide names as systemd will take them (timers, unit names).
-    systemd = calendar.problems(config) + generator.problems(config)
-    return systemd + check_host(discover(engine), config)
+def offline(config: Config) -> List[Problem]:
+    """What can be checked without the engine: schedules and tide names as systemd will
+    take them (timers, unit names)."""
+    return list(calendar.problems(config).values()) + generator.problems(config)
+
+
+def labels(engine: Engine, config: Config) -> List[Problem]:
+    """The labels on the engine's containers, against the configuration."""
+    return check_host(discover(engine), config)

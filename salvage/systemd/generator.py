@@ -12,7 +12,9 @@ The services run under `ProtectSystem=strict`: only their StateDirectory= is wri
 drop-in for both services (`ReadWritePaths=`).
 
 Generators run early at boot and must never hold it up: on a bad configuration it writes
-nothing, says why in one line per problem, and exits 1.
+nothing, says why in one line per problem, and exits 1. A schedule systemd's own calendar
+parser refuses (`systemd-analyze calendar`) would make a timer that never fires: that tide
+gets no timer, the others do, one line says why, and it exits 1.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from __future__ import annotations
 import string
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from salvage.config import ConfigError, load
 from salvage.config.schema import DEFAULT_STATE_DIRECTORY, Config, Tide
 from salvage.model import Problem
+from salvage.systemd import calendar
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"
 SERVICES = ("salvage.service", "salvage@.service")  # a template's drop-in covers each tide
@@ -96,7 +99,7 @@ def paths_drop_in(paths: List[str], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(config: Config, directory: Path) -> List[str]:
+def generate(config: Config, directory: Path, skip: Iterable[str] = ()) -> List[str]:
     """Write the timers' drop-ins and enabling links into `directory`, and the services'
     drop-in for the directories they write to; the timers' unit names."""
     paths = writable(config)
@@ -110,6 +113,8 @@ def generate(config: Config, directory: Path) -> List[str]:
     wants.mkdir(parents=True, exist_ok=True)
     units = []
     for tide in config.tides.values():
+        if tide.name in skip:
+            continue
         unit = timer(tide.name)
         (directory / f"{unit}.d").mkdir(exist_ok=True)
         (directory / f"{unit}.d" / "schedule.conf").write_text(
@@ -139,12 +144,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"salvage-generator: {problem}; no timers", file=sys.stderr)
     if found:
         return 1
+    bad = calendar.problems(config)
+    for problem in bad.values():
+        print(f"salvage-generator: {problem}; no timer for this tide", file=sys.stderr)
     try:
-        generate(config, Path(args[0]))
+        generate(config, Path(args[0]), skip=bad)
     except OSError as error:
         print(f"salvage-generator: {args[0]}: {error.strerror}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if bad else 0
 
 
 def _unit_text(value: str) -> str:

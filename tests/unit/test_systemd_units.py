@@ -124,6 +124,21 @@ def test_generator_with_a_bad_configuration_says_why_and_writes_nothing(tmp_path
 
 
 @needs_analyze
+def test_generator_skips_a_tide_whose_schedule_systemd_cannot_read(tmp_path):
+    out = tmp_path / "generator"
+    config = '[tides.typo]\nschedule = "every day at 3"\n[tides.good]\nschedule = "03:00"\n'
+    done = run_generator(tmp_path, config, out)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"salvage-generator: {tmp_path}/salvage.toml: tides.typo.schedule: 'every day at 3' is"
+        " not a systemd calendar expression (see `man systemd.time`); no timer for this tide"
+    ]
+    # No timer for it (the template's daily would hide the typo); the other tide has its own.
+    assert [p.name for p in (out / "timers.target.wants").iterdir()] == ["salvage@good.timer"]
+    assert not (out / "salvage@typo.timer.d").exists()
+
+
+@needs_analyze
 def test_units_and_generator_output_pass_systemd_analyze_verify(tmp_path):
     # A root of its own: the host's units, the salvage files where the package puts them,
     # and the generator's output where `verify` reads drop-ins and wants (same format).
