@@ -46,7 +46,7 @@ class Tide:
     max_concurrent: int = 1
     crane_timeout: float = 6 * 3600.0
     command_timeout: float = 600.0
-    schedule: Optional[str] = None  # a systemd OnCalendar expression ("daily")
+    schedule: str = "daily"  # a systemd OnCalendar expression
     randomized_delay: float = 0.0
     persistent: bool = True  # catch up on a run missed while the host was off
 
