@@ -10,7 +10,7 @@ DEFAULT_PATH = "/etc/salvage/salvage.toml"
 DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
 GROUPINGS = ("individual", "smart", "project")
 PULLS = ("always", "missing", "never")
-NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks")
+NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma")
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure")
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
                 "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
@@ -78,6 +78,7 @@ class Notify:
     template: Optional[str] = None  # webhook: the body, a template over the run's data
     timeout: float = 10.0
     retries: int = 2
+    tides: Tuple[str, ...] = ()  # only these tides' events; empty: every tide
 
 
 @dataclass(frozen=True)

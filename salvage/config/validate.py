@@ -138,6 +138,12 @@ def _events(value: Any) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _names(value: Any) -> Tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of tide names")
+    return tuple(dict.fromkeys(value))
+
+
 def _inhibit_what(value: Any) -> str:
     parts = value.split(":") if isinstance(value, str) else [None]
     for part in parts:
@@ -183,6 +189,7 @@ NOTIFY_KEYS: Dict[str, Callable[[Any], Any]] = {
     "template": _text,
     "timeout": duration,
     "retries": _non_negative_int,
+    "tides": _names,
 }
 TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "crane": _text,
@@ -262,9 +269,11 @@ class _Checker:
 
                 if why := check(fields["template"]):
                     self.problem(f"{key}.template", why)
-            if fields.get("kind") == "healthchecks":
+            if fields.get("kind") in ("healthchecks", "uptime-kuma"):
                 # A check must hear of successes too, or it counts every good run as missed.
                 tide_events = tuple(e for e in NOTIFY_EVENTS if e.startswith("tide."))
+                if fields["kind"] == "uptime-kuma":  # a push monitor has no "started"
+                    tide_events = tuple(e for e in tide_events if e != "tide.start")
                 fields.setdefault("events", tide_events)
                 if not set(fields["events"]) <= set(tide_events):
                     self.problem(
@@ -316,6 +325,13 @@ def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[
         if tide.crane not in cranes and tide.crane not in raw_cranes:
             check.problem(f"tides.{name}.crane", f'no crane named "{tide.crane}"')
         tides[name] = tide
+
+    entries = raw.get("notify") if isinstance(raw.get("notify"), list) else []
+    for index, entry in enumerate(entries):  # [[notify]] tides = [...] name tides
+        named = entry.get("tides") if isinstance(entry, dict) else None
+        for name in named if isinstance(named, list) else []:
+            if isinstance(name, str) and name not in tides:
+                check.problem(f"notify[{index}].tides", f'no tide named "{name}"')
 
     if check.problems:
         return None, check.problems
