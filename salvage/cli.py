@@ -82,6 +82,10 @@ def _locked(config, service=None, timeout=None):
 
 def _tides(config, tides: Tuple[str, ...]) -> List[str]:
     for tide in tides:
+        if tide not in config.tides and not config.found:
+            _fail([f'no tide named "{tide}": no configuration file was found (looked for'
+                   f' {config.path}; --config or SALVAGE_CONFIG name another), so the only'
+                   f' tide is the built-in "{next(iter(config.tides))}"'])  # fmt: skip
         if tide not in config.tides:
             known = ", ".join(sorted(config.tides)) or "none"
             _fail([f'no tide named "{tide}" in {config.path} (tides: {known})'])
@@ -113,14 +117,19 @@ class _Salvage(click.Group):
     help="Configuration file [default: /etc/salvage/salvage.toml; env SALVAGE_CONFIG].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
 @click.pass_context
-def main(ctx: click.Context, config: str, verbose: bool) -> None:
+def main(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
     """Back up Docker volumes consistently: containers are stopped, paused or hooked,
     a crane container backs up each volume, and every container is put back as it was."""
+    import logging
+
     from salvage import log
 
-    log.setup(verbose)
-    ctx.obj = {"config": config}
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet contradict each other")
+    log.setup(verbose, logging.WARNING if quiet else None)
+    ctx.obj = {"config": config, "quiet": quiet}
 
 
 def _complete_tides(ctx: click.Context, param, incomplete: str) -> List[str]:
@@ -148,9 +157,12 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 @main.command()
 @TIDE
+@click.option("-n", "--dry-run", is_flag=True, help="Change nothing: show the plan (`plan`).")
 @click.pass_context
-def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
+def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool) -> None:
     """Back up the volumes of a tide now."""
+    if dry_run:
+        return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
     from salvage import observers
     from salvage.actions import run as action
     from salvage.systemd import notify
@@ -159,7 +171,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     with notify.service() as service:
         config = _config(ctx)
         names = _tides(config, tides)
-        interactive = sys.stderr.isatty()
+        interactive = sys.stderr.isatty() and not ctx.obj.get("quiet")  # no progress with -q
         engine = _engine(config)
         with _locked(config, service):
             service.ready(f"running tide{'s' * (len(names) > 1)} {', '.join(names)}")

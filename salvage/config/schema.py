@@ -93,6 +93,7 @@ class Config:
     docker: Docker = field(default_factory=Docker)
     inhibit: Inhibit = field(default_factory=Inhibit)
     notify: Tuple[Notify, ...] = ()
+    found: bool = True  # False: no file at the default path, only the built-in defaults
 
     def crane_of(self, tide: Tide) -> Crane:
         return self.cranes[tide.crane]

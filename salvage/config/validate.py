@@ -63,8 +63,9 @@ def _choice(options: Tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def duration(value: Any) -> float:
-    """Seconds, given as a number or as text like "90s", "10m", "1h30m", "1d"."""
+def duration(value: Any, zero: bool = False) -> float:
+    """Seconds, given as a number or as text like "90s", "10m", "1h30m", "1d"; 0 only
+    where `zero` allows it."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value) if abs(value) <= MAX_DURATION else MAX_DURATION + 1
     elif isinstance(value, str) and (match := _DURATION.fullmatch(value)) and any(match.groups()):
@@ -72,8 +73,10 @@ def duration(value: Any) -> float:
         seconds = float(((d * 24 + h) * 60 + m) * 60 + s)
     else:
         raise ValueError(f'{value!r} is not a duration (seconds, or text like "90s", "1h30m")')
+    if zero and seconds == 0:
+        return 0.0
     if not seconds > 0:  # also NaN
-        raise ValueError("must be longer than zero")
+        raise ValueError("must be longer than zero" + (", or 0" if zero else ""))
     if seconds > MAX_DURATION:
         raise ValueError("must be at most a week (7d)")
     return seconds
@@ -198,7 +201,7 @@ TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "crane_timeout": duration,
     "command_timeout": duration,
     "schedule": _schedule,
-    "randomized_delay": duration,
+    "randomized_delay": lambda value: duration(value, zero=True),  # 0: no delay
     "persistent": _flag,
 }
 CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
