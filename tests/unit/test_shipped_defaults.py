@@ -87,8 +87,7 @@ def test_the_documented_defaults_are_the_schema_defaults(section, keys, default)
             value = text  # a bare path, e.g. /var/lib/salvage
         if key == "schedule":  # and the timer runs it so
             assert f"OnCalendar={value}\n" in drop_in(default, "x")
-        assert getattr(default, key) == (value if key == "randomized_delay" and value == 0
-                                         else keys[key](value)), (section, key)  # fmt: skip
+        assert getattr(default, key) == keys[key](value), (section, key)
 
 
 def test_the_grouping_default_is_smart_everywhere():
