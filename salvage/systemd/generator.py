@@ -19,6 +19,7 @@ gets no timer, the others do, one line says why, and it exits 1.
 
 from __future__ import annotations
 
+import os
 import string
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from salvage.model import Problem
 from salvage.systemd import calendar
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"
+KMSG = "/dev/kmsg"
 SERVICES = ("salvage.service", "salvage@.service")  # a template's drop-in covers each tide
 UNIT_NAME_MAX = 255  # systemd's limit for a unit name
 _PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
@@ -128,6 +130,21 @@ def generate(config: Config, directory: Path, skip: Iterable[str] = ()) -> List[
     return units
 
 
+def _error(text: str) -> None:
+    """One line for the journal. Run by systemd (SYSTEMD_SCOPE set), a generator's stderr is
+    /dev/null and syslog is not up yet: the kernel log it is, at priority err (<3>), as
+    systemd.generator(7) says; journald reads it from there. Otherwise stderr."""
+    line = f"salvage-generator: {text}"
+    if os.environ.get("SYSTEMD_SCOPE"):
+        try:
+            with open(KMSG, "w", encoding="utf-8") as kmsg:
+                kmsg.write(f"<3>{line}\n")
+            return
+        except OSError:
+            pass  # no /dev/kmsg (a container): stderr, for what it is worth
+    print(line, file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not 1 <= len(args) <= 3:
@@ -137,20 +154,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = load()
     except ConfigError as error:
         for problem in error.problems:
-            print(f"salvage-generator: {problem}; no timers", file=sys.stderr)
+            _error(f"{problem}; no timers")
         return 1
     found = problems(config)
     for problem in found:
-        print(f"salvage-generator: {problem}; no timers", file=sys.stderr)
+        _error(f"{problem}; no timers")
     if found:
         return 1
     bad = calendar.problems(config)
     for problem in bad.values():
-        print(f"salvage-generator: {problem}; no timer for this tide", file=sys.stderr)
+        _error(f"{problem}; no timer for this tide")
     try:
         generate(config, Path(args[0]), skip=bad)
     except OSError as error:
-        print(f"salvage-generator: {args[0]}: {error.strerror}", file=sys.stderr)
+        _error(f"{args[0]}: {error.strerror}")
         return 1
     return 1 if bad else 0
 

@@ -139,6 +139,25 @@ def test_generator_skips_a_tide_whose_schedule_systemd_cannot_read(tmp_path):
 
 
 @needs_analyze
+def test_generator_run_by_systemd_says_it_in_the_kernel_log(tmp_path, monkeypatch):
+    """Under systemd a generator's stderr is /dev/null: its lines go to /dev/kmsg (here a
+    file in its place), at priority err, whence journald takes them."""
+    kmsg = tmp_path / "kmsg"
+    kmsg.touch()
+    monkeypatch.setattr(generator, "KMSG", str(kmsg))
+    monkeypatch.setenv("SYSTEMD_SCOPE", "system")
+    config = tmp_path / "salvage.toml"
+    config.write_text('[tides.typo]\nschedule = "every day at 3"\n')
+    config.chmod(0o600)
+    monkeypatch.setenv("SALVAGE_CONFIG", str(config))
+    assert generator.main([str(tmp_path / "out")]) == 1
+    assert kmsg.read_text() == (
+        f"<3>salvage-generator: {config}: tides.typo.schedule: 'every day at 3' is not a"
+        " systemd calendar expression (see `man systemd.time`); no timer for this tide\n"
+    )
+
+
+@needs_analyze
 def test_units_and_generator_output_pass_systemd_analyze_verify(tmp_path):
     # A root of its own: the host's units, the salvage files where the package puts them,
     # and the generator's output where `verify` reads drop-ins and wants (same format).
