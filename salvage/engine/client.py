@@ -119,9 +119,9 @@ class Engine:
             except requests.exceptions.ConnectionError as error:
                 if attempt == self.retries:
                     raise
-                log.warning(
-                    "Docker engine unreachable (%s); again in %.1f s", describe(error), delay
-                )
+                cause = _os_error(error)  # mid-run: the engine restarting, most likely
+                why = os.strerror(cause.errno) if cause else describe(error)
+                log.warning("Docker engine unreachable (%s); again in %.1f s", why, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
         raise AssertionError("unreachable")
