@@ -19,11 +19,15 @@ from salvage import __version__
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
-def _fail(lines, code: int = EXIT_CONFIG):
+def _log_errors(lines) -> None:
     import logging
 
     for line in lines:  # through the log: in the journal, at priority err
         logging.getLogger("salvage").error("%s", line)
+
+
+def _fail(lines, code: int = EXIT_CONFIG):
+    _log_errors(lines)
     sys.exit(code)
 
 
@@ -78,6 +82,10 @@ def _locked(config, service=None, timeout=None):
 
 def _tides(config, tides: Tuple[str, ...]) -> List[str]:
     for tide in tides:
+        if tide not in config.tides and not config.found:
+            _fail([f'no tide named "{tide}": no configuration file was found (looked for'
+                   f' {config.path}; --config or SALVAGE_CONFIG name another), so the only'
+                   f' tide is the built-in "{next(iter(config.tides))}"'])  # fmt: skip
         if tide not in config.tides:
             known = ", ".join(sorted(config.tides)) or "none"
             _fail([f'no tide named "{tide}" in {config.path} (tides: {known})'])
@@ -109,14 +117,19 @@ class _Salvage(click.Group):
     help="Configuration file [default: /etc/salvage/salvage.toml; env SALVAGE_CONFIG].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
 @click.pass_context
-def main(ctx: click.Context, config: str, verbose: bool) -> None:
+def main(ctx: click.Context, config: str, verbose: bool, quiet: bool) -> None:
     """Back up Docker volumes consistently: containers are stopped, paused or hooked,
     a crane container backs up each volume, and every container is put back as it was."""
+    import logging
+
     from salvage import log
 
-    log.setup(verbose)
-    ctx.obj = {"config": config}
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet contradict each other")
+    log.setup(verbose, logging.WARNING if quiet else None)
+    ctx.obj = {"config": config, "quiet": quiet}
 
 
 def _complete_tides(ctx: click.Context, param, incomplete: str) -> List[str]:
@@ -144,9 +157,12 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 @main.command()
 @TIDE
+@click.option("-n", "--dry-run", is_flag=True, help="Change nothing: show the plan (`plan`).")
 @click.pass_context
-def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
+def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool) -> None:
     """Back up the volumes of a tide now."""
+    if dry_run:
+        return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
     from salvage import observers
     from salvage.actions import run as action
     from salvage.systemd import notify
@@ -155,7 +171,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     with notify.service() as service:
         config = _config(ctx)
         names = _tides(config, tides)
-        interactive = sys.stderr.isatty()
+        interactive = sys.stderr.isatty() and not ctx.obj.get("quiet")  # no progress with -q
         engine = _engine(config)
         with _locked(config, service):
             service.ready(f"running tide{'s' * (len(names) > 1)} {', '.join(names)}")
@@ -186,20 +202,38 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--offline", is_flag=True,
+    help="Without the engine: the file, schedules, cranes and secret files, not the labels.",
+)  # fmt: skip
 @JSON
 @click.pass_context
-def check(ctx: click.Context, as_json: bool) -> None:
+def check(ctx: click.Context, offline: bool, as_json: bool) -> None:
     """Check the configuration and the labels on this host; list every problem."""
-    from salvage.actions.check import check as action
+    from salvage.actions import check as action
 
     config = _config(ctx)
-    problems = action(_engine(config), config)
+    problems = action.offline(config)  # reported even when the engine cannot be reached
+    unreachable = None
+    if not offline:
+        from salvage.engine.client import Engine, EngineError
+
+        try:
+            engine = Engine(config.docker.timeout, config.docker.retries)
+        except EngineError as error:
+            unreachable = error
+        else:
+            problems += action.labels(engine, config)
     if as_json:
-        click.echo(json.dumps({"problems": [str(p) for p in problems]}, indent=2))
-        sys.exit(EXIT_CONFIG if problems else EXIT_OK)
-    if problems:
-        _fail(problems)
-    click.echo(f"{config.path}: {len(config.tides)} tide(s), labels on this host: no problems")
+        lines = [str(p) for p in problems] + ([str(unreachable)] if unreachable else [])
+        click.echo(json.dumps({"problems": lines}, indent=2))
+    elif problems or unreachable:
+        _log_errors(problems + ([unreachable] if unreachable else []))
+    elif offline:
+        click.echo(f"{config.path}: {len(config.tides)} tide(s): no problems (labels not checked)")
+    else:
+        click.echo(f"{config.path}: {len(config.tides)} tide(s), labels on this host: no problems")
+    sys.exit(EXIT_CONFIG if problems else EXIT_FAILED if unreachable else EXIT_OK)
 
 
 @main.command()

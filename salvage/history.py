@@ -25,6 +25,8 @@ from salvage.results import TideResult, VolumeResult
 log = logging.getLogger("salvage")
 
 FILE = "history.sqlite"
+# Members of this group (the packages create it) may read the history: `status`, `history`.
+GROUP = "salvage"
 FINISHED = ("success", "failure")  # a run is also "running", or "unfinished" if it died
 
 MIGRATIONS = (
@@ -68,6 +70,26 @@ class HistoryError(Exception):
     """The history cannot be read or written; said in one line."""
 
 
+def _denied(path: str) -> str:
+    return (
+        f"{path}: permission denied: the run history is readable by root and the group"
+        f" {GROUP}: run this with sudo, or join the group (sudo usermod -aG {GROUP} $USER,"
+        " then log in again)"
+    )
+
+
+def _share(path: str) -> None:
+    """A new history file: readable by the group salvage, where there is one. Under the
+    units (no capabilities) the chown fails: the packages make the file beforehand."""
+    import grp
+
+    try:
+        os.chown(path, -1, grp.getgrnam(GROUP).gr_gid)
+        os.chmod(path, 0o640)
+    except (KeyError, OSError):
+        pass
+
+
 class History:
     def __init__(self, state_directory: str) -> None:
         self.path = os.path.join(state_directory, FILE)
@@ -76,19 +98,33 @@ class History:
     def _connect(self, write: bool = False) -> Iterator[Optional[sqlite3.Connection]]:
         """A connection to an up-to-date database; None when reading one that does not
         exist yet (nothing was ever recorded)."""
-        if not write and not os.path.exists(self.path):
-            yield None
-            return
+        new = False
+        if not write:
+            try:
+                os.stat(self.path)
+                if not os.access(self.path, os.R_OK):
+                    raise PermissionError
+            except FileNotFoundError:
+                yield None
+                return
+            except PermissionError:
+                raise HistoryError(_denied(self.path)) from None
         try:
             if write:
-                os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+                os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
+                new = not os.path.exists(self.path)
             # Autocommit: each write is a statement of its own, migrations are explicit.
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as error:
             raise HistoryError(f"{self.path}: {error}") from error
+        if new:
+            _share(self.path)
         with closing(conn):
             try:
                 conn.row_factory = sqlite3.Row
+                if not write and self._version(conn) == 0:
+                    yield None  # an empty file (the packages make one): nothing recorded
+                    return
                 self._migrate(conn)
                 yield conn
             except sqlite3.Error as error:

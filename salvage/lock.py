@@ -31,7 +31,8 @@ def hold(
     state_directory: str, timeout: float, on_wait: Optional[Callable[[str], None]] = None
 ) -> Iterator[None]:
     """Hold the lock; wait up to `timeout` seconds for it, calling `on_wait(holder)` once."""
-    os.makedirs(state_directory, mode=0o700, exist_ok=True)
+    # Others may pass through (history.sqlite is the group salvage's), not list it.
+    os.makedirs(state_directory, mode=0o711, exist_ok=True)
     path = os.path.join(state_directory, FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

@@ -50,10 +50,10 @@ def to_journal(stream: TextIO, journal_stream: Optional[str]) -> bool:
     return (info.st_dev, info.st_ino) == (device, inode)
 
 
-def setup(verbose: bool = False) -> None:
+def setup(verbose: bool = False, level: Optional[int] = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(to_journal(sys.stderr, os.environ.get("JOURNAL_STREAM"))))
     logger = logging.getLogger("salvage")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.setLevel(level or (logging.DEBUG if verbose else logging.INFO))
     logger.propagate = False

@@ -64,7 +64,7 @@ class Record:
                 self._write(kept)
 
     def _write(self, entries: List[Entry]) -> None:
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        os.makedirs(self.directory, mode=0o711, exist_ok=True)
         temporary = f"{self.path}.{os.getpid()}.tmp"
         body = json.dumps(
             {"written": time.time(), "entries": [asdict(e) for e in entries]}, indent=1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
@@ -54,12 +55,12 @@ def load(path: Optional[str] = None) -> Config:
     except FileNotFoundError:
         if explicit:
             raise ConfigError([Problem(path, "no such file")]) from None
-        raw = {}
+        raw = None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([Problem(path, f"cannot be read: {error}")]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([Problem(path, f"is not valid TOML: {error}")]) from None
-    config, problems = validate(raw, path)
+    config, problems = validate(raw or {}, path)
     if problems:
         raise ConfigError(problems)
-    return config
+    return config if raw is not None else dataclasses.replace(config, found=False)

@@ -10,7 +10,7 @@ DEFAULT_PATH = "/etc/salvage/salvage.toml"
 DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
 GROUPINGS = ("individual", "smart", "project")
 PULLS = ("always", "missing", "never")
-NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks")
+NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma")
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure")
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
                 "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
@@ -46,7 +46,7 @@ class Tide:
     max_concurrent: int = 1
     crane_timeout: float = 6 * 3600.0
     command_timeout: float = 600.0
-    schedule: Optional[str] = None  # a systemd OnCalendar expression ("daily")
+    schedule: str = "daily"  # a systemd OnCalendar expression
     randomized_delay: float = 0.0
     persistent: bool = True  # catch up on a run missed while the host was off
 
@@ -78,6 +78,7 @@ class Notify:
     template: Optional[str] = None  # webhook: the body, a template over the run's data
     timeout: float = 10.0
     retries: int = 2
+    tides: Tuple[str, ...] = ()  # only these tides' events; empty: every tide
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Config:
     docker: Docker = field(default_factory=Docker)
     inhibit: Inhibit = field(default_factory=Inhibit)
     notify: Tuple[Notify, ...] = ()
+    found: bool = True  # False: no file at the default path, only the built-in defaults
 
     def crane_of(self, tide: Tide) -> Crane:
         return self.cranes[tide.crane]

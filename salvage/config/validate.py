@@ -63,8 +63,9 @@ def _choice(options: Tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def duration(value: Any) -> float:
-    """Seconds, given as a number or as text like "90s", "10m", "1h30m", "1d"."""
+def duration(value: Any, zero: bool = False) -> float:
+    """Seconds, given as a number or as text like "90s", "10m", "1h30m", "1d"; 0 only
+    where `zero` allows it."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value) if abs(value) <= MAX_DURATION else MAX_DURATION + 1
     elif isinstance(value, str) and (match := _DURATION.fullmatch(value)) and any(match.groups()):
@@ -72,8 +73,10 @@ def duration(value: Any) -> float:
         seconds = float(((d * 24 + h) * 60 + m) * 60 + s)
     else:
         raise ValueError(f'{value!r} is not a duration (seconds, or text like "90s", "1h30m")')
+    if zero and seconds == 0:
+        return 0.0
     if not seconds > 0:  # also NaN
-        raise ValueError("must be longer than zero")
+        raise ValueError("must be longer than zero" + (", or 0" if zero else ""))
     if seconds > MAX_DURATION:
         raise ValueError("must be at most a week (7d)")
     return seconds
@@ -138,6 +141,12 @@ def _events(value: Any) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _names(value: Any) -> Tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of tide names")
+    return tuple(dict.fromkeys(value))
+
+
 def _inhibit_what(value: Any) -> str:
     parts = value.split(":") if isinstance(value, str) else [None]
     for part in parts:
@@ -183,6 +192,7 @@ NOTIFY_KEYS: Dict[str, Callable[[Any], Any]] = {
     "template": _text,
     "timeout": duration,
     "retries": _non_negative_int,
+    "tides": _names,
 }
 TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "crane": _text,
@@ -191,7 +201,7 @@ TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "crane_timeout": duration,
     "command_timeout": duration,
     "schedule": _schedule,
-    "randomized_delay": duration,
+    "randomized_delay": lambda value: duration(value, zero=True),  # 0: no delay
     "persistent": _flag,
 }
 CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
@@ -262,9 +272,11 @@ class _Checker:
 
                 if why := check(fields["template"]):
                     self.problem(f"{key}.template", why)
-            if fields.get("kind") == "healthchecks":
+            if fields.get("kind") in ("healthchecks", "uptime-kuma"):
                 # A check must hear of successes too, or it counts every good run as missed.
                 tide_events = tuple(e for e in NOTIFY_EVENTS if e.startswith("tide."))
+                if fields["kind"] == "uptime-kuma":  # a push monitor has no "started"
+                    tide_events = tuple(e for e in tide_events if e != "tide.start")
                 fields.setdefault("events", tide_events)
                 if not set(fields["events"]) <= set(tide_events):
                     self.problem(
@@ -316,6 +328,13 @@ def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[
         if tide.crane not in cranes and tide.crane not in raw_cranes:
             check.problem(f"tides.{name}.crane", f'no crane named "{tide.crane}"')
         tides[name] = tide
+
+    entries = raw.get("notify") if isinstance(raw.get("notify"), list) else []
+    for index, entry in enumerate(entries):  # [[notify]] tides = [...] name tides
+        named = entry.get("tides") if isinstance(entry, dict) else None
+        for name in named if isinstance(named, list) else []:
+            if isinstance(name, str) and name not in tides:
+                check.problem(f"notify[{index}].tides", f'no tide named "{name}"')
 
     if check.problems:
         return None, check.problems

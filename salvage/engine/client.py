@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
 import docker
@@ -21,6 +22,47 @@ log = logging.getLogger("salvage")
 
 class EngineError(Exception):
     """The engine refused or failed a call; the message is one line for a person."""
+
+
+def address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _os_error(error: BaseException, seen: int = 0) -> Optional[OSError]:
+    """The OSError under docker-py's and requests' wrappers (causes, contexts, args)."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error
+    if seen > 8:
+        return None
+    inner = [error.__cause__, error.__context__, *getattr(error, "args", ())]
+    for item in inner:
+        if isinstance(item, BaseException):
+            found = _os_error(item, seen + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def unreachable(error: BaseException) -> Optional[str]:
+    """A failed connection to the engine as one line with its likely fix; None if the
+    error is something else."""
+    found = _os_error(error)
+    if found is None:
+        return None
+    where = f"cannot reach the Docker engine at {address()}"
+    if found.errno in (errno.ENOENT, errno.ECONNREFUSED):
+        what = "no socket there" if found.errno == errno.ENOENT else "nothing answers there"
+        return (
+            f"{where}: {what}: is the engine running (sudo systemctl start docker)?"
+            " Otherwise set DOCKER_HOST to its address"
+        )
+    if found.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+        return (
+            f"{where}: permission denied: this user is neither root nor in the group docker:"
+            " run salvage with sudo, or join the group (sudo usermod -aG docker $USER, then"
+            " log in again), or set DOCKER_HOST to an engine this user may use"
+        )
+    return f"{where}: {os.strerror(found.errno).lower()}"
 
 
 def describe(error: Exception) -> str:
@@ -39,6 +81,10 @@ def describe(error: Exception) -> str:
     # Over a unix socket a read timeout arrives as a ConnectionError("... Read timed out.")
     if isinstance(error, requests.exceptions.Timeout) or "timed out" in str(error):
         return "the Docker engine did not answer in time"
+    if isinstance(error, (requests.exceptions.ConnectionError, DockerException)):
+        line = unreachable(error)
+        if line:
+            return line
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
@@ -49,15 +95,16 @@ class Engine:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> None:
         self.retries = retries
-        self.address = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self.address = address()
         try:
             kwargs = docker.utils.kwargs_from_env()
             self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
             self._kwargs = dict(kwargs, version=self.api.api_version)
         except DockerException as error:
-            raise EngineError(
-                f"cannot reach the Docker engine at {self.address}: {describe(error)}"
-            ) from None
+            line = describe(error)
+            if not line.startswith("cannot reach"):
+                line = f"cannot reach the Docker engine at {self.address}: {line}"
+            raise EngineError(line) from None
 
     def unbounded(self) -> docker.APIClient:
         return docker.APIClient(timeout=None, **self._kwargs)
@@ -72,9 +119,9 @@ class Engine:
             except requests.exceptions.ConnectionError as error:
                 if attempt == self.retries:
                     raise
-                log.warning(
-                    "Docker engine unreachable (%s); again in %.1f s", describe(error), delay
-                )
+                cause = _os_error(error)  # mid-run: the engine restarting, most likely
+                why = os.strerror(cause.errno) if cause else describe(error)
+                log.warning("Docker engine unreachable (%s); again in %.1f s", why, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
         raise AssertionError("unreachable")

@@ -8,14 +8,15 @@ import logging
 from typing import Set
 from urllib.parse import urlsplit
 
-from salvage.notify import discord, healthchecks, message, ntfy, webhook
+from salvage.notify import discord, healthchecks, message, ntfy, uptime_kuma, webhook
 from salvage.notify.delivery import Undelivered, deliver
 from salvage.notify.message import Event
 from salvage.observers import Observer
 
 log = logging.getLogger("salvage")
 
-KINDS = {"discord": discord, "ntfy": ntfy, "webhook": webhook, "healthchecks": healthchecks}
+KINDS = {"discord": discord, "ntfy": ntfy, "webhook": webhook, "healthchecks": healthchecks,
+         "uptime-kuma": uptime_kuma}  # fmt: skip
 
 
 def describe(target) -> str:
@@ -26,6 +27,8 @@ def describe(target) -> str:
 def send(target, event: Event) -> None:
     """Send an event to a target that wants it; a failure is logged, not raised."""
     if event.name not in target.events:
+        return
+    if target.tides and event.data["tide"] not in target.tides:  # limited to some tides
         return
     request = KINDS[target.kind].request(target, event)
     if request is None:  # an event this kind does not take

@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 from salvage import __version__
 
@@ -20,7 +20,7 @@ USER_AGENT = f"salvage/{__version__}"
 @dataclass(frozen=True)
 class Request:
     url: str
-    body: bytes
+    body: Optional[bytes]  # None: no body (a GET)
     headers: Mapping[str, str] = field(default_factory=dict)
     method: str = "POST"
 

@@ -1,7 +1,7 @@
-"""Healthchecks-style ping URLs (healthchecks.io, or a server of one's own; Uptime Kuma's
-push URLs work alike): the check's URL on success, URL/start when a tide starts, URL/fail
-when it fails, with the message as the body, which the server keeps with the ping. A
-check follows whole tides: volume events do not apply."""
+"""Healthchecks-style ping URLs (healthchecks.io, or a server of one's own; Uptime Kuma has
+a kind of its own, uptime_kuma): the check's URL on success, URL/start when a tide starts,
+URL/fail when it fails, with the message as the body, which the server keeps with the ping.
+A check follows whole tides: volume events do not apply."""
 
 from __future__ import annotations
 

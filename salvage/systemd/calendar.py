@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import List
+from typing import Dict
 
 from salvage.config.schema import Config
 from salvage.model import Problem
+from salvage.schedule import SHORTHANDS
 
 TIMEOUT = 10.0
 
 
-def problems(config: Config) -> List[Problem]:
+def problems(config: Config) -> Dict[str, Problem]:
+    """tide name -> why systemd would not take its schedule."""
     analyze = shutil.which("systemd-analyze")
     if not analyze:
-        return []
-    found = []
+        return {}
+    found = {}
     for tide in config.tides.values():
+        if tide.schedule.strip().lower() in SHORTHANDS:  # no subprocess (the generator's boot)
+            continue
         if tide.schedule and not _accepted(analyze, tide.schedule):
             where = f"{config.path}: tides.{tide.name}.schedule"
-            found.append(Problem(where, f"{tide.schedule!r} is not a systemd calendar"
-                                 " expression (see `man systemd.time`)"))  # fmt: skip
+            found[tide.name] = Problem(where, f"{tide.schedule!r} is not a systemd calendar"
+                                       " expression (see `man systemd.time`)")  # fmt: skip
     return found
 
 

@@ -7,22 +7,32 @@ a drop-in for `salvage@<tide>.timer` (an instance of the shipped template) with 
 `schedule`, `randomized_delay` and `persistent`, and a link in timers.target.wants/ that
 enables the timer. A tide without a schedule runs daily, as the template says.
 
+The services run under `ProtectSystem=strict`: only their StateDirectory= is writable. A
+`metrics_directory` and a `state_directory` other than the default are made writable by a
+drop-in for both services (`ReadWritePaths=`).
+
 Generators run early at boot and must never hold it up: on a bad configuration it writes
-nothing, says why in one line per problem, and exits 1.
+nothing, says why in one line per problem, and exits 1. A schedule systemd's own calendar
+parser refuses (`systemd-analyze calendar`) would make a timer that never fires: that tide
+gets no timer, the others do, one line says why, and it exits 1.
 """
 
 from __future__ import annotations
 
+import os
 import string
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from salvage.config import ConfigError, load
-from salvage.config.schema import Config, Tide
+from salvage.config.schema import DEFAULT_STATE_DIRECTORY, Config, Tide
 from salvage.model import Problem
+from salvage.systemd import calendar
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"
+KMSG = "/dev/kmsg"
+SERVICES = ("salvage.service", "salvage@.service")  # a template's drop-in covers each tide
 UNIT_NAME_MAX = 255  # systemd's limit for a unit name
 _PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
 
@@ -71,12 +81,42 @@ def drop_in(tide: Tide, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(config: Config, directory: Path) -> List[str]:
-    """Write the timers' drop-ins and enabling links into `directory`; their unit names."""
+def writable(config: Config) -> List[str]:
+    """The directories salvage writes to that ProtectSystem=strict leaves read-only."""
+    paths = [config.metrics_directory]
+    if config.state_directory.rstrip("/") != DEFAULT_STATE_DIRECTORY:  # StateDirectory=
+        paths.append(config.state_directory)
+    return [path for path in paths if path]
+
+
+def paths_drop_in(paths: List[str], source: str) -> str:
+    # "-": a missing directory is salvage's to report (one line), not a failed namespace.
+    quoted = ['"-' + _unit_text(p).replace("\\", "\\\\").replace('"', '\\"') + '"' for p in paths]
+    lines = [
+        f"# From {source} by salvage-generator (metrics_directory, state_directory):",
+        "# writable under ProtectSystem=strict.",
+        "[Service]",
+        *(f"ReadWritePaths={path}" for path in quoted),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def generate(config: Config, directory: Path, skip: Iterable[str] = ()) -> List[str]:
+    """Write the timers' drop-ins and enabling links into `directory`, and the services'
+    drop-in for the directories they write to; the timers' unit names."""
+    paths = writable(config)
+    if paths:
+        for service in SERVICES:
+            (directory / f"{service}.d").mkdir(parents=True, exist_ok=True)
+            (directory / f"{service}.d" / "paths.conf").write_text(
+                paths_drop_in(paths, config.path), encoding="utf-8"
+            )
     wants = directory / "timers.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     units = []
     for tide in config.tides.values():
+        if tide.name in skip:
+            continue
         unit = timer(tide.name)
         (directory / f"{unit}.d").mkdir(exist_ok=True)
         (directory / f"{unit}.d" / "schedule.conf").write_text(
@@ -90,6 +130,21 @@ def generate(config: Config, directory: Path) -> List[str]:
     return units
 
 
+def _error(text: str) -> None:
+    """One line for the journal. Run by systemd (SYSTEMD_SCOPE set), a generator's stderr is
+    /dev/null and syslog is not up yet: the kernel log it is, at priority err (<3>), as
+    systemd.generator(7) says; journald reads it from there. Otherwise stderr."""
+    line = f"salvage-generator: {text}"
+    if os.environ.get("SYSTEMD_SCOPE"):
+        try:
+            with open(KMSG, "w", encoding="utf-8") as kmsg:
+                kmsg.write(f"<3>{line}\n")
+            return
+        except OSError:
+            pass  # no /dev/kmsg (a container): stderr, for what it is worth
+    print(line, file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not 1 <= len(args) <= 3:
@@ -99,19 +154,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = load()
     except ConfigError as error:
         for problem in error.problems:
-            print(f"salvage-generator: {problem}; no timers", file=sys.stderr)
+            _error(f"{problem}; no timers")
         return 1
     found = problems(config)
     for problem in found:
-        print(f"salvage-generator: {problem}; no timers", file=sys.stderr)
+        _error(f"{problem}; no timers")
     if found:
         return 1
+    bad = calendar.problems(config)
+    for problem in bad.values():
+        _error(f"{problem}; no timer for this tide")
     try:
-        generate(config, Path(args[0]))
+        generate(config, Path(args[0]), skip=bad)
     except OSError as error:
-        print(f"salvage-generator: {args[0]}: {error.strerror}", file=sys.stderr)
+        _error(f"{args[0]}: {error.strerror}")
         return 1
-    return 0
+    return 1 if bad else 0
 
 
 def _unit_text(value: str) -> str:

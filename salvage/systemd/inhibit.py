@@ -7,8 +7,10 @@
   go so that the shutdown proceeds. Needed because up to systemd 256 root's own
   `systemctl poweroff` ignores block locks.
 
-No system bus, no logind, access denied: a warning and the run goes on, unless
-`[inhibit] required = true`; then no group is touched (Veto).
+No system bus, no logind, access denied: the run goes on, unless `[inhibit] required =
+true`; then no group is touched (Veto). Said once: a warning under systemd, where timers
+run backups on hosts that do shut down and sleep; a notice (info) otherwise, as at a
+terminal on a host without a system bus, where it would only be noise on every run.
 
 dbus-next needs an asyncio loop: it runs in a thread of its own, and every call has a
 timeout (dbus-next has none). The lock's file descriptor is never inherited by children.
@@ -38,6 +40,11 @@ PREPARE = {"PrepareForShutdown": "shutdown", "PrepareForSleep": "sleep"}
 DELAYABLE = ("shutdown", "sleep")  # what a delay lock can hold off
 VERB = {"shutdown": "shut down", "sleep": "sleep"}
 DEFAULT_BUS = "unix:path=/var/run/dbus/system_bus_socket"
+
+
+def under_systemd() -> bool:
+    """Started by systemd (a unit sets INVOCATION_ID; Type=notify, NOTIFY_SOCKET)."""
+    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET"))
 
 
 class Unavailable(Exception):
@@ -177,8 +184,9 @@ class Inhibitor(Observer):
                 raise Veto(f"no logind inhibitor lock ([inhibit] required): {error}") from None
             if not self._warned:
                 held_off = self.what.replace(":", " or ")
-                log.warning("no logind inhibitor lock (%s): nothing holds off %s while"
-                            " containers are down", error, held_off)  # fmt: skip
+                level = logging.WARNING if under_systemd() else logging.INFO
+                log.log(level, "no logind inhibitor lock (%s): nothing holds off %s while"
+                        " containers are down", error, held_off)  # fmt: skip
                 self._warned = True
             return None
 

@@ -3,6 +3,8 @@ receives them, routing by event, and a target that cannot be reached."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 from support.harness import SCRIPT_CRANE
 from support.receiver import Receiver, closed_port
@@ -173,4 +175,36 @@ def test_unreachable_target_leaves_the_exit_code_alone(stack, salvage, receiver)
     assert data["volumes_ok"] == 1 and data["volumes_failed"] == 0 and data["tide"] == stack.tide
     assert data["message"].startswith(
         f"salvage on testhost: tide {stack.tide}: 1 volume backed up in "
+    )
+
+
+def test_uptime_kuma_hears_down_with_the_reason_and_only_its_own_tide(stack, salvage, receiver):
+    bad = _labelled(stack, "bad")
+    _config(
+        salvage,
+        "echo disk full >&2; exit 3",
+        f"""
+        [tides.elsewhere]
+        [[notify]]
+        kind = "uptime-kuma"
+        url = "{receiver.url("/api/push/mine?status=up&msg=OK&ping=")}"
+        tides = ["{stack.tide}"]
+        [[notify]]
+        kind = "uptime-kuma"
+        url = "{receiver.url("/api/push/theirs?status=up&msg=OK&ping=")}"
+        tides = ["elsewhere"]
+        """,
+    )
+    done = salvage("run", "--tide", stack.tide)
+    assert done.returncode == 1, done.stderr
+    assert "not sent" not in done.stderr
+    (push,) = receiver.requests  # the other tide's monitor heard nothing
+    assert push.method == "GET"
+    path, query = push.path.split("?")
+    assert path == "/api/push/mine"
+    params = dict(pair.split("=", 1) for pair in query.split("&"))
+    assert params["status"] == "down" and params["ping"] == ""
+    assert urllib.parse.unquote(params["msg"]) == (
+        f"salvage on testhost: tide {stack.tide} failed: 1 of 1 volume failed:"
+        f' {bad}: crane "script" exited with 3'
     )

@@ -146,10 +146,14 @@ def test_dpkg_installs_it_on_debians_own_libraries_and_starts_nothing(host):
     assert host.box.sh("stat -c %a /etc/salvage/salvage.toml")[1].strip() == "640"
     assert "/etc/salvage/salvage.toml" in host.box.sh("cat /var/lib/dpkg/info/salvage.conffiles")[1]
 
-    # Nothing ran: no salvage unit is active, none logged, no state yet.
+    # Nothing ran: no salvage unit is active, none logged, no state yet but an empty run
+    # history that the group salvage may read (status and history without sudo).
     assert host.active_salvage_units() == ""
     assert host.box.sh("journalctl --no-pager -q -t salvage")[1].strip() == ""
-    assert host.box.sh(f"test -e {STATE}")[0] != 0
+    assert host.box.sh(f"ls -A {STATE}")[1].split() == ["history.sqlite"]
+    assert host.box.sh(f"stat -c '%a %U' {STATE}")[1].strip() == "711 root"
+    history = host.box.sh(f"stat -c '%a %U %G %s' {STATE}/history.sqlite")[1].strip()
+    assert history == "640 root salvage 0"
 
 
 def test_two_tides_get_their_timers_from_the_generator(host):

@@ -18,6 +18,7 @@ from support.harness import TAR_CRANE, Stack
 from support.systemd_container import SystemdContainer, ensure_image, installed_files
 
 pytestmark = [pytest.mark.docker, pytest.mark.systemd]
+METRICS = "/var/lib/prometheus/node-exporter"  # Debian's node_exporter textfile directory
 
 
 class E2E:
@@ -36,6 +37,7 @@ class E2E:
         return textwrap.dedent(
             f"""
             machine = "e2e"
+            metrics_directory = "{METRICS}"
             [tides.{self.tide_a}]
             schedule = "hourly"
             [tides."{self.tide_b}"]
@@ -89,7 +91,7 @@ def e2e(api, docker_host, images, tmp_path_factory):
     socket = docker_host[len("unix://") :]
     setup.box = SystemdContainer(api, image, socket)
     try:
-        setup.box.put(installed_files(setup.config()))
+        setup.box.put({**installed_files(setup.config()), f"{METRICS}/.keep": (b"", 0o644)})
         setup.box.start()
         yield setup
     finally:
@@ -128,6 +130,11 @@ def test_start_tide_unit_backs_up_the_compose_project(e2e):
     assert e2e.result(unit) == {"Result": "success", "ExecMainStatus": "0"}, e2e.journal(unit)
     assert e2e.state(e2e.app) == e2e.state(e2e.db) == "running"
     assert [a for a in e2e.archives() if f"/e2e/{e2e.project}_data/" in a]
+    # The metrics directory is writable under ProtectSystem=strict (the generator's drop-in).
+    code, metrics = e2e.box.sh(f"cat {METRICS}/salvage.prom")
+    assert code == 0 and f'salvage_tide_last_run_success{{tide="{e2e.tide_a}"}} 1' in metrics, (
+        metrics + e2e.journal(unit)
+    )
 
     # While its containers were down, logind listed salvage's lock.
     down = [out for before, out, after in samples if before == after == "exited"]

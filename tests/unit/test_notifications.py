@@ -13,7 +13,7 @@ from support.receiver import Receiver
 from salvage.config.schema import Crane, Notify, Tide
 from salvage.config.validate import validate
 from salvage.model import Problem
-from salvage.notify import discord, healthchecks, message, ntfy, webhook
+from salvage.notify import discord, healthchecks, message, ntfy, send, webhook
 from salvage.notify.delivery import Request, Undelivered, deliver
 from salvage.results import TideResult, VolumeResult
 
@@ -187,6 +187,61 @@ def test_healthchecks_hears_of_every_tide_by_default_and_of_nothing_else():
         "salvage.toml: notify[0].events: a check follows whole tides:"
         " tide.start, tide.success, tide.failure"
     ]
+
+
+def test_uptime_kuma_hears_of_tide_results_only_and_each_target_of_its_own_tides():
+    target = {
+        "kind": "uptime-kuma",
+        "url": "https://kuma.example/api/push/tok?status=up&msg=OK&ping=",
+    }
+    config, _ = validate({"notify": [target]}, "salvage.toml")
+    assert config.notify[0].events == ("tide.success", "tide.failure")
+    assert config.notify[0].tides == ()
+    raw = {
+        "tides": {"daily": {}, "weekly": {}},
+        "notify": [dict(target, events=["tide.start"]), dict(target, tides=["daily", "nope"])],
+    }
+    _, problems = validate(raw, "salvage.toml")  # fmt: skip
+    assert [str(p) for p in problems] == [
+        "salvage.toml: notify[0].events: a check follows whole tides: tide.success, tide.failure",
+        'salvage.toml: notify[1].tides: no tide named "nope"',
+    ]
+
+
+def test_uptime_kuma_pushes_up_or_down_with_the_message_to_a_real_server():
+    server = Receiver()
+    try:
+        push = server.url("/api/push/tok?status=up&msg=OK&ping=")
+        config, problems = validate(
+            {"tides": {"daily": {}, "weekly": {}},
+             "notify": [{"kind": "uptime-kuma", "url": push, "tides": ["daily"]},
+                        {"kind": "uptime-kuma", "url": server.url("/api/push/weekly")}]},
+            "salvage.toml",
+        )  # fmt: skip
+        assert not problems
+        kuma, everything = config.notify
+        bad = _volume("shop_db", False, 'crane "tar" exited with 3')
+        failed, good = _done(bad), _done(_volume("shop_db"))
+        run = _run()
+        for target in (kuma, everything):
+            send(target, message.tide_started(run, SimpleNamespace(groups=[], problems=[])))
+            send(target, message.tide_done(good, good.result))
+            send(target, message.tide_done(failed, failed.result))
+        weekly = _run()
+        weekly.tide, weekly.result.tide = Tide("weekly"), "weekly"
+        for target in (kuma, everything):  # another tide: not kuma's monitor
+            send(target, message.tide_done(weekly, weekly.result))
+    finally:
+        server.close()
+    assert [(r.method, r.path) for r in server.requests if r.path.startswith("/api/push/tok")] == [
+        ("GET", "/api/push/tok?status=up&msg=OK&ping="),
+        ("GET", "/api/push/tok?status=down&msg=salvage%20on%20box%3A%20tide%20daily%20failed%3A"
+                "%201%20of%201%20volume%20failed%3A%20shop_db%3A%20crane%20%22tar%22%20exited"
+                "%20with%203&ping="),
+    ]  # fmt: skip
+    weekly_pushes = [r.path.split("&")[0] for r in server.requests if "/weekly" in r.path]
+    assert weekly_pushes == ["/api/push/weekly?status=up", "/api/push/weekly?status=down",
+                             "/api/push/weekly?status=up"]  # every tide  # fmt: skip
 
 
 # --- delivery, against a real HTTP server -------------------------------------------------

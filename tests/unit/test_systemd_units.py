@@ -26,6 +26,8 @@ ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(not ANALYZE, reason="systemd-analyze is not installed")
 
 CONFIG = """
+metrics_directory = "/var/lib/prometheus/node-exporter"
+state_directory = "/srv/salvage 100%"
 [tides."näs daily"]
 schedule = "*-*-* 03:00"
 randomized_delay = "30m"
@@ -93,6 +95,23 @@ def test_generator_enables_one_timer_per_tide_with_its_schedule(tmp_path):
     assert settings_of("plain")[2] == "OnCalendar=daily"
 
 
+def test_generator_makes_the_metrics_and_state_directories_writable_for_the_services(tmp_path):
+    out = tmp_path / "generator"
+    assert run_generator(tmp_path, CONFIG, out).returncode == 0
+    for service in ("salvage.service", "salvage@.service"):  # the template: every tide
+        text = (out / f"{service}.d" / "paths.conf").read_text(encoding="utf-8")
+        assert [line for line in text.splitlines() if not line.startswith("#")] == [
+            "[Service]",
+            'ReadWritePaths="-/var/lib/prometheus/node-exporter"',
+            'ReadWritePaths="-/srv/salvage 100%%"',
+        ]
+
+    # The default state directory is the units' StateDirectory=: nothing to add.
+    out = tmp_path / "default"
+    assert run_generator(tmp_path, "[tides.daily]\n", out).returncode == 0
+    assert not list(out.glob("salvage*.service.d"))
+
+
 def test_generator_with_a_bad_configuration_says_why_and_writes_nothing(tmp_path):
     out = tmp_path / "generator"
     done = run_generator(tmp_path, '[tides.nightly]\nschedul = "daily"\n', out)
@@ -102,6 +121,40 @@ def test_generator_with_a_bad_configuration_says_why_and_writes_nothing(tmp_path
         ' (did you mean "schedule"?); no timers'
     ]
     assert not out.exists()
+
+
+@needs_analyze
+def test_generator_skips_a_tide_whose_schedule_systemd_cannot_read(tmp_path):
+    out = tmp_path / "generator"
+    config = '[tides.typo]\nschedule = "every day at 3"\n[tides.good]\nschedule = "03:00"\n'
+    done = run_generator(tmp_path, config, out)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"salvage-generator: {tmp_path}/salvage.toml: tides.typo.schedule: 'every day at 3' is"
+        " not a systemd calendar expression (see `man systemd.time`); no timer for this tide"
+    ]
+    # No timer for it (the template's daily would hide the typo); the other tide has its own.
+    assert [p.name for p in (out / "timers.target.wants").iterdir()] == ["salvage@good.timer"]
+    assert not (out / "salvage@typo.timer.d").exists()
+
+
+@needs_analyze
+def test_generator_run_by_systemd_says_it_in_the_kernel_log(tmp_path, monkeypatch):
+    """Under systemd a generator's stderr is /dev/null: its lines go to /dev/kmsg (here a
+    file in its place), at priority err, whence journald takes them."""
+    kmsg = tmp_path / "kmsg"
+    kmsg.touch()
+    monkeypatch.setattr(generator, "KMSG", str(kmsg))
+    monkeypatch.setenv("SYSTEMD_SCOPE", "system")
+    config = tmp_path / "salvage.toml"
+    config.write_text('[tides.typo]\nschedule = "every day at 3"\n')
+    config.chmod(0o600)
+    monkeypatch.setenv("SALVAGE_CONFIG", str(config))
+    assert generator.main([str(tmp_path / "out")]) == 1
+    assert kmsg.read_text() == (
+        f"<3>salvage-generator: {config}: tides.typo.schedule: 'every day at 3' is not a"
+        " systemd calendar expression (see `man systemd.time`); no timer for this tide\n"
+    )
 
 
 @needs_analyze
