@@ -176,9 +176,11 @@ def test_docker_socket_unreachable(scene, table):
     vol, app = _stack(scene)
     done = scene.salvage("run", DOCKER_HOST=f"unix://{scene.tmp}/no-such.sock")
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        f"error: cannot reach the Docker engine at unix://{scene.tmp}/no-such.sock: "
-    ), done.stderr
+    assert lines == [
+        f"error: cannot reach the Docker engine at unix://{scene.tmp}/no-such.sock: no socket"
+        " there: is the engine running (sudo systemctl start docker)? Otherwise set DOCKER_HOST"
+        " to its address"
+    ], done.stderr
     table(
         "Docker socket unreachable", f"exit 1; {CALM}", f"exit {done.returncode}; {scene.observe()}"
     )
