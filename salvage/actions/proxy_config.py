@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import List
+from typing import List, Tuple
 
 from salvage.config import Config
 
@@ -149,13 +149,14 @@ class ProxyConfigError(Exception):
     pass
 
 
-def host_paths(config: Config) -> List[str]:
-    """The host paths salvage bind-mounts into cranes: crane mounts and secret files."""
-    paths = set()
+def host_paths(config: Config) -> Tuple[List[str], List[str]]:
+    """The host paths salvage bind-mounts into cranes: crane mounts (read-write), and
+    secret files (read-only)."""
+    mounts, secrets = set(), set()
     for crane in config.cranes.values():
-        paths.update(source for source in crane.mounts if source.startswith("/"))
-        paths.update(crane.secrets.values())
-    return sorted(paths)
+        mounts.update(source for source in crane.mounts if source.startswith("/"))
+        secrets.update(crane.secrets.values())
+    return sorted(mounts), sorted(secrets)
 
 
 def _literal(path: str) -> str:
@@ -163,14 +164,17 @@ def _literal(path: str) -> str:
     if not _PLAIN.fullmatch(path):
         raise ProxyConfigError(
             f"{path}: only letters, digits and /_.,+@=~- can be allowed through the proxy"
-            " (JSON escapes are refused); rename it"
+            " (it matches paths as the request spells them); rename it"
         )
     return "(?-i:" + path.replace(".", "\\.").replace("+", "\\+") + ")"
 
 
 def render(config: Config) -> str:
-    sources = "|".join([VOLUME_NAME] + [_literal(path) for path in host_paths(config)])
+    mounts, secrets = host_paths(config)
+    sources = "|".join([VOLUME_NAME] + [_literal(path) for path in mounts])
     bind = f'"({sources}):[^"]*"'
+    if secrets:  # read-only, as salvage mounts them
+        bind = f'({bind}|"({"|".join(_literal(path) for path in secrets)}):[^":]*:ro")'
     lines = []
     for why, acl, regexes in BODY_RULES:
         lines += [""] + [f"    # {line}" for line in textwrap.wrap(why, 88)]

@@ -142,13 +142,17 @@ CONTAINERS = {
     "a bind mount of /etc beside an allowed one": dict(binds=["OUT:/out", "/etc:/host:ro"]),
     "a bind mount of a parent of an allowed path": dict(binds=["OUT/..:/host"]),
     "a bind mount of /, as a Mount": dict(mounts=[docker.types.Mount("/host", "/", "bind")]),
+    "a configured secret file bound read-write": dict(binds=["SECRET:/run/secrets/T:rw"]),
 }
 
 
 @pytest.mark.parametrize("what", list(CONTAINERS))
 def test_a_container_that_reaches_the_host_is_refused(scene, proxy, table, what):
-    api = docker.APIClient(base_url=proxy(), version="auto", timeout=60)
-    options = json.loads(json.dumps(CONTAINERS[what]).replace("OUT", str(scene.out)))
+    secret = scene.tmp / "token"
+    secret.write_text("s3cret\n")
+    api = docker.APIClient(base_url=proxy(_keeper_config(scene, secret)), version="auto")
+    spelled = json.dumps(CONTAINERS[what]).replace("OUT", str(scene.out))
+    options = json.loads(spelled.replace("SECRET", str(secret)))
     before = len(scene.api.containers(all=True))
     try:
         api.create_container(BUSYBOX, ["cat", "/host/etc/shadow"],
@@ -182,11 +186,13 @@ def test_a_container_asked_for_in_other_spellings_is_refused(scene, proxy, table
 
 
 def test_a_plain_container_and_volume_pass_and_host_paths_do_not(scene, proxy, table):
-    api = docker.APIClient(base_url=proxy(), version="auto", timeout=60)
+    secret = scene.tmp / "token"
+    secret.write_text("s3cret\n")
+    api = docker.APIClient(base_url=proxy(_keeper_config(scene, secret)), version="auto")
     vol = scene.volume("data")
+    binds = [f"{scene.out}:/out", f"{vol}:/v:ro", f"{secret}:/run/secrets/T:ro"]
     created = api.create_container(BUSYBOX, ["true"], labels={"salvage.crane": "x"},
-        host_config=api.create_host_config(binds=[f"{scene.out}:/out", f"{vol}:/v:ro"],
-                                           network_mode="none"))  # fmt: skip
+        host_config=api.create_host_config(binds=binds, network_mode="none"))  # fmt: skip
     api.remove_container(created, force=True)
     plain = f"{scene.prefix}-plain"
     scene.volumes.append(plain)
