@@ -26,7 +26,7 @@ from salvage.config import Config
 CREATE_KEYS = (
     "Tty|OpenStdin|StdinOnce|AttachStdin|AttachStdout|AttachStderr|Env|Cmd|Entrypoint|Image"
     "|WorkingDir|User|NetworkDisabled|Labels|StopSignal|StopTimeout|HostConfig|NetworkMode"
-    "|AutoRemove|Binds|Mounts|Target|Source|Type|ReadOnly|VolumeOptions|NoCopy"
+    "|AutoRemove|ReadonlyRootfs|Init|Binds|Mounts|Target|Source|Type|ReadOnly|VolumeOptions|NoCopy"
     r"|salvage\.[a-z0-9._-]+"
 )
 VOLUME_NAME = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # Docker's own rule: no slash, so never a path

@@ -57,6 +57,7 @@ def test_everything_salvage_needs_passes_the_allow_list(scene, proxy):
     scene.go()
     host = proxy()
     assert scene.salvage("plan", DOCKER_HOST=host).returncode == 0
+    assert scene.salvage("check", DOCKER_HOST=host).returncode == 0
     done = scene.salvage("run", DOCKER_HOST=host)
     assert done.returncode == 0, done.stderr
     assert (scene.out / f"{vol}.copy" / "data").read_text() == "important\n"
@@ -118,10 +119,11 @@ def test_restores_pass_the_allow_list_too(scene, proxy, table):
     scene.api.remove_container(app, force=True)  # the volume lost, its container gone too
     scene.api.remove_volume(vol)
     salvage("restore", vol)
+    salvage("restore", vol, "--force")  # over data: a look inside, a safety backup first
     back = [scene.run_once(v, "cat /v/data") == "important\n" for v in (copy, vol)]
     salvage("recover")
-    table("salvage run, snapshots, restore --to and restore of a lost volume through the"
-          " proxy", "all exit 0; data back in both",
+    table("salvage run, snapshots, restore --to, restore of a lost volume and restore"
+          " --force through the proxy", "all exit 0; data back in both",
           f"all exit 0; data back in {'both' if all(back) else 'not both'}")  # fmt: skip
 
 
