@@ -30,7 +30,7 @@ CREATE_KEYS = (
     r"|salvage\.[a-z0-9._-]+"
 )
 VOLUME_NAME = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # Docker's own rule: no slash, so never a path
-_PLAIN = re.compile(r"[A-Za-z0-9/_.,+@=~-]+")  # characters a path may have, unescaped
+_PLAIN = re.compile(r"[A-Za-z0-9/_.,+@=~ -]+")  # characters JSON leaves as they are
 
 TEMPLATE = """\
 # A Docker socket proxy that lets through only the API calls salvage makes
@@ -163,10 +163,11 @@ def _literal(path: str) -> str:
     """A path as a case-sensitive regular expression matching exactly it."""
     if not _PLAIN.fullmatch(path):
         raise ProxyConfigError(
-            f"{path}: only letters, digits and /_.,+@=~- can be allowed through the proxy"
+            f"{path}: only letters, digits, spaces and /_.,+@=~- can be allowed through the proxy"
             " (it matches paths as the request spells them); rename it"
         )
-    return "(?-i:" + path.replace(".", "\\.").replace("+", "\\+") + ")"
+    escaped = path.replace(".", "\\.").replace("+", "\\+").replace(" ", "\\x20")
+    return "(?-i:" + escaped + ")"
 
 
 def render(config: Config) -> str:
