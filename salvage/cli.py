@@ -376,3 +376,16 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
             _fail([error], EXIT_FAILED)
     if problems:
         _fail(problems, EXIT_FAILED)
+
+
+@main.command("proxy-config")
+@click.pass_context
+def proxy_config(ctx: click.Context) -> None:
+    """Print the HAProxy configuration of a Docker socket proxy for this salvage.toml
+    (docs/docker-api.md)."""
+    from salvage.actions import proxy_config as action
+
+    try:
+        click.echo(action.render(_config(ctx)), nl=False)
+    except action.ProxyConfigError as error:
+        _fail([error])

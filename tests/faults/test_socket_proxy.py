@@ -1,37 +1,43 @@
-"""salvage behind a socket proxy that allows only the API calls it makes
-(examples/socket-proxy/haproxy.cfg, HAProxy from Debian), and with one of them denied."""
+"""salvage behind a socket proxy: HAProxy from Debian with the configuration that
+`salvage proxy-config` prints for the scene's salvage.toml. Every command passes it; a
+container or volume that would reach the host is refused; one call denied is one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
+import textwrap
 
+import docker
 import pytest
+from support.harness import BUSYBOX, SCRIPT_CRANE
 from support.scene import CALM, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "examples/socket-proxy/haproxy.cfg"
 
 
 @pytest.fixture
 def proxy(scene, tmp_path):
-    """Start HAProxy with the shipped allow-list, minus the lines given; stop it by pid."""
+    """Start HAProxy with the allow-list salvage prints for a config, minus the allow
+    lines that contain `deny`; stop it by pid."""
     procs = []
 
-    def start(deny: str = "") -> str:
+    def start(config=None, deny: str = "") -> str:
         if not shutil.which("haproxy"):
             pytest.fail("haproxy is not installed: run `make deps`")
-        lines = CONFIG.read_text().splitlines()
-        config = tmp_path / "haproxy.cfg"
-        config.write_text("".join(f"{line}\n" for line in lines if not deny or deny not in line))
-        socket = tmp_path / "proxy.sock"
+        printed = scene.salvage("proxy-config", config=config)
+        assert printed.returncode == 0, printed.stderr
+        path = tmp_path / f"haproxy{len(procs)}.cfg"
+        lines = printed.stdout.splitlines()
+        denied = [line for line in lines if deny and "http-request allow" in line and deny in line]
+        path.write_text("".join(f"{line}\n" for line in lines if line not in denied))
+        socket = tmp_path / f"proxy{len(procs)}.sock"
         env = dict(os.environ, SALVAGE_PROXY_SOCKET=str(socket),
                    DOCKER_SOCKET=scene.engine.host[len("unix://"):])  # fmt: skip
-        procs.append(subprocess.Popen(["haproxy", "-db", "-f", str(config)], env=env,
-                                      stderr=open(tmp_path / "haproxy.log", "w")))  # fmt: skip
-        wait_for(socket.exists, "the proxy's socket")
+        procs.append(subprocess.Popen(["haproxy", "-db", "-f", str(path)], env=env,
+                                      stderr=open(tmp_path / "haproxy.log", "a")))  # fmt: skip
+        wait_for(lambda: socket.exists() or procs[-1].poll() is not None, "the proxy's socket")
+        assert socket.exists(), (tmp_path / "haproxy.log").read_text()
         return f"unix://{socket}"
 
     yield start
@@ -50,11 +56,173 @@ def test_everything_salvage_needs_passes_the_allow_list(scene, proxy):
     scene.snapshot()
     scene.go()
     host = proxy()
+    assert scene.salvage("plan", DOCKER_HOST=host).returncode == 0
+    assert scene.salvage("check", DOCKER_HOST=host).returncode == 0
     done = scene.salvage("run", DOCKER_HOST=host)
     assert done.returncode == 0, done.stderr
     assert (scene.out / f"{vol}.copy" / "data").read_text() == "important\n"
     assert scene.salvage("recover", DOCKER_HOST=host).returncode == 0
     assert scene.observe() == CALM
+
+
+# A crane that keeps one snapshot per volume under its target, and its secret beside it.
+KEEPER = """
+d=/salvage/target/$SALVAGE_VOLUME_NAME
+case "$SALVAGE_ACTION" in
+backup) rm -rf "$d" && mkdir -p "$d" && cp -a /salvage/volume "$d/volume" &&
+  cp /salvage/meta/meta.json "$TOKEN_FILE" "$d/";;
+list) if [ -d "$d" ]; then echo '{"id": "one", "time": "now", "size": 1}'; fi;;
+meta) cat "$d/meta.json";;
+restore) cp -a "$d/volume/." /salvage/volume/;;
+esac
+"""
+
+
+def _keeper_config(scene, secret):
+    """A crane whose target and secret are host paths: both bind mounts."""
+    path = scene.tmp / "keeper.toml"
+    path.write_text(textwrap.dedent(f"""
+        machine = "faults"
+        state_directory = "{scene.state}"
+        [tides.{scene.tide}]
+        crane = "keeper"
+        [cranes.keeper]
+        image = "{SCRIPT_CRANE}"
+        pull = "never"
+        mounts = {{ "{scene.out}" = "/salvage/target" }}
+        secrets = {{ TOKEN = "{secret}" }}
+        """) + f"env = {{ CRANE_SCRIPT = '''{KEEPER}''' }}\n")  # fmt: skip
+    path.chmod(0o600)
+    return path
+
+
+def test_restores_pass_the_allow_list_too(scene, proxy, table):
+    secret = scene.tmp / "token"
+    secret.write_text("s3cret\n")
+    config = _keeper_config(scene, secret)
+    vol = scene.volume("data")
+    app = scene.container("app", [vol], scene.label(vol))
+    host = proxy(config)
+
+    def salvage(*args):
+        done = scene.salvage(*args, config=config, DOCKER_HOST=host)
+        assert done.returncode == 0, f"{args}: {done.stderr}"
+        return done
+
+    salvage("run")
+    assert (scene.out / vol / "TOKEN").read_text() == "s3cret\n"
+    found = json.loads(salvage("snapshots", vol, "--json").stdout)
+    assert len(found) == 1
+    copy = f"{scene.prefix}-copy"
+    scene.volumes.append(copy)  # removed with the scene's
+    salvage("restore", vol, "--to", copy)
+    scene.api.remove_container(app, force=True)  # the volume lost, its container gone too
+    scene.api.remove_volume(vol)
+    salvage("restore", vol)
+    salvage("restore", vol, "--force")  # over data: a look inside, a safety backup first
+    back = [scene.run_once(v, "cat /v/data") == "important\n" for v in (copy, vol)]
+    salvage("recover")
+    table("salvage run, snapshots, restore --to, restore of a lost volume and restore"
+          " --force through the proxy", "all exit 0; data back in both",
+          f"all exit 0; data back in {'both' if all(back) else 'not both'}")  # fmt: skip
+
+
+def _raw(api, path, body):
+    """POST a JSON text as it is written, through the proxy: its status code."""
+    return api._post(api._url(path), data=body,
+                     headers={"Content-Type": "application/json"}).status_code  # fmt: skip
+
+
+CONTAINERS = {
+    "privileged mode": dict(privileged=True),
+    "an added capability (SYS_ADMIN)": dict(cap_add=["SYS_ADMIN"]),
+    "a device (/dev/kmsg)": dict(devices=["/dev/kmsg:/dev/kmsg:r"]),
+    "the host's PID namespace": dict(pid_mode="host"),
+    "the host's IPC namespace": dict(ipc_mode="host"),
+    "the host's network": dict(network_mode="host"),
+    "a bind mount of /": dict(binds=["/:/host:ro"]),
+    "a bind mount of /etc beside an allowed one": dict(binds=["OUT:/out", "/etc:/host:ro"]),
+    "a bind mount of a parent of an allowed path": dict(binds=["OUT/..:/host"]),
+    "a bind mount of /, as a Mount": dict(mounts=[docker.types.Mount("/host", "/", "bind")]),
+    "a configured secret file bound read-write": dict(binds=["SECRET:/run/secrets/T:rw"]),
+}
+
+
+@pytest.mark.parametrize("what", list(CONTAINERS))
+def test_a_container_that_reaches_the_host_is_refused(scene, proxy, table, what):
+    secret = scene.tmp / "token"
+    secret.write_text("s3cret\n")
+    api = docker.APIClient(base_url=proxy(_keeper_config(scene, secret)), version="auto")
+    spelled = json.dumps(CONTAINERS[what]).replace("OUT", str(scene.out))
+    options = json.loads(spelled.replace("SECRET", str(secret)))
+    before = len(scene.api.containers(all=True))
+    try:
+        api.create_container(BUSYBOX, ["cat", "/host/etc/shadow"],
+                             host_config=api.create_host_config(**options))  # fmt: skip
+        observed = "created"
+    except docker.errors.APIError as error:
+        observed = f"{error.status_code}"
+    made = len(scene.api.containers(all=True)) - before
+    table(f"the proxy, asked for a container with {what}", "403; 0 containers created",
+          f"{observed}; {made} containers created")  # fmt: skip
+
+
+SPELLINGS = {
+    "lower case keys": '{"Image": "IMG", "hostconfig": {"privileged": true}}',
+    "a top-level HostConfig key": '{"Image": "IMG", "Privileged": true}',
+    "a key spelled with a JSON escape": (
+        '{"Image": "IMG", "HostConfig": {"Privil\\u0065ged": true}}'
+    ),
+    "two Binds keys, the second of /": (
+        '{"Image": "IMG", "HostConfig": {"Binds": ["v:/v"], "Binds": ["/:/host"]}}'
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(SPELLINGS))
+def test_a_container_asked_for_in_other_spellings_is_refused(scene, proxy, table, what):
+    api = docker.APIClient(base_url=proxy(), version="auto", timeout=60)
+    status = _raw(api, "/containers/create", SPELLINGS[what].replace("IMG", BUSYBOX))
+    table(f"the proxy, asked for a privileged container or a bind of / with {what}", "403",
+          str(status))  # fmt: skip
+
+
+def test_a_plain_container_and_volume_pass_and_host_paths_do_not(scene, proxy, table):
+    secret = scene.tmp / "token"
+    secret.write_text("s3cret\n")
+    api = docker.APIClient(base_url=proxy(_keeper_config(scene, secret)), version="auto")
+    vol = scene.volume("data")
+    binds = [f"{scene.out}:/out", f"{vol}:/v:ro", f"{secret}:/run/secrets/T:ro"]
+    created = api.create_container(BUSYBOX, ["true"], labels={"salvage.crane": "x"},
+        host_config=api.create_host_config(binds=binds, network_mode="none"))  # fmt: skip
+    api.remove_container(created, force=True)
+    plain = f"{scene.prefix}-plain"
+    scene.volumes.append(plain)
+    api.create_volume(plain, driver="local", labels={"com.example": "x"})
+    statuses = []
+    overlay = {"type": "overlay", "device": "x:", "o": "lowerdir=/,upperdir=/u,workdir=/w"}
+    for opts in ({"type": "none", "o": "bind", "device": "/"},
+                 {"type": "ext4", "device": "/dev/sda1"}, overlay):  # fmt: skip
+        try:
+            api.create_volume(f"{scene.prefix}-host", driver="local", driver_opts=opts)
+            statuses.append("created")
+        except docker.errors.APIError as error:
+            statuses.append(str(error.status_code))
+    table("the proxy, asked for volumes that mount a host path or device (bind, ext4, overlay)",
+          "403, 403, 403", ", ".join(statuses))  # fmt: skip
+
+
+def test_a_privileged_exec_is_refused(scene, proxy, table):
+    vol = scene.volume("data")
+    app = scene.container("app", [vol])
+    api = docker.APIClient(base_url=proxy(), version="auto", timeout=60)
+    assert api.exec_create(app, ["true"])["Id"]
+    try:
+        api.exec_create(app, ["true"], privileged=True)
+        observed = "created"
+    except docker.errors.APIError as error:
+        observed = str(error.status_code)
+    table("the proxy, asked for a privileged command in a container", "403", observed)
 
 
 def test_proxy_denying_one_endpoint(scene, proxy, table):
