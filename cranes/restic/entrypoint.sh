@@ -3,7 +3,8 @@
 #   RESTIC_REPOSITORY       default /salvage/target/<machine>: one repository per machine
 #   RESTIC_PASSWORD_FILE    the password, from the crane's secrets (never put it in env)
 #   RESTIC_KEEP_LAST, RESTIC_KEEP_HOURLY, _DAILY, _WEEKLY, _MONTHLY, _YEARLY
-#                           retention after each backup (restic forget --keep-* --prune)
+#                           retention after each backup (restic forget --keep-* --prune),
+#                           never when salvage sets SALVAGE_NO_RETENTION=1 (a safety backup)
 # Each snapshot holds /salvage/volume and /salvage/meta, with host = the machine and the
 # tag volume=<volume>, so that one repository keeps every volume of a machine apart.
 set -eu
@@ -45,7 +46,7 @@ backup)
         value=$(eval echo "\${RESTIC_KEEP_$period:-}")
         [ -n "$value" ] && keep="$keep --keep-$(echo "$period" | tr A-Z a-z) $value"
     done
-    if [ -n "$keep" ]; then
+    if [ -n "$keep" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
         restic forget $filters $keep --prune
     fi
     ;;
@@ -59,8 +60,8 @@ meta)
 restore)
     restic cat config >/dev/null 2>&1 || { echo "no repository at $RESTIC_REPOSITORY" >&2; exit 3; }
     id=$(resolve)
-    # salvage hands over an empty volume, or one it has just backed up (--force).
-    find /salvage/volume -mindepth 1 -delete
+    # salvage hands over an empty scratch volume of its own, and copies it onto the
+    # target only once this restore has succeeded.
     restic restore "$id" --target / --include /salvage/volume
     echo "restored $id"
     ;;

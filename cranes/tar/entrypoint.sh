@@ -1,7 +1,8 @@
 #!/bin/sh
 # salvage reference tar crane (crane API 1, docs/crane-interface.md).
 #   TAR_TARGET  where archives go (default /salvage/target; mount it from the crane config)
-#   TAR_KEEP    keep only the newest N archives of each volume (default: keep all)
+#   TAR_KEEP    keep only the newest N archives of each volume (default: keep all);
+#               never applied when salvage sets SALVAGE_NO_RETENTION=1 (a safety backup)
 # Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.gz, with <snapshot>.meta.json beside
 # it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
 set -eu
@@ -41,7 +42,7 @@ backup)
     mv "$partial" "$dir/$stamp.tar.gz"
     trap - EXIT
     echo "wrote $dir/$stamp.tar.gz ($(bytes_of "$dir/$stamp.tar.gz") bytes)"
-    if [ -n "${TAR_KEEP:-}" ]; then
+    if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
             rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
             echo "removed $old (TAR_KEEP=$TAR_KEEP)"
@@ -62,8 +63,8 @@ restore)
     id=$(resolve)
     # Onto the volume mounted at /salvage/volume: its root directory too gets the saved
     # owner and mode (a database refuses a data directory with the wrong ones).
-    # salvage hands over an empty volume, or one it has just backed up (--force).
-    find /salvage/volume -mindepth 1 -delete
+    # salvage hands over an empty scratch volume of its own, and copies it onto the
+    # target only once this restore has succeeded.
     tar -C /salvage --numeric-owner -xzf "$dir/$id.tar.gz" volume
     echo "restored $id into $SALVAGE_VOLUME_NAME's target"
     ;;

@@ -17,7 +17,7 @@ from docker.errors import DockerException
 from salvage import labels, states
 from salvage.config import Config
 from salvage.config.schema import Tide
-from salvage.engine import containers
+from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.model import Problem
 from salvage.record import Record
@@ -59,6 +59,7 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             continue
         record.remove(entry)
     problems += remove_leftover_cranes(engine, config.state_directory)
+    problems += volumes.remove_leftover_scratch(engine, config.state_directory)
     return problems
 
 

@@ -1,0 +1,262 @@
+"""Restore never destroys data it was not asked to replace: volumes whose driver options
+bind a host directory, metadata from the backup store that lies, retention during a safety
+backup, cranes that fail halfway. Each ends with what a user checks: the data that was not
+to be replaced is byte for byte as before, every container as it was, nothing left."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import textwrap
+import time
+
+import pytest
+from support.debian import debian_image
+from support.harness import ROOT, TAR_CRANE
+from support.scene import CALM, wait_for
+
+RESTIC = "salvage-test/crane-restic:latest"
+UNTOUCHED = "host directory unchanged"
+
+
+@pytest.fixture(scope="module")
+def restic_crane(fault_engine):
+    env = dict(os.environ, DOCKER_HOST=fault_engine.host)
+    base = debian_image(fault_engine.host)
+    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
+                    str(ROOT / "cranes/restic")], check=True, env=env,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return RESTIC
+
+
+def configure(scene, crane: str = "tar", env: str = "", script: str = "") -> None:
+    """The scene's tide on the tar, restic or a script crane, writing under scene.out."""
+    password = scene.tmp / "restic-password"
+    password.write_text("correct horse battery staple")
+    password.chmod(0o600)
+    scene.config.write_text(
+        textwrap.dedent(f"""
+        machine = "faults"
+        state_directory = "{scene.state}"
+        [docker]
+        retries = 6
+        [tides.{scene.tide}]
+        crane = "{crane}"
+        [cranes.tar]
+        image = "{TAR_CRANE}"
+        pull = "never"
+        mounts = {{ "{scene.out}" = "/salvage/target" }}
+        env = {{ {env} }}
+        [cranes.restic]
+        image = "{RESTIC}"
+        pull = "never"
+        mounts = {{ "{scene.out}" = "/salvage/target" }}
+        secrets = {{ RESTIC_PASSWORD = "{password}" }}
+        env = {{ {env} }}
+        [cranes.script]
+        image = "salvage-test/crane-script:latest"
+        pull = "never"
+        env = {{ CRANE_SCRIPT = '''{script}''' }}
+        """)
+    )
+
+
+def host_dir(path) -> dict:
+    """A host directory's files and bytes, as a user would compare them."""
+    found = {}
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            data = open(full, "rb").read() if os.path.isfile(full) else b""
+            found[os.path.relpath(full, path)] = hashlib.sha256(data).hexdigest()
+    return found
+
+
+def bind_volume(scene, name: str) -> tuple:
+    """A local volume whose driver options bind a host directory holding live data."""
+    directory = scene.tmp / f"host-{name}"
+    directory.mkdir()
+    (directory / "live").write_text("live data\n")
+    volume = f"{scene.prefix}-{name}"
+    scene.api.create_volume(volume, driver="local", driver_opts={
+        "type": "none", "o": "bind", "device": str(directory)})  # fmt: skip
+    scene.volumes.append(volume)
+    return volume, directory
+
+
+def scratch_left(scene) -> str:
+    mine = {"label": ["salvage.scratch", f"salvage.instance={scene.state}"]}
+    found = scene.api.volumes(filters=mine).get("Volumes") or []
+    return "no scratch volume left" if not found else f"{len(found)} scratch volume(s) left"
+
+
+def content(scene, volume: str) -> str:
+    return scene.run_once(volume, "cd /v && find . | sort && cat live data 2>/dev/null; true")
+
+
+def next_second(since: float) -> None:
+    """A tar snapshot is named after its run's second: the next one must be another."""
+    wait_for(lambda: int(time.time()) > int(since), "the next second")
+
+
+def test_restore_to_never_takes_the_originals_bind_device(scene, table):
+    vol, directory = bind_volume(scene, "bound")
+    scene.container("app", [vol], scene.label(vol))
+    configure(scene)
+    assert scene.salvage("run").returncode == 0
+    (directory / "live").write_text("newer live data\n")  # what the app wrote since
+    scene.snapshot()
+    before = host_dir(directory)
+    copy = f"{scene.prefix}-copy"
+    done = scene.salvage("restore", vol, "--to", copy)
+    observed = scene.observe()
+    scene.volumes.append(copy)
+    options = scene.api.inspect_volume(copy)["Options"]
+    assert done.returncode == 0, done.stderr
+    assert "live data" in content(scene, copy)  # the snapshot, in a volume of its own
+    table(
+        "restore --to from a volume bound to a host directory",
+        f"exit 0; copy has no options; {UNTOUCHED}; {CALM}; no scratch volume left",
+        f"exit {done.returncode}; copy has {'no options' if not options else options}; "
+        f"{UNTOUCHED if host_dir(directory) == before else 'HOST DIRECTORY CHANGED'}; "
+        f"{observed}; {scratch_left(scene)}",
+    )
+
+
+def test_restore_after_volume_rm_never_wipes_the_host_directory(scene, table):
+    vol, directory = bind_volume(scene, "bound")
+    configure(scene)
+    scene.container("app", [vol], scene.label(vol))
+    assert scene.salvage("run").returncode == 0
+    scene.api.remove_container(scene.names.pop(), force=True)
+    scene.api.remove_volume(vol)  # the host directory still holds the data
+    (directory / "live").write_text("data written after the backup\n")
+    before = host_dir(directory)
+    done = scene.salvage("restore", vol)
+    plain = scene.api.inspect_volume(vol)
+    restored = content(scene, vol)
+    scene.api.remove_volume(vol)
+    trusted = scene.salvage("restore", vol, "--trust-meta-options")
+    assert f"volume {vol}: creating it (driver local, options device={directory}" in trusted.stderr
+    assert f"volume {vol} is not empty: not restoring over it without --force" in trusted.stderr
+    table(
+        "restore after `docker volume rm` of a volume bound to a host directory",
+        f"exit 0 into a plain volume; --trust-meta-options: exit 1, not empty; {UNTOUCHED}",
+        f"exit {done.returncode} into a "
+        f"{'plain volume' if not plain['Options'] and 'live data' in restored else plain}; "
+        f"--trust-meta-options: exit {trusted.returncode}, "
+        f"{'not empty' if 'is not empty' in trusted.stderr else trusted.stderr}; "
+        f"{UNTOUCHED if host_dir(directory) == before else 'HOST DIRECTORY CHANGED'}",
+    )
+
+
+def test_metadata_from_the_backup_store_is_untrusted(scene, table):
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    configure(scene)
+    assert scene.salvage("run").returncode == 0
+    scene.api.remove_container(scene.names.pop(), force=True)
+    scene.api.remove_volume(vol)
+    victim = scene.tmp / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("someone else's data\n")
+    before = host_dir(victim)
+    # Whoever can write to the backup target rewrites the metadata.
+    (meta_path,) = (scene.out / "faults" / vol).glob("*.meta.json")
+    meta = json.loads(meta_path.read_text())
+    meta["volume"]["options"] = {"type": "none", "o": "bind", "device": str(victim)}
+    meta["volume"]["labels"] = {"salvage.scratch": "x", "salvage.instance": str(scene.state)}
+    meta_path.write_text(json.dumps(meta))
+    done = scene.salvage("restore", vol)
+    assert "not used (creating it with driver local and no options" in done.stderr, done.stderr
+    created = scene.api.inspect_volume(vol)
+    recovered = scene.salvage("recover")  # a forged salvage.scratch label must not count
+    exists = any(v["Name"] == vol for v in scene.api.volumes()["Volumes"])
+    table(
+        "metadata in the backup store asks for a bind to a host directory",
+        f"exit 0; plain local volume, no salvage labels; kept by recover; {UNTOUCHED}",
+        f"exit {done.returncode}; "
+        + ("plain local volume" if created["Driver"] == "local" and not created["Options"]
+           else f"{created['Driver']} {created['Options']}")
+        + (", no salvage labels" if not any(k.startswith("salvage.") for k in
+                                             created["Labels"] or {}) else ", salvage labels")
+        + f"; {'kept' if exists and recovered.returncode == 0 else 'REMOVED'} by recover; "
+        f"{UNTOUCHED if host_dir(victim) == before else 'HOST DIRECTORY CHANGED'}",
+    )  # fmt: skip
+    scene.volumes.remove(vol)
+    scene.api.remove_volume(vol)
+
+
+@pytest.mark.parametrize("crane", ["tar", "restic"])
+def test_safety_backup_never_triggers_retention(scene, table, crane, request):
+    if crane == "restic":
+        request.getfixturevalue("restic_crane")
+    vol = scene.volume("data")
+    app = scene.container("app", [vol], scene.label(vol))
+    configure(scene, crane, 'TAR_KEEP = "1", RESTIC_KEEP_LAST = "1"')
+    started = time.time()
+    assert scene.salvage("run").returncode == 0
+    scene.snapshot()  # what the backup holds: what the restore must give back
+    scene.run_once(vol, "echo changed > /v/data; echo new > /v/new")
+    next_second(started)
+    done = scene.salvage("restore", vol, "--force")
+    listed = json.loads(scene.salvage("snapshots", vol, "--json").stdout)
+    table(
+        f"restore --force with retention ({crane}: keep 1)",
+        f"exit 0; 2 snapshots; {CALM}",
+        f"exit {done.returncode}; {len(listed)} snapshots; {scene.observe()}",
+    )
+    assert scene.state_of(app) == "running"
+
+
+def halfway(scene) -> str:
+    """A script crane that lists one snapshot, and whose restore empties its volume, writes
+    half of it and fails."""
+    return (
+        'case "$SALVAGE_ACTION" in'
+        ' list) echo "{\\"id\\": \\"s1\\", \\"time\\": \\"t\\"}";;'
+        ' meta) echo "{\\"volume\\": {\\"name\\": \\"$SALVAGE_VOLUME_NAME\\"}}";;'
+        " backup) true;;"
+        " restore) find /salvage/volume -mindepth 1 -delete; echo half > /salvage/volume/h;"
+        " exit 1;;"
+        " esac"
+    )
+
+
+def test_a_crane_failing_halfway_leaves_the_target_as_it_was(scene, table):
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    configure(scene, "script", script=halfway(scene))
+    scene.snapshot()
+    done = scene.salvage("restore", vol, "--force", "--snapshot", "latest")
+    assert f"volume {vol} is unchanged" in done.stderr, done.stderr
+    table(
+        "restore --force with a crane that fails halfway",
+        f"exit 1; {CALM}; no scratch volume left",
+        f"exit {done.returncode}; {scene.observe()}; {scratch_left(scene)}",
+    )
+
+
+def test_a_damaged_restic_pack_leaves_the_target_as_it_was(scene, table, restic_crane):
+    vol = scene.volume("data")
+    scene.run_once(vol, "dd if=/dev/urandom of=/v/big bs=1024 count=8192 2>/dev/null")
+    scene.container("app", [vol], scene.label(vol))
+    configure(scene, "restic")
+    assert scene.salvage("run").returncode == 0
+    # The biggest pack holds the big file's chunks: damage one of them in the middle (the
+    # snapshot's list and metadata stay readable).
+    pack = max((p for p in (scene.out / "faults" / "data").rglob("*") if p.is_file()),
+               key=lambda p: p.stat().st_size)  # fmt: skip
+    with open(pack, "r+b") as stream:
+        stream.seek(pack.stat().st_size // 3)
+        stream.write(b"\0" * 4096)
+    scene.run_once(vol, "echo changed > /v/data")
+    scene.snapshot()
+    done = scene.salvage("restore", vol, "--force")
+    table(
+        "restore --force over a damaged restic pack",
+        f"exit 1; {CALM}; no scratch volume left",
+        f"exit {done.returncode}; {scene.observe()}; {scratch_left(scene)}",
+    )
