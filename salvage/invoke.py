@@ -18,7 +18,7 @@ from salvage.engine.client import Engine
 from salvage.engine.cranes import CRANE_API, run_crane, secret_env
 
 log = logging.getLogger("salvage")
-ACTIONS = ("backup", "restore", "list", "meta")
+ACTIONS = ("backup", "restore", "list", "meta", "mark")
 
 
 @dataclass(frozen=True)

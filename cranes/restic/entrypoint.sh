@@ -22,7 +22,8 @@ fi
 
 snapshots() {  # newest first, as JSON lines
     restic snapshots --json $filters | jq -c '(. // []) | sort_by(.time) | reverse | .[]
-        | {id: .short_id, time: .time, size: null}'
+        | {id: .short_id, time: .time, size: null,
+           consistent: ((.tags // []) | index("salvage-inconsistent") | not)}'
 }
 
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> this volume's snapshot id, or exit 3
@@ -52,6 +53,17 @@ backup)
     ;;
 list)
     if restic cat config >/dev/null 2>&1; then snapshots; fi
+    ;;
+mark)  # this run's snapshot is not consistent: tag it
+    restic cat config >/dev/null 2>&1 || { echo "no repository at $RESTIC_REPOSITORY" >&2; exit 3; }
+    when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%dT%H:%M:%S')
+    id=$(restic snapshots --json $filters | jq -r --arg w "$when" '(. // [])
+        | map(select(.time | startswith($w))) | .[0].id // empty')
+    if [ -z "$id" ]; then
+        echo "no snapshot of $SALVAGE_VOLUME_NAME at $when in $RESTIC_REPOSITORY" >&2
+        exit 3
+    fi
+    restic tag --add salvage-inconsistent "$id"
     ;;
 meta)
     restic cat config >/dev/null 2>&1 || { echo "no repository at $RESTIC_REPOSITORY" >&2; exit 3; }

@@ -52,8 +52,25 @@ backup)
 list)
     snapshots | while read -r id; do
         size=$(bytes_of "$dir/$id.tar.gz")
-        printf '{"id": "%s", "time": "%s", "size": %s}\n' "$id" "$id" "$size"
+        consistent=true
+        grep -q '"inconsistent"' "$dir/$id.meta.json" 2>/dev/null && consistent=false
+        printf '{"id": "%s", "time": "%s", "size": %s, "consistent": %s}\n' \
+            "$id" "$id" "$size" "$consistent"
     done
+    ;;
+mark)  # this run's snapshot is not consistent: say so in its metadata, with SALVAGE_MARK
+    stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
+    meta="$dir/$stamp.meta.json"
+    if [ ! -f "$meta" ]; then
+        echo "no snapshot $stamp of $SALVAGE_VOLUME_NAME in $dir" >&2
+        exit 3
+    fi
+    grep -q '"inconsistent"' "$meta" && exit 0
+    why=$(printf '%s' "${SALVAGE_MARK:-not consistent}" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g')
+    body=$(cat "$meta")
+    printf '%s,\n  "inconsistent": "%s"\n}\n' "${body%\}}" "$why" > "$dir/.$stamp.meta.json.partial"
+    mv "$dir/.$stamp.meta.json.partial" "$meta"
+    echo "marked $stamp not consistent"
     ;;
 meta)
     id=$(resolve)

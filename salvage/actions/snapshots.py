@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from salvage.config import Config, Tide
+from salvage.engine import client
 from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
 from salvage.invoke import Call
@@ -67,6 +68,22 @@ def snapshots(engine: Engine, call: Call, volume: str) -> List[Snapshot]:
     if code != 0:
         raise RestoreError(f'crane "{call.crane.name}" could not list {volume}: exit {code}')
     return parse(volume, output)
+
+
+def mark_inconsistent(engine: Engine, call: Call, volumes: List[str], why: str) -> None:
+    """Have the crane mark the snapshots this run made of `volumes` as not consistent (its
+    `mark` action), so that no restore takes one of them unless it is named."""
+    for volume in volumes:
+        try:
+            code, _ = call.run(engine, "mark", volume, env={"SALVAGE_MARK": why})
+        except Exception as error:  # the run's result stands; say what is left undone
+            code = client.describe(error)
+        if code == 0:
+            log.warning("volume %s: this run's snapshot is marked not consistent", volume)
+        else:
+            log.error('volume %s: this run\'s snapshot could not be marked not consistent'
+                      ' (crane "%s": %s)', volume, call.crane.name,
+                      "mark not supported" if code == 64 else code)  # fmt: skip
 
 
 def choose(crane: str, volume: str, found: List[Snapshot], wanted: Optional[str]) -> Snapshot:

@@ -18,6 +18,7 @@ from support.harness import ROOT, TAR_CRANE
 from support.scene import CALM, wait_for
 
 RESTIC = "salvage-test/crane-restic:latest"
+WAITING_TAR = "salvage-test/crane-tar-waiting:latest"
 UNTOUCHED = "host directory unchanged"
 
 
@@ -31,7 +32,23 @@ def restic_crane(fault_engine):
     return RESTIC
 
 
-def configure(scene, crane: str = "tar", env: str = "", script: str = "") -> None:
+@pytest.fixture(scope="module")
+def waiting_tar(fault_engine, tmp_path_factory):
+    """The tar crane, whose backup waits for a go-ahead file in its target."""
+    context = tmp_path_factory.mktemp("waiting-tar")
+    (context / "Dockerfile").write_text(
+        f"FROM {TAR_CRANE}\n"
+        'ENTRYPOINT ["/bin/sh", "-c", "[ \\"$SALVAGE_ACTION\\" != backup ] || { touch'
+        " /salvage/target/started; while [ ! -e /salvage/target/go ]; do sleep 0.05; done; };"
+        ' exec /usr/local/bin/salvage-crane-tar"]\n'
+    )
+    subprocess.run(["docker", "build", "-q", "-t", WAITING_TAR, str(context)], check=True,
+                   env=dict(os.environ, DOCKER_HOST=fault_engine.host),
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return WAITING_TAR
+
+
+def configure(scene, crane: str = "tar", env: str = "", script: str = "", tar=TAR_CRANE) -> None:
     """The scene's tide on the tar, restic or a script crane, writing under scene.out."""
     password = scene.tmp / "restic-password"
     password.write_text("correct horse battery staple")
@@ -45,7 +62,7 @@ def configure(scene, crane: str = "tar", env: str = "", script: str = "") -> Non
         [tides.{scene.tide}]
         crane = "{crane}"
         [cranes.tar]
-        image = "{TAR_CRANE}"
+        image = "{tar}"
         pull = "never"
         mounts = {{ "{scene.out}" = "/salvage/target" }}
         env = {{ {env} }}
@@ -260,3 +277,42 @@ def test_a_damaged_restic_pack_leaves_the_target_as_it_was(scene, table, restic_
         f"exit 1; {CALM}; no scratch volume left",
         f"exit {done.returncode}; {scene.observe()}; {scratch_left(scene)}",
     )
+
+
+def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table, waiting_tar):
+    vol = scene.volume("data")
+    app = scene.container("app", [vol], scene.label(vol))
+    configure(scene, tar=waiting_tar)
+    (scene.out / "go").touch()
+    started = time.time()
+    first = scene.salvage("run")
+    assert first.returncode == 0, first.stderr
+    good = json.loads(scene.salvage("snapshots", vol, "--json").stdout)[0]["id"]
+    (scene.out / "go").unlink()
+    (scene.out / "started").unlink()
+    next_second(started)
+    run = scene.start_run()
+    wait_for(lambda: (scene.out / "started").exists(), "the crane")
+    scene.run_once(vol, "echo written mid-backup > /v/data")
+    scene.api.start(app)  # someone else, mid-backup
+    (scene.out / "go").touch()
+    _, stderr = run.communicate(timeout=120)
+    assert "backup not consistent" in stderr, stderr
+    listed = json.loads(scene.salvage("snapshots", vol, "--json").stdout)
+    shown = scene.salvage("snapshots", vol).stdout
+    copy = f"{scene.prefix}-copy"
+    scene.volumes.append(copy)
+    done = scene.salvage("restore", vol, "--to", copy)
+    took = "the earlier snapshot" if f"snapshot {good} of" in done.stderr else done.stderr
+    named = scene.salvage("restore", vol, "--to", f"{copy}2", "--snapshot", listed[0]["id"])
+    scene.volumes.append(f"{copy}2")
+    table(
+        "a snapshot taken while a container was started mid-backup",
+        "run exit 1; newest marked (NOT CONSISTENT); restore takes the earlier snapshot;"
+        " restores it when named",
+        f"run exit {run.returncode}; newest "
+        + ("marked" if not listed[0]["consistent"] and listed[1]["consistent"] else "NOT marked")
+        + f" ({'NOT CONSISTENT' if 'NOT CONSISTENT' in shown.splitlines()[0] else shown})"
+        f"; restore takes {took}; {'restores it' if named.returncode == 0 else named.stderr}"
+        " when named",
+    )  # fmt: skip
