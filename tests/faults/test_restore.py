@@ -18,7 +18,6 @@ from support.harness import ROOT, TAR_CRANE
 from support.scene import CALM, wait_for
 
 RESTIC = "salvage-test/crane-restic:latest"
-WAITING_TAR = "salvage-test/crane-tar-waiting:latest"
 UNTOUCHED = "host directory unchanged"
 
 
@@ -32,23 +31,21 @@ def restic_crane(fault_engine):
     return RESTIC
 
 
-@pytest.fixture(scope="module")
-def waiting_tar(fault_engine, tmp_path_factory):
-    """The tar crane, whose backup waits for a go-ahead file in its target."""
-    context = tmp_path_factory.mktemp("waiting-tar")
-    (context / "Dockerfile").write_text(
-        f"FROM {TAR_CRANE}\n"
+def waiting(host: str, tmp, image: str, entrypoint: str) -> str:
+    """`image`, whose backup waits for a go-ahead file in its target."""
+    tag = image.replace(":latest", "-waiting:latest").replace("salvage/", "salvage-test/")
+    (tmp / "Dockerfile").write_text(
+        f"FROM {image}\n"
         'ENTRYPOINT ["/bin/sh", "-c", "[ \\"$SALVAGE_ACTION\\" != backup ] || { touch'
         " /salvage/target/started; while [ ! -e /salvage/target/go ]; do sleep 0.05; done; };"
-        ' exec /usr/local/bin/salvage-crane-tar"]\n'
+        f' exec {entrypoint}"]\n'
     )
-    subprocess.run(["docker", "build", "-q", "-t", WAITING_TAR, str(context)], check=True,
-                   env=dict(os.environ, DOCKER_HOST=fault_engine.host),
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    return WAITING_TAR
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp)], check=True,
+                   env=dict(os.environ, DOCKER_HOST=host), stdout=subprocess.DEVNULL)  # fmt: skip
+    return tag
 
 
-def configure(scene, crane: str = "tar", env: str = "", script: str = "", tar=TAR_CRANE) -> None:
+def configure(scene, crane="tar", env="", script="", tar=TAR_CRANE, restic=RESTIC) -> None:
     """The scene's tide on the tar, restic or a script crane, writing under scene.out."""
     password = scene.tmp / "restic-password"
     password.write_text("correct horse battery staple")
@@ -67,7 +64,7 @@ def configure(scene, crane: str = "tar", env: str = "", script: str = "", tar=TA
         mounts = {{ "{scene.out}" = "/salvage/target" }}
         env = {{ {env} }}
         [cranes.restic]
-        image = "{RESTIC}"
+        image = "{restic}"
         pull = "never"
         mounts = {{ "{scene.out}" = "/salvage/target" }}
         secrets = {{ RESTIC_PASSWORD = "{password}" }}
@@ -279,10 +276,18 @@ def test_a_damaged_restic_pack_leaves_the_target_as_it_was(scene, table, restic_
     )
 
 
-def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table, waiting_tar):
+@pytest.mark.parametrize("crane", ["tar", "restic"])
+def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table, crane, request):
+    host = scene.engine.host
+    if crane == "restic":
+        image = waiting(host, scene.tmp, request.getfixturevalue("restic_crane"),
+                        "/usr/local/bin/salvage-crane-restic")  # fmt: skip
+        configure(scene, crane, restic=image)
+    else:
+        image = waiting(host, scene.tmp, TAR_CRANE, "/usr/local/bin/salvage-crane-tar")
+        configure(scene, tar=image)
     vol = scene.volume("data")
     app = scene.container("app", [vol], scene.label(vol))
-    configure(scene, tar=waiting_tar)
     (scene.out / "go").touch()
     started = time.time()
     first = scene.salvage("run")
@@ -307,7 +312,7 @@ def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table
     named = scene.salvage("restore", vol, "--to", f"{copy}2", "--snapshot", listed[0]["id"])
     scene.volumes.append(f"{copy}2")
     table(
-        "a snapshot taken while a container was started mid-backup",
+        f"a snapshot taken while a container was started mid-backup ({crane})",
         "run exit 1; newest marked (NOT CONSISTENT); restore takes the earlier snapshot;"
         " restores it when named",
         f"run exit {run.returncode}; newest "
