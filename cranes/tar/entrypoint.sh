@@ -33,6 +33,9 @@ case "${SALVAGE_ACTION:-backup}" in
 backup)
     stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
     mkdir -p "$dir"
+    # A crane killed mid-backup (salvage killed, a timeout, an engine restart) leaves its
+    # hidden partial files behind: this volume's next backup removes them.
+    find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
     partial="$dir/.$stamp.tar.gz.partial"
     trap 'rm -f "$partial"' EXIT
     # Numeric owners: the uids in the volume, not the names this image happens to know.

@@ -321,3 +321,26 @@ def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table
         f"; restore takes {took}; {'restores it' if named.returncode == 0 else named.stderr}"
         " when named",
     )  # fmt: skip
+
+
+def test_a_killed_tar_crane_leaves_no_partial_after_the_next_backup(scene, table):
+    vol = scene.volume("data")
+    # Enough bytes that no compression helps, so that the crane is still writing when killed.
+    scene.run_once(vol, "dd if=/dev/urandom of=/v/big bs=1M count=100 2>/dev/null")
+    scene.container("app", [vol], scene.label(vol))
+    configure(scene)
+    scene.snapshot()
+    archives = scene.out / "faults" / vol
+    run = scene.start_run()
+    wait_for(lambda: list(archives.glob(".*.partial")), "the crane's partial archive")
+    scene.kill(run)
+    assert scene.salvage("recover").returncode == 0  # removes the crane mid-write
+    left = [p.name for p in archives.glob(".*.partial")]
+    done = scene.salvage("run")
+    after = [p.name for p in archives.glob(".*")]
+    table(
+        "a tar crane killed mid-backup, then the next run",
+        f"a partial left; next run exit 0; no partial left; {CALM}",
+        f"{'a partial' if left else 'no partial'} left; next run exit {done.returncode}; "
+        f"{'no partial left' if not after else after}; {scene.observe()}",
+    )
