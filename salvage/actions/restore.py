@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from salvage import states
+from salvage import restoring, states
 from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
 from salvage.engine import containers, volumes
@@ -35,7 +36,7 @@ from salvage.engine.discovery import discover
 from salvage.invoke import Call
 from salvage.model import Problem
 from salvage.planning import stop_order
-from salvage.record import Record
+from salvage.record import Entry, Record
 
 log = logging.getLogger("salvage")
 # A safety backup must never remove the snapshot being restored (docs/crane-interface.md).
@@ -112,6 +113,11 @@ def restore(
     except Exception as error:
         raise RestoreError(describe(error)) from None
 
+    record = Record(config.state_directory)
+    pending = restoring.interrupted(record.entries())
+    unfinished = next((r for r in pending.values() if r.name == target), None)
+    if unfinished and not snapshot:  # the same restore again: the same snapshot
+        snapshot = unfinished.prior
     chosen = choose(crane.name, volume, snapshots(engine, call, volume), snapshot)
     if not chosen.consistent:
         log.warning("snapshot %s of %s is marked not consistent: restoring it as named",
@@ -127,8 +133,10 @@ def restore(
     host = discover(engine)
     if target not in host.volumes:
         _create(engine, target, volume_spec(meta, target, target == volume, trust_meta))
-    full = not _empty(engine, call, target)
-    if full and not force:
+    if unfinished:
+        log.warning("volume %s: finishing the restore that was interrupted while replacing its"
+                    " content (run %s)", target, unfinished.run_id[:8])  # fmt: skip
+    elif not force and not _empty(engine, call, target):
         raise RestoreError(
             f"volume {target} is not empty: not restoring over it without --force"
             " (which first takes a safety backup of it)"
@@ -149,38 +157,72 @@ def restore(
         if code != 0:
             raise RestoreError(
                 f'crane "{crane.name}" failed to restore snapshot {chosen.id} (exit {code}):'
-                f" volume {target} is unchanged"
+                f" volume {target} is {'still half restored' if unfinished else 'unchanged'}"
             )
         log.info("volume %s: snapshot read in %.1f s", target, time.monotonic() - started)
-        return _with_users_stopped(engine, config, call, users, volume, target, scratch, force)
+        job = _Job(call, record, volume, target, chosen.id, scratch, force, unfinished)
+        return job.replace(engine, users)
     finally:
         volumes.remove_scratch(engine, scratch)
 
 
-def _with_users_stopped(engine, config, call, users, volume, target, scratch, force):
-    record, changes = Record(config.state_directory), []
-    try:
-        for container in stop_order([c for c in users if c.state == "running"]):
-            log.info("container %s: stop", container.name)
-            stop_timeout = containers.current(engine, container.id).stop_timeout
-            changes.append(states.enter(engine, record, container, "stop", stop_timeout,
-                                        call.run_id, call.tide.name))  # fmt: skip
-        # Looked at again with its users down: what they wrote meanwhile counts too.
-        if not _empty(engine, call, target):
-            if not force:
-                raise RestoreError(f"volume {target} is not empty any more: not restoring over"
-                                   " it without --force")  # fmt: skip
-            log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
-            code, _ = call.run(engine, "backup", target, env=SAFETY_ENV)
-            if code != 0:
-                raise RestoreError(f"safety backup of {target} failed (exit {code}): not restored")
-        started = time.monotonic()
+@dataclass
+class _Job:
+    """Replacing the target's content with the scratch volume's, its users stopped."""
+
+    call: Call
+    record: Record
+    volume: str  # whose snapshot
+    target: str
+    snapshot: str
+    scratch: str
+    force: bool
+    unfinished: Optional[Entry]  # a restore of the target that was interrupted mid-copy
+
+    def replace(self, engine: Engine, users) -> List[Problem]:
+        call, target, record = self.call, self.target, self.record
+        # Finishing an interrupted restore continues its record entries (same run id), so
+        # that a crash at any moment leaves its users held down, never started.
+        run_id = self.unfinished.run_id if self.unfinished else call.run_id
+        changes = restoring.held(record.entries(), self.unfinished) if self.unfinished else []
+        half = self.unfinished is not None  # the target's content is partly replaced
+        marker, problems = self.unfinished, []
         try:
-            volumes.replace(engine, call.crane.image, scratch, target, call.labels(volume),
-                            call.tide.crane_timeout)  # fmt: skip
+            for container in stop_order([c for c in users if c.state == "running"]):
+                log.info("container %s: stop", container.name)
+                stop_timeout = containers.current(engine, container.id).stop_timeout
+                changes.append(states.enter(engine, record, container, "stop", stop_timeout,
+                                            run_id, call.tide.name))  # fmt: skip
+            # Looked at again with its users down: what they wrote meanwhile counts too.
+            if not half and not _empty(engine, call, target):
+                if not self.force:
+                    raise RestoreError(f"volume {target} is not empty any more: not restoring"
+                                       " over it without --force")  # fmt: skip
+                log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
+                code, _ = call.run(engine, "backup", target, env=SAFETY_ENV)
+                if code != 0:
+                    raise RestoreError(f"safety backup of {target} failed (exit {code}):"
+                                       " not restored")  # fmt: skip
+            marker = restoring.entry(target, self.volume, self.snapshot, run_id, call.tide.name)
+            record.add(marker)  # on disk before the first byte of the target changes
+            half, started = True, time.monotonic()
+            volumes.replace(engine, call.crane.image, self.scratch, target,
+                            call.labels(self.volume), call.tide.crane_timeout)  # fmt: skip
+            half = False
+            record.remove(marker)
+            log.info("volume %s: restored (copied in %.1f s)", target,
+                     time.monotonic() - started)  # fmt: skip
         except volumes.HelperFailed as error:
-            raise RestoreError(str(error)) from None
-        log.info("volume %s: restored (copied in %.1f s)", target, time.monotonic() - started)
-    finally:
-        problems = states.restore_all(engine, record, changes)
-    return problems
+            log.error("%s", error)
+        except BaseException:  # a signal, the engine gone: say what stays down, then go on
+            if half:
+                users = [e.name for e in changes]
+                log.error("%s", Problem(f"volume {target}", restoring.explain(marker, users)))
+            raise
+        finally:
+            if half:  # never start an app on half its data: its users stay recorded, down
+                users = [e.name for e in changes]
+                problems = [Problem(f"volume {target}", restoring.explain(marker, users))]
+            else:
+                problems = states.restore_all(engine, record, changes)
+        return problems

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import textwrap
 import time
 
@@ -344,3 +345,39 @@ def test_a_killed_tar_crane_leaves_no_partial_after_the_next_backup(scene, table
         f"{'a partial' if left else 'no partial'} left; next run exit {done.returncode}; "
         f"{'no partial left' if not after else after}; {scene.observe()}",
     )
+
+
+def test_sigkill_while_a_restore_replaces_the_content(scene, table):
+    vol = scene.volume("data")
+    # Enough bytes that the copy onto the target takes a while.
+    scene.run_once(vol, "dd if=/dev/urandom of=/v/big bs=1M count=300 2>/dev/null")
+    app = scene.container("app", [vol], scene.label(vol))
+    configure(scene)
+    assert scene.salvage("run").returncode == 0
+    scene.snapshot()  # the backup: what the finished restore must give back
+    scene.run_once(vol, "echo changed > /v/data; rm /v/big")
+    restore = subprocess.Popen(
+        [sys.executable, "-m", "salvage", "-c", str(scene.config), "restore", vol, "--force"],
+        env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def copying() -> bool:
+        mine = {"label": f"salvage.instance={scene.state}"}
+        return any("cp -a" in c["Command"] for c in scene.api.containers(filters=mine))
+
+    wait_for(copying, "the copy onto the target", timeout=120)
+    scene.kill(restore)
+    recovered = scene.salvage("recover")
+    held = scene.state_of(app)
+    errors = [line for line in recovered.stderr.splitlines() if "interrupted" in line]
+    status = scene.salvage("status").stdout
+    again = scene.salvage("restore", vol, "--force")
+    table(
+        "SIGKILL while a restore replaces a volume's content, recover, the same restore again",
+        "recover exit 1, app held exited, 1 error line; status shows it; restore again exit 0;"
+        f" {CALM}; no scratch volume left",
+        f"recover exit {recovered.returncode}, app held {held}, {len(errors)} error line; "
+        f"status {'shows it' if 'restore interrupted' in status else 'does not show it'}; "
+        f"restore again exit {again.returncode}; {scene.observe()}; {scratch_left(scene)}",
+    )
+    assert errors[0].startswith(f"error: recover: volume {vol}: a restore of snapshot "), errors
