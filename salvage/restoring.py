@@ -3,14 +3,15 @@ content starts to be replaced, cleared once the copy is complete.
 
 While it is there the target is half-restored: `salvage recover` (and every run's own
 recovery) leaves the containers that restore stopped down, rather than starting an app on
-half its data; `salvage status` shows it; the same restore run again finishes it and
-brings them back.
+half its data; no run backs it up (with retention, that backup could remove the very
+snapshot being restored); `salvage status` shows it; the same restore run again finishes
+it and brings them back.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from salvage.record import Entry
 
@@ -26,6 +27,11 @@ def entry(target: str, source: str, snapshot: str, run_id: str, tide: str) -> En
 def interrupted(entries: List[Entry]) -> Dict[str, Entry]:
     """The restores in progress, by run id."""
     return {e.run_id: e for e in entries if e.change == CHANGE}
+
+
+def of(entries: List[Entry], volume: str) -> Optional[Entry]:
+    """The interrupted restore of `volume`, if there is one."""
+    return next((e for e in entries if e.change == CHANGE and e.name == volume), None)
 
 
 def held(entries: List[Entry], restore: Entry) -> List[Entry]:

@@ -114,8 +114,7 @@ def restore(
         raise RestoreError(describe(error)) from None
 
     record = Record(config.state_directory)
-    pending = restoring.interrupted(record.entries())
-    unfinished = next((r for r in pending.values() if r.name == target), None)
+    unfinished = restoring.of(record.entries(), target)
     if unfinished and not snapshot:  # the same restore again: the same snapshot
         snapshot = unfinished.prior
     chosen = choose(crane.name, volume, snapshots(engine, call, volume), snapshot)

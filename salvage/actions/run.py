@@ -18,7 +18,7 @@ from typing import Iterable, List, Optional
 import requests
 from docker.errors import DockerException, NotFound
 
-from salvage import labels, states
+from salvage import labels, restoring, states
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
@@ -259,9 +259,13 @@ class TideRun:
         code, error = None, None
         try:
             self._check_aborted(f"volume {volume}")
-            code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
-            if code != 0:
-                error = f'crane "{crane.name}" exited with {code}'
+            unfinished = restoring.of(self.record.entries(), volume)
+            if unfinished:  # its backup could rotate away the snapshot being restored
+                error = f"half restored: not backed up until `{restoring.command(unfinished)}`"
+            else:
+                code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
+                if code != 0:
+                    error = f'crane "{crane.name}" exited with {code}'
         except _Aborted:
             error = "not started"
         except NotFound:

@@ -371,13 +371,18 @@ def test_sigkill_while_a_restore_replaces_the_content(scene, table):
     held = scene.state_of(app)
     errors = [line for line in recovered.stderr.splitlines() if "interrupted" in line]
     status = scene.salvage("status").stdout
+    archives = sorted((scene.out / "faults" / vol).glob("*.tar.gz"))
+    run = scene.salvage("run")  # the half-restored volume is not backed up
+    skipped = "half restored: not backed up" in run.stderr
+    skipped &= archives == sorted((scene.out / "faults" / vol).glob("*.tar.gz"))
     again = scene.salvage("restore", vol, "--force")
     table(
-        "SIGKILL while a restore replaces a volume's content, recover, the same restore again",
-        "recover exit 1, app held exited, 1 error line; status shows it; restore again exit 0;"
-        f" {CALM}; no scratch volume left",
+        "SIGKILL while a restore replaces a volume's content, recover, run, the same restore",
+        "recover exit 1, app held exited, 1 error line; status shows it; run exit 1, not"
+        f" backed up; restore again exit 0; {CALM}; no scratch volume left",
         f"recover exit {recovered.returncode}, app held {held}, {len(errors)} error line; "
         f"status {'shows it' if 'restore interrupted' in status else 'does not show it'}; "
+        f"run exit {run.returncode}, {'not backed up' if skipped else 'BACKED UP'}; "
         f"restore again exit {again.returncode}; {scene.observe()}; {scratch_left(scene)}",
     )
     assert errors[0].startswith(f"error: recover: volume {vol}: a restore of snapshot "), errors
