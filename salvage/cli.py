@@ -356,13 +356,20 @@ def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None
 
 @main.command()
 @click.argument("volume")
-@click.option("-s", "--snapshot", metavar="ID", help="Which snapshot [default: the newest].")
+@click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
+              " newest not marked inconsistent].")  # fmt: skip
 @click.option("--to", "to", metavar="NAME", help="Restore into another volume (created).")
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
 @click.option("--force", is_flag=True, help="Restore over a volume that holds data (after a"
               " safety backup of it).")  # fmt: skip
+@click.option(
+    "--trust-meta-options", "trust_meta", is_flag=True,
+    help="Create a missing volume with the driver and driver options in the snapshot's"
+    " metadata [default: driver local, no options].",
+)  # fmt: skip
 @click.pass_context
-def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, force: bool):
+def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, force: bool,
+            trust_meta: bool):  # fmt: skip
     """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile."""
     from salvage.actions.restore import restore as action
     from salvage.actions.snapshots import RestoreError
@@ -371,7 +378,7 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
     engine = _engine(config)
     with _locked(config):
         try:
-            problems = action(engine, config, volume, snapshot, to, tide, force)
+            problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta)
         except RestoreError as error:
             _fail([error], EXIT_FAILED)
     if problems:

@@ -18,7 +18,7 @@ from salvage.engine.client import Engine
 from salvage.engine.cranes import CRANE_API, run_crane, secret_env
 
 log = logging.getLogger("salvage")
-ACTIONS = ("backup", "restore", "list", "meta")
+ACTIONS = ("backup", "restore", "list", "meta", "mark")
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,19 @@ class Call:
         target: Optional[str] = None,
         snapshot: Optional[str] = None,
         cancelled: Optional[threading.Event] = None,
+        env: Optional[dict] = None,
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
         backup: `volume` is mounted read-only. restore: `target` (default `volume`) is
         mounted writable. list, meta: no volume is mounted; standard output is data.
+        `env`: more SALVAGE_* variables for this call (SALVAGE_NO_RETENTION).
         """
         mounted = {"backup": volume, "restore": target or volume}.get(action)
         info = engine.api.inspect_volume(mounted) if mounted else None
         return run_crane(
             engine, self.crane, name=volume, volume=mounted,
-            env=self.env(action, volume, snapshot), labels=self.labels(volume),
+            env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
             meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
             on_line=lambda line: log.info("%s: %s", volume, line),
             writable=action == "restore", capture=action in ("list", "meta"),

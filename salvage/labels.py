@@ -37,6 +37,8 @@ RUN = "salvage.run"
 # The state directory of the salvage that made it: recovery removes only its own cranes,
 # never those of another salvage (another state directory) working on the same engine.
 INSTANCE = "salvage.instance"
+# On the scratch volume a restore fills before it touches its target: the restore's run id.
+SCRATCH = "salvage.scratch"
 # The crane API version a crane image declares (LABEL in its Dockerfile).
 CRANE_API = "salvage.crane.api"
 CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API)

@@ -14,10 +14,10 @@ from typing import List
 
 from docker.errors import DockerException
 
-from salvage import labels, states
+from salvage import labels, restoring, states
 from salvage.config import Config
 from salvage.config.schema import Tide
-from salvage.engine import containers
+from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.model import Problem
 from salvage.record import Record
@@ -29,8 +29,18 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
     """Problems for the containers that could not be restored (they stay recorded)."""
     record = Record(config.state_directory)
     problems: List[Problem] = []
+    entries = record.entries()
+    # A half-restored volume: its users stay down (and recorded) until the restore is done.
+    unfinished = restoring.interrupted(entries)
+    for restore in unfinished.values():
+        users = [e.name for e in restoring.held(entries, restore)]
+        problem = Problem(f"volume {restore.name}", restoring.explain(restore, users))
+        problems.append(problem)
+        log.error("recover: %s", problem)
     # Newest first: the reverse of the order in which the run changed them.
-    for entry in reversed(record.entries()):
+    for entry in reversed(entries):
+        if entry.run_id in unfinished:
+            continue
         where = f'container "{entry.name}"'
         why = f"{entry.change} by run {entry.run_id[:8]} of tide {entry.tide}"
         try:
@@ -59,6 +69,7 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             continue
         record.remove(entry)
     problems += remove_leftover_cranes(engine, config.state_directory)
+    problems += volumes.remove_leftover_scratch(engine, config.state_directory)
     return problems
 
 

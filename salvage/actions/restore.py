@@ -1,12 +1,21 @@
-"""`salvage restore VOLUME`: refill a volume from one of its snapshots.
+"""`salvage restore VOLUME`: refill a volume from one of its snapshots, never destroying
+data it was not asked to replace.
 
-1. The crane lists the volume's snapshots and gives the chosen one's metadata.
-2. A missing target volume is created with the driver, options and labels it had (compose
-   labels too, so `docker compose up` adopts it; not for a restore `--to` a new name).
-3. A target that holds data is refused, unless --force: then the crane first takes a
-   safety backup of what is there, so nothing is ever lost.
-4. The containers that use the target are stopped for the duration, through the record
-   (salvage.record) like a backup's, and brought back afterwards.
+1. The crane lists the volume's snapshots (the newest consistent one, unless one is named)
+   and gives the chosen one's metadata. That metadata is untrusted input: a missing target
+   is created with driver `local`, no driver options and the snapshot's labels (compose
+   labels too, so `docker compose up` adopts it; not for `--to` a new name). Its driver and
+   options are used only with --trust-meta-options, and never a `device` for `--to`.
+2. Whether the target holds data is decided by looking at its mounted content (a volume
+   whose options bind a host directory is not empty for being new). Data is replaced only
+   with --force, after a safety backup of it that triggers no retention.
+3. The crane restores into a scratch volume of salvage's own, first: it reads the snapshot
+   before anything (a safety backup's retention) could remove it, and a crane that fails
+   leaves the target as it was.
+4. Only then are the target's users stopped, through the record (salvage.record) like a
+   backup's, the safety backup taken, the scratch copied onto the target (a local copy in a
+   helper container), and the users brought back. The scratch volume is removed (by
+   `salvage recover` if salvage dies).
 """
 
 from __future__ import annotations
@@ -14,50 +23,74 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import List, Optional
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
-from salvage import states
-from salvage.actions.snapshots import RestoreError, snapshots, tide_of
+from salvage import restoring, states
+from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
-from salvage.engine import containers
+from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, ensure_image
 from salvage.engine.discovery import discover
 from salvage.invoke import Call
 from salvage.model import Problem
 from salvage.planning import stop_order
-from salvage.record import Record
+from salvage.record import Entry, Record
 
 log = logging.getLogger("salvage")
+# A safety backup must never remove the snapshot being restored (docs/crane-interface.md).
+SAFETY_ENV = {"SALVAGE_NO_RETENTION": "1"}
 
 
-def _is_empty(engine: Engine, call: Call, volume: str) -> bool:
-    """Look inside with the crane's own image (cranes have a POSIX sh)."""
-    api = engine.api
-    created = api.create_container(
-        call.crane.image, entrypoint=["/bin/sh", "-c", "ls -A /v | head -n 1"],
-        host_config=api.create_host_config(binds=[f"{volume}:/v:ro"], network_mode="none"),
-        labels=call.labels(volume),  # removed by recovery if left behind
-    )  # fmt: skip
+def _options(options: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "none"
+
+
+def volume_spec(meta: dict, target: str, adopt: bool, trust: bool) -> Tuple[str, dict, dict]:
+    """(driver, options, labels) for a target that does not exist, from untrusted metadata."""
+    volume = meta.get("volume") if isinstance(meta.get("volume"), dict) else {}
+    asked_driver = str(volume.get("driver") or "local")
+    asked = volume.get("options") if isinstance(volume.get("options"), dict) else {}
+    asked = {str(k): str(v) for k, v in asked.items()}
+    found = volume.get("labels") if isinstance(volume.get("labels"), dict) else {}
+    # salvage's own labels mean something to recovery (a scratch volume is removed): never
+    # from a backup store. A copy under another name is no part of the compose project.
+    tags = {
+        str(k): str(v) for k, v in found.items()
+        if not str(k).startswith("salvage.")
+        and (adopt or not str(k).startswith("com.docker.compose."))
+    }  # fmt: skip
+    driver, options = "local", {}
+    if trust:
+        driver, options = asked_driver, dict(asked)
+        if not adopt and "device" in options:
+            # A copy must never share the original's storage: the restore would replace it.
+            log.warning("volume %s: not taking the option device=%s from the snapshot (--to)",
+                        target, options.pop("device"))  # fmt: skip
+    elif asked_driver != "local" or asked:
+        log.warning(
+            "volume %s: the snapshot's metadata asks for driver %s, options %s: not used"
+            " (creating it with driver local and no options; --trust-meta-options uses them)",
+            target, asked_driver, _options(asked),
+        )  # fmt: skip
+    return driver, options, tags
+
+
+def _create(engine: Engine, name: str, spec: Tuple[str, dict, dict]) -> None:
+    driver, options, tags = spec
+    # The plan line: what will be created, driver and options first.
+    log.info("volume %s: creating it (driver %s, options %s, %d labels)", name, driver,
+             _options(options), len(tags))  # fmt: skip
+    engine.api.create_volume(name, driver=driver, driver_opts=options or None,
+                             labels=tags or None)  # fmt: skip
+
+
+def _empty(engine: Engine, call: Call, volume: str) -> bool:
     try:
-        api.start(created)
-        if api.wait(created, timeout=120).get("StatusCode") != 0:
-            raise RestoreError(f"cannot look inside volume {volume} with {call.crane.image}")
-        return not api.logs(created, stdout=True, stderr=False).strip()
-    finally:
-        api.remove_container(created, force=True)
-
-
-def _create(engine: Engine, name: str, meta: dict, adopt: bool) -> None:
-    volume = meta.get("volume") or {}
-    labels = dict(volume.get("labels") or {})
-    if not adopt:  # a copy under another name is no part of the compose project
-        labels = {k: v for k, v in labels.items() if not k.startswith("com.docker.compose.")}
-    engine.api.create_volume(
-        name, driver=volume.get("driver") or "local",
-        driver_opts=volume.get("options") or None, labels=labels or None,
-    )  # fmt: skip
-    log.info("created volume %s (driver %s, %d labels)", name, volume.get("driver"), len(labels))
+        return volumes.is_empty(engine, call.crane.image, volume, call.labels(volume))
+    except volumes.HelperFailed as error:
+        raise RestoreError(str(error)) from None
 
 
 def restore(
@@ -68,9 +101,10 @@ def restore(
     to: Optional[str] = None,
     tide: Optional[str] = None,
     force: bool = False,
+    trust_meta: bool = False,
 ) -> List[Problem]:
     """Problems that remain after the restore (containers not brought back); RestoreError
-    when nothing was changed."""
+    when the target was not changed."""
     call = Call.new(config, tide_of(engine, config, volume, tide))
     crane, target = call.crane, to or volume
     try:
@@ -79,15 +113,14 @@ def restore(
     except Exception as error:
         raise RestoreError(describe(error)) from None
 
-    found = snapshots(engine, call, volume)
-    if not found:
-        raise RestoreError(f'crane "{crane.name}" has no snapshot of {volume}')
-    chosen = next((s for s in found if s.id == snapshot), None) if snapshot else found[0]
-    if chosen is None:
-        raise RestoreError(
-            f'crane "{crane.name}" has no snapshot {snapshot} of {volume}'
-            f" (it has: {', '.join(s.id for s in found[:5])}{' ...' if len(found) > 5 else ''})"
-        )
+    record = Record(config.state_directory)
+    unfinished = restoring.of(record.entries(), target)
+    if unfinished and not snapshot:  # the same restore again: the same snapshot
+        snapshot = unfinished.prior
+    chosen = choose(crane.name, volume, snapshots(engine, call, volume), snapshot)
+    if not chosen.consistent:
+        log.warning("snapshot %s of %s is marked not consistent: restoring it as named",
+                    chosen.id, volume)  # fmt: skip
     code, output = call.run(engine, "meta", volume, snapshot=chosen.id)
     try:
         meta = json.loads(output)
@@ -98,41 +131,97 @@ def restore(
 
     host = discover(engine)
     if target not in host.volumes:
-        _create(engine, target, meta, adopt=target == volume)
-        full = False
-    else:
-        full = not _is_empty(engine, call, target)
-        if full and not force:
-            raise RestoreError(
-                f"volume {target} is not empty: not restoring over it without --force"
-                " (which first takes a safety backup of it)"
-            )
+        _create(engine, target, volume_spec(meta, target, target == volume, trust_meta))
+    if unfinished:
+        log.warning("volume %s: finishing the restore that was interrupted while replacing its"
+                    " content (run %s)", target, unfinished.run_id[:8])  # fmt: skip
+    elif not force and not _empty(engine, call, target):
+        raise RestoreError(
+            f"volume {target} is not empty: not restoring over it without --force"
+            " (which first takes a safety backup of it)"
+        )
     users = list(host.consumers(target))
     paused = [c.name for c in users if c.state == "paused"]
     if paused:
         raise RestoreError(f"volume {target} is used by paused {', '.join(paused)}: unpause first")
-    return _with_users_stopped(engine, config, call, users, volume, target, chosen.id, full)
 
-
-def _with_users_stopped(engine, config, call, users, volume, target, snapshot, full):
-    record, changes = Record(config.state_directory), []
+    scratch = volumes.create_scratch(
+        engine, f"salvage-restore-{call.run_id[:12]}", call.run_id, config.state_directory
+    )
     try:
-        for container in stop_order([c for c in users if c.state == "running"]):
-            log.info("container %s: stop", container.name)
-            stop_timeout = containers.current(engine, container.id).stop_timeout
-            changes.append(states.enter(engine, record, container, "stop", stop_timeout,
-                                        call.run_id, call.tide.name))  # fmt: skip
-        if full:
-            log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
-            code, _ = call.run(engine, "backup", target)
-            if code != 0:
-                raise RestoreError(f"safety backup of {target} failed (exit {code}): not restored")
         started = time.monotonic()
-        log.info("volume %s: restoring snapshot %s of %s", target, snapshot, volume)
-        code, _ = call.run(engine, "restore", volume, target=target, snapshot=snapshot)
+        log.info("volume %s: restoring snapshot %s of %s into scratch volume %s first",
+                 target, chosen.id, volume, scratch)  # fmt: skip
+        code, _ = call.run(engine, "restore", volume, target=scratch, snapshot=chosen.id)
         if code != 0:
-            raise RestoreError(f'crane "{call.crane.name}" failed to restore (exit {code})')
-        log.info("volume %s: restored in %.1f s", target, time.monotonic() - started)
+            raise RestoreError(
+                f'crane "{crane.name}" failed to restore snapshot {chosen.id} (exit {code}):'
+                f" volume {target} is {'still half restored' if unfinished else 'unchanged'}"
+            )
+        log.info("volume %s: snapshot read in %.1f s", target, time.monotonic() - started)
+        job = _Job(call, record, volume, target, chosen.id, scratch, force, unfinished)
+        return job.replace(engine, users)
     finally:
-        problems = states.restore_all(engine, record, changes)
-    return problems
+        volumes.remove_scratch(engine, scratch)
+
+
+@dataclass
+class _Job:
+    """Replacing the target's content with the scratch volume's, its users stopped."""
+
+    call: Call
+    record: Record
+    volume: str  # whose snapshot
+    target: str
+    snapshot: str
+    scratch: str
+    force: bool
+    unfinished: Optional[Entry]  # a restore of the target that was interrupted mid-copy
+
+    def replace(self, engine: Engine, users) -> List[Problem]:
+        call, target, record = self.call, self.target, self.record
+        # Finishing an interrupted restore continues its record entries (same run id), so
+        # that a crash at any moment leaves its users held down, never started.
+        run_id = self.unfinished.run_id if self.unfinished else call.run_id
+        changes = restoring.held(record.entries(), self.unfinished) if self.unfinished else []
+        half = self.unfinished is not None  # the target's content is partly replaced
+        marker, problems = self.unfinished, []
+        try:
+            for container in stop_order([c for c in users if c.state == "running"]):
+                log.info("container %s: stop", container.name)
+                stop_timeout = containers.current(engine, container.id).stop_timeout
+                changes.append(states.enter(engine, record, container, "stop", stop_timeout,
+                                            run_id, call.tide.name))  # fmt: skip
+            # Looked at again with its users down: what they wrote meanwhile counts too.
+            if not half and not _empty(engine, call, target):
+                if not self.force:
+                    raise RestoreError(f"volume {target} is not empty any more: not restoring"
+                                       " over it without --force")  # fmt: skip
+                log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
+                code, _ = call.run(engine, "backup", target, env=SAFETY_ENV)
+                if code != 0:
+                    raise RestoreError(f"safety backup of {target} failed (exit {code}):"
+                                       " not restored")  # fmt: skip
+            marker = restoring.entry(target, self.volume, self.snapshot, run_id, call.tide.name)
+            record.add(marker)  # on disk before the first byte of the target changes
+            half, started = True, time.monotonic()
+            volumes.replace(engine, call.crane.image, self.scratch, target,
+                            call.labels(self.volume), call.tide.crane_timeout)  # fmt: skip
+            half = False
+            record.remove(marker)
+            log.info("volume %s: restored (copied in %.1f s)", target,
+                     time.monotonic() - started)  # fmt: skip
+        except volumes.HelperFailed as error:
+            log.error("%s", error)
+        except BaseException:  # a signal, the engine gone: say what stays down, then go on
+            if half:
+                users = [e.name for e in changes]
+                log.error("%s", Problem(f"volume {target}", restoring.explain(marker, users)))
+            raise
+        finally:
+            if half:  # never start an app on half its data: its users stay recorded, down
+                users = [e.name for e in changes]
+                problems = [Problem(f"volume {target}", restoring.explain(marker, users))]
+            else:
+                problems = states.restore_all(engine, record, changes)
+        return problems

@@ -18,8 +18,9 @@ from typing import Iterable, List, Optional
 import requests
 from docker.errors import DockerException, NotFound
 
-from salvage import labels, states
+from salvage import labels, restoring, states
 from salvage.actions.recover import recover
+from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
@@ -150,7 +151,7 @@ class TideRun:
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
         pre_done, posts, changes, results = [], {}, [], []
-        running = []
+        running, inconsistent = [], []
         down_since: Optional[float] = None
         aborted: Optional[Problem] = None
         try:
@@ -187,6 +188,7 @@ class TideRun:
             results = self._run_cranes(group)
             disturbed = self._disturbed(changes)
             if disturbed:
+                inconsistent = [r.volume for r in results if r.ok]
                 raise _Aborted(
                     Problem(f"group {group.name}", f"{disturbed}: backup not consistent")
                 )
@@ -207,6 +209,8 @@ class TideRun:
         if aborted:
             log.error("%s", aborted)
             results = self._fail(group, f"not backed up: {aborted}")
+        # Their snapshots exist but cannot be trusted: never a restore's default.
+        mark_inconsistent(self.engine, self.call, inconsistent, str(aborted))
         for result in results:
             result.downtime = downtime
         self.observers.group_done(self, group, downtime)
@@ -255,9 +259,13 @@ class TideRun:
         code, error = None, None
         try:
             self._check_aborted(f"volume {volume}")
-            code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
-            if code != 0:
-                error = f'crane "{crane.name}" exited with {code}'
+            unfinished = restoring.of(self.record.entries(), volume)
+            if unfinished:  # its backup could rotate away the snapshot being restored
+                error = f"half restored: not backed up until `{restoring.command(unfinished)}`"
+            else:
+                code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
+                if code != 0:
+                    error = f'crane "{crane.name}" exited with {code}'
         except _Aborted:
             error = "not started"
         except NotFound:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from salvage.config import Config, Tide
+from salvage.engine import client
 from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
 from salvage.invoke import Call
@@ -25,9 +26,10 @@ class Snapshot:
     id: str
     time: str
     size: Optional[int] = None
+    consistent: bool = True  # false: the run that made it saw its volume's users disturbed
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "time": self.time, "size": self.size}
+        return {"id": self.id, "time": self.time, "size": self.size, "consistent": self.consistent}
 
 
 def tide_of(engine: Engine, config: Config, volume: str, tide: Optional[str]) -> Tide:
@@ -53,7 +55,8 @@ def parse(volume: str, output: str) -> List[Snapshot]:
     for line in output.splitlines():
         try:
             item = json.loads(line)
-            found.append(Snapshot(str(item["id"]), str(item.get("time", "")), item.get("size")))
+            found.append(Snapshot(str(item["id"]), str(item.get("time", "")), item.get("size"),
+                                  item.get("consistent", True) is not False))  # fmt: skip
         except (ValueError, KeyError, TypeError):
             if line.strip():
                 log.info("%s: %s", volume, line)
@@ -67,9 +70,48 @@ def snapshots(engine: Engine, call: Call, volume: str) -> List[Snapshot]:
     return parse(volume, output)
 
 
+def mark_inconsistent(engine: Engine, call: Call, volumes: List[str], why: str) -> None:
+    """Have the crane mark the snapshots this run made of `volumes` as not consistent (its
+    `mark` action), so that no restore takes one of them unless it is named."""
+    for volume in volumes:
+        try:
+            code, _ = call.run(engine, "mark", volume, env={"SALVAGE_MARK": why})
+        except Exception as error:  # the run's result stands; say what is left undone
+            code = client.describe(error)
+        if code == 0:
+            log.warning("volume %s: this run's snapshot is marked not consistent", volume)
+        else:
+            log.error('volume %s: this run\'s snapshot could not be marked not consistent'
+                      ' (crane "%s": %s)', volume, call.crane.name,
+                      "mark not supported" if code == 64 else code)  # fmt: skip
+
+
+def choose(crane: str, volume: str, found: List[Snapshot], wanted: Optional[str]) -> Snapshot:
+    """The named snapshot; else ("latest" too) the newest one not marked inconsistent."""
+    if not found:
+        raise RestoreError(f'crane "{crane}" has no snapshot of {volume}')
+    if wanted and wanted != "latest":
+        for snapshot in found:
+            if snapshot.id == wanted:
+                return snapshot
+        raise RestoreError(
+            f'crane "{crane}" has no snapshot {wanted} of {volume}'
+            f" (it has: {', '.join(s.id for s in found[:5])}{' ...' if len(found) > 5 else ''})"
+        )
+    for snapshot in found:
+        if snapshot.consistent:
+            return snapshot
+    raise RestoreError(
+        f'crane "{crane}" has only snapshots marked not consistent of {volume}:'
+        f" name one with --snapshot ({', '.join(s.id for s in found[:5])})"
+    )
+
+
 def describe(found: List[Snapshot]) -> str:
     if not found:
         return "no snapshots"
     return "\n".join(
-        f"{s.id}  {s.time}  {'' if s.size is None else s.size}".rstrip() for s in found
+        f"{s.id}  {s.time}  {'' if s.size is None else s.size}"
+        f"{'' if s.consistent else '  NOT CONSISTENT (restored only if named)'}".rstrip()
+        for s in found
     )

@@ -1,15 +1,16 @@
 """`salvage status`: per tide its last run, that run's result and the next run; per volume
 its last good backup and how old it is, flagged as overdue when older than the tide's
-schedule allows."""
+schedule allows; a restore that was interrupted while replacing a volume's content."""
 
 from __future__ import annotations
 
 import time
 from typing import Callable, List, Optional
 
-from salvage import schedule
+from salvage import restoring, schedule
 from salvage.history import History
 from salvage.humanize import age, count, moment
+from salvage.record import Record
 from salvage.terminal import Paint
 
 # A run takes a while and a timer fires a little late: a volume is overdue once its last
@@ -24,6 +25,7 @@ def report(
 ) -> List[dict]:
     now = time.time() if now is None else now
     history = History(config.state_directory)
+    restores = restoring.report(Record(config.state_directory).entries())
     tides = []
     for name in sorted(config.tides):
         tide = config.tides[name]
@@ -54,6 +56,7 @@ def report(
                 "next_run": next_run(name),
                 "last_run": runs[0] if runs else None,
                 "volumes": volumes,
+                "interrupted_restores": [r for r in restores if r["tide"] == name],
             }
         )
     return tides
@@ -65,6 +68,7 @@ def healthy(tides: List[dict]) -> bool:
         tide["last_run"] is not None
         and tide["last_run"]["result"] in ("success", "running")
         and not any(volume["overdue"] for volume in tide["volumes"])
+        and not tide.get("interrupted_restores")
         for tide in tides
     )
 
@@ -102,6 +106,11 @@ def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
         lines.append(paint(f"tide {tide['tide']}", "bold") + f" (every {age(tide['interval'])})")
         lines.append(f"  last run: {last}")
         lines.append(f"  next run: {scheduled}")
+        for restore in tide.get("interrupted_restores", []):
+            stopped = ", ".join(restore["stopped"]) or "no container"
+            lines.append("  " + paint("restore interrupted", "red", "bold")
+                         + f": volume {restore['volume']} is half restored, {stopped} held"
+                         f" stopped; finish it with `{restore['finish']}`")  # fmt: skip
         overdue = (f"OVERDUE (expected every {age(tide['interval'])})", "red")
         rows = []
         for volume in tide["volumes"]:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # salvage reference tar crane (crane API 1, docs/crane-interface.md).
 #   TAR_TARGET  where archives go (default /salvage/target; mount it from the crane config)
-#   TAR_KEEP    keep only the newest N archives of each volume (default: keep all)
+#   TAR_KEEP    keep only the newest N archives of each volume (default: keep all);
+#               never applied when salvage sets SALVAGE_NO_RETENTION=1 (a safety backup)
 # Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.gz, with <snapshot>.meta.json beside
 # it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
 set -eu
@@ -32,6 +33,9 @@ case "${SALVAGE_ACTION:-backup}" in
 backup)
     stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
     mkdir -p "$dir"
+    # A crane killed mid-backup (salvage killed, a timeout, an engine restart) leaves its
+    # hidden partial files behind: this volume's next backup removes them.
+    find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
     partial="$dir/.$stamp.tar.gz.partial"
     trap 'rm -f "$partial"' EXIT
     # Numeric owners: the uids in the volume, not the names this image happens to know.
@@ -41,7 +45,7 @@ backup)
     mv "$partial" "$dir/$stamp.tar.gz"
     trap - EXIT
     echo "wrote $dir/$stamp.tar.gz ($(bytes_of "$dir/$stamp.tar.gz") bytes)"
-    if [ -n "${TAR_KEEP:-}" ]; then
+    if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
             rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
             echo "removed $old (TAR_KEEP=$TAR_KEEP)"
@@ -51,8 +55,25 @@ backup)
 list)
     snapshots | while read -r id; do
         size=$(bytes_of "$dir/$id.tar.gz")
-        printf '{"id": "%s", "time": "%s", "size": %s}\n' "$id" "$id" "$size"
+        consistent=true
+        grep -q '"inconsistent"' "$dir/$id.meta.json" 2>/dev/null && consistent=false
+        printf '{"id": "%s", "time": "%s", "size": %s, "consistent": %s}\n' \
+            "$id" "$id" "$size" "$consistent"
     done
+    ;;
+mark)  # this run's snapshot is not consistent: say so in its metadata, with SALVAGE_MARK
+    stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
+    meta="$dir/$stamp.meta.json"
+    if [ ! -f "$meta" ]; then
+        echo "no snapshot $stamp of $SALVAGE_VOLUME_NAME in $dir" >&2
+        exit 3
+    fi
+    grep -q '"inconsistent"' "$meta" && exit 0
+    why=$(printf '%s' "${SALVAGE_MARK:-not consistent}" | tr -d '\000-\037' | sed 's/[\\"]/\\&/g')
+    body=$(cat "$meta")
+    printf '%s,\n  "inconsistent": "%s"\n}\n' "${body%\}}" "$why" > "$dir/.$stamp.meta.json.partial"
+    mv "$dir/.$stamp.meta.json.partial" "$meta"
+    echo "marked $stamp not consistent"
     ;;
 meta)
     id=$(resolve)
@@ -62,8 +83,8 @@ restore)
     id=$(resolve)
     # Onto the volume mounted at /salvage/volume: its root directory too gets the saved
     # owner and mode (a database refuses a data directory with the wrong ones).
-    # salvage hands over an empty volume, or one it has just backed up (--force).
-    find /salvage/volume -mindepth 1 -delete
+    # salvage hands over an empty scratch volume of its own, and copies it onto the
+    # target only once this restore has succeeded.
     tar -C /salvage --numeric-owner -xzf "$dir/$id.tar.gz" volume
     echo "restored $id into $SALVAGE_VOLUME_NAME's target"
     ;;
