@@ -111,6 +111,11 @@ class TideRun:
         try:
             check_secrets(self.crane)
             ensure_image(self.engine, self.crane)
+            # Once, before any crane backs up: cranes at once never race to set up a target.
+            volumes = [volume for group in plan.groups for volume in group.volumes]
+            failed = self._tide_action("init", volumes)
+            if failed:
+                raise EngineError(failed)
         except EngineError as error:
             log.error("%s", error)
             for group in plan.groups:
@@ -131,6 +136,25 @@ class TideRun:
             self.result.volumes += results
             for result in results:
                 self.observers.volume_done(self, result)
+        self._retention()
+
+    def _retention(self) -> None:
+        """Once per tide, after every group, containers up: a failed retention is the
+        tide's error, never a failure of a volume that was saved."""
+        saved = [volume.volume for volume in self.result.volumes if volume.ok]
+        if not saved or self._aborting.is_set():
+            return
+        failed = self._tide_action("retention", saved)
+        if failed:
+            problem = Problem(f"tide {self.tide.name}", f"retention failed: {failed}")
+            log.error("%s", problem)
+            self.result.errors.append(problem)
+
+    def _tide_action(self, action: str, volumes: List[str]) -> Optional[str]:
+        return self.call.tide_action(
+            self.engine, action, volumes, self._aborting,
+            starting=lambda: self.observers.crane_action(self, action),
+        )  # fmt: skip
 
     def _fail(self, group: Group, message: str) -> List[VolumeResult]:
         failed = []

@@ -224,6 +224,10 @@ class Status(Observer):
         self.service.allow(self._step(run))
         self._status(f"done, containers were down {downtime:.1f} s")
 
+    def crane_action(self, run, action: str) -> None:
+        self.service.allow(run.tide.crane_timeout + self._step(run), at_least=True)
+        self.service.status(f"tide {run.tide.name}: crane {run.crane.name}: {action}")
+
     def tide_done(self, run, result) -> None:
         self.service.watch(None)
         self.service.allow(self._step(run))
