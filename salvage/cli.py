@@ -84,6 +84,24 @@ def _tides(config, tides: Tuple[str, ...]) -> List[str]:
     return list(dict.fromkeys(tides)) or sorted(config.tides)
 
 
+def _configured(config, tides: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The tides still in the configuration; exit 0 when none of those asked for is."""
+    import logging
+
+    from salvage.model import Problem
+
+    for tide in tides:
+        if tide not in config.tides:
+            why = f"not in {config.path} (removed?): nothing to do; `systemctl daemon-reload`"
+            logging.getLogger("salvage").warning(
+                "%s", Problem(f'tide "{tide}"', why + " removes its timer")
+            )
+    kept = tuple(tide for tide in tides if tide in config.tides)
+    if tides and not kept:
+        sys.exit(EXIT_OK)
+    return kept
+
+
 class _Salvage(click.Group):
     """Whatever the engine does, a person sees one line and an exit code, never a traceback."""
 
@@ -144,8 +162,14 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 @main.command()
 @TIDE
+@click.option(
+    "--if-configured",
+    is_flag=True,
+    help="A --tide not in the configuration is a notice, not an error (salvage@.service:"
+    " the timer of a removed tide).",
+)
 @click.pass_context
-def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
+def run(ctx: click.Context, tides: Tuple[str, ...], if_configured: bool) -> None:
     """Back up the volumes of a tide now."""
     from salvage import observers
     from salvage.actions import run as action
@@ -154,6 +178,8 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     # Under systemd: READY=1 once the lock is held, STOPPING=1 (and EXIT_STATUS=) at the end.
     with notify.service() as service:
         config = _config(ctx)
+        if if_configured:
+            tides = _configured(config, tides)
         names = _tides(config, tides)
         interactive = sys.stderr.isatty()
         engine = _engine(config)
