@@ -274,11 +274,11 @@ class TideRun:
     def _run_crane(self, group: Group, volume: str) -> VolumeResult:
         started, wall = time.monotonic(), time.time()
         crane = self.crane
-        self.observers.volume_started(self, volume)
-        log.info("volume %s: backing up (crane %s)", volume, crane.name)
         code, error = None, None
         try:
-            self._check_aborted(f"volume {volume}")
+            self._check_aborted(f"volume {volume}")  # before saying it starts: it may not
+            self.observers.volume_started(self, volume)
+            log.info("volume %s: backing up (crane %s)", volume, crane.name)
             code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
             if code != 0:
                 error = f'crane "{crane.name}" exited with {code}'

@@ -156,6 +156,12 @@ def test_both_services_differ_only_in_what_they_run():
     )
 
 
+@pytest.mark.parametrize("unit", ["salvage.service", "salvage@.service"])
+def test_services_stop_before_docker_and_dbus(unit):
+    after = [line for line in (UNITS / unit).read_text().splitlines() if line.startswith("After=")]
+    assert after and {"docker.service", "dbus.service"} <= set(after[0][6:].split())
+
+
 # --- a removed tide -------------------------------------------------------------------------
 
 TRIGGERS = ("OnCalendar=", "OnActiveSec=", "OnBootSec=", "OnStartupSec=", "OnUnitActiveSec=",
