@@ -84,8 +84,9 @@ def _tides(config, tides: Tuple[str, ...]) -> List[str]:
     return list(dict.fromkeys(tides)) or sorted(config.tides)
 
 
-def _configured(config, tides: Tuple[str, ...]) -> Tuple[str, ...]:
-    """The tides still in the configuration; exit 0 when none of those asked for is."""
+def _configured(config, tides: Tuple[str, ...], service) -> Tuple[str, ...]:
+    """The tides still in the configuration; exit 0 when none of those asked for is
+    (after READY=1: a Type=notify unit that exits before it has failed)."""
     import logging
 
     from salvage.model import Problem
@@ -98,6 +99,7 @@ def _configured(config, tides: Tuple[str, ...]) -> Tuple[str, ...]:
             )
     kept = tuple(tide for tide in tides if tide in config.tides)
     if tides and not kept:
+        service.ready("no such tide in the configuration: nothing to do")
         sys.exit(EXIT_OK)
     return kept
 
@@ -179,7 +181,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...], if_configured: bool) -> None
     with notify.service() as service:
         config = _config(ctx)
         if if_configured:
-            tides = _configured(config, tides)
+            tides = _configured(config, tides, service)
         names = _tides(config, tides)
         interactive = sys.stderr.isatty()
         engine = _engine(config)
