@@ -92,6 +92,26 @@ def _tides(config, tides: Tuple[str, ...]) -> List[str]:
     return list(dict.fromkeys(tides)) or sorted(config.tides)
 
 
+def _configured(config, tides: Tuple[str, ...], service) -> Tuple[str, ...]:
+    """The tides still in the configuration; exit 0 when none of those asked for is
+    (after READY=1: a Type=notify unit that exits before it has failed)."""
+    import logging
+
+    from salvage.model import Problem
+
+    for tide in tides:
+        if tide not in config.tides:
+            why = f"not in {config.path} (removed?): nothing to do; `systemctl daemon-reload`"
+            logging.getLogger("salvage").warning(
+                "%s", Problem(f'tide "{tide}"', why + " removes its timer")
+            )
+    kept = tuple(tide for tide in tides if tide in config.tides)
+    if tides and not kept:
+        service.ready("no such tide in the configuration: nothing to do")
+        sys.exit(EXIT_OK)
+    return kept
+
+
 class _Salvage(click.Group):
     """Whatever the engine does, a person sees one line and an exit code, never a traceback."""
 
@@ -158,8 +178,14 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @main.command()
 @TIDE
 @click.option("-n", "--dry-run", is_flag=True, help="Change nothing: show the plan (`plan`).")
+@click.option(
+    "--if-configured",
+    is_flag=True,
+    help="A --tide not in the configuration is a notice, not an error (salvage@.service:"
+    " the timer of a removed tide).",
+)
 @click.pass_context
-def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool) -> None:
+def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured: bool) -> None:
     """Back up the volumes of a tide now."""
     if dry_run:
         return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
@@ -170,6 +196,8 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool) -> None:
     # Under systemd: READY=1 once the lock is held, STOPPING=1 (and EXIT_STATUS=) at the end.
     with notify.service() as service:
         config = _config(ctx)
+        if if_configured:
+            tides = _configured(config, tides, service)
         names = _tides(config, tides)
         interactive = sys.stderr.isatty() and not ctx.obj.get("quiet")  # no progress with -q
         engine = _engine(config)

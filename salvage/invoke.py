@@ -10,15 +10,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from salvage import __version__, labels
 from salvage.config import Config, Crane, Tide
-from salvage.engine.client import Engine
-from salvage.engine.cranes import CRANE_API, run_crane, secret_env
+from salvage.engine.client import Engine, describe
+from salvage.engine.cranes import CRANE_API, CraneTimeout, run_crane, secret_env, tide_actions
 
 log = logging.getLogger("salvage")
 ACTIONS = ("backup", "restore", "list", "meta", "mark")
+# Once per tide, when the crane's image offers them (its salvage.crane.actions label):
+# `init` before the first backup, `retention` after the last, with every container up.
+TIDE_ACTIONS = ("init", "retention")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,9 @@ class Call:
     def new(cls, config: Config, tide: Tide) -> Call:
         return cls(config, tide, config.crane_of(tide), uuid.uuid4().hex, int(time.time()))
 
-    def env(self, action: str, volume: str, snapshot: Optional[str] = None) -> dict:
+    def env(
+        self, action: str, volume: str, snapshot: Optional[str] = None, volumes: Sequence[str] = ()
+    ) -> dict:
         env = dict(self.crane.env)
         env.update(secret_env(self.crane))
         env.update(
@@ -49,6 +54,8 @@ class Call:
         )
         if snapshot:
             env["SALVAGE_SNAPSHOT"] = snapshot
+        if action in TIDE_ACTIONS:
+            env["SALVAGE_VOLUMES"] = " ".join(volumes)
         return env
 
     def labels(self, volume: str) -> dict:
@@ -109,3 +116,34 @@ class Call:
             writable=action == "restore", capture=action in ("list", "meta"),
             cancelled=cancelled,
         )  # fmt: skip
+
+    def tide_action(
+        self,
+        engine: Engine,
+        action: str,
+        volumes: Sequence[str] = (),
+        cancelled: Optional[threading.Event] = None,
+        starting: Callable[[], None] = lambda: None,
+    ) -> Optional[str]:
+        """Run a tide-wide action (TIDE_ACTIONS) if the crane's image offers it, with no
+        volume mounted and SALVAGE_VOLUMES naming the tide's volumes: None when it is done
+        or not offered, else why it failed, in one line."""
+        try:
+            if action not in tide_actions(engine, self.crane):
+                return None
+            starting()
+            log.info("tide %s: crane %s: %s", self.tide.name, self.crane.name, action)
+            code, _ = run_crane(
+                engine, self.crane, name=f"_{action}", volume=None,
+                env=self.env(action, "", volumes=volumes), labels=self.labels(""),
+                meta=self.meta(None), run_id=self.run_id, timeout=self.tide.crane_timeout,
+                on_line=lambda line: log.info("crane %s (%s): %s", self.crane.name, action, line),
+                cancelled=cancelled,
+            )  # fmt: skip
+        except CraneTimeout as timeout:
+            return f'crane "{self.crane.name}" ({action}) {timeout}'
+        except Exception as failure:  # one line, whatever the engine said
+            return f'crane "{self.crane.name}" ({action}): {describe(failure)}'
+        if code in (0, 64):  # 64: the crane has nothing to do for it after all
+            return None
+        return f'crane "{self.crane.name}" ({action}) exited with {code}'

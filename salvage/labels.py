@@ -41,7 +41,9 @@ INSTANCE = "salvage.instance"
 SCRATCH = "salvage.scratch"
 # The crane API version a crane image declares (LABEL in its Dockerfile).
 CRANE_API = "salvage.crane.api"
-CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API)
+# The tide-wide actions a crane image offers, e.g. "init retention" (docs/crane-interface.md).
+CRANE_ACTIONS = "salvage.crane.actions"
+CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API, CRANE_ACTIONS)
 
 
 def where(container: Container, label: str) -> str:

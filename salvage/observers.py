@@ -41,6 +41,9 @@ class Observer:
 
     def group_done(self, run, group: Group, downtime: float) -> None: ...
 
+    def crane_action(self, run, action: str) -> None:
+        """A tide-wide crane action (init, retention) is about to run."""
+
     def tide_done(self, run, result: TideResult) -> None: ...
 
 
@@ -77,6 +80,9 @@ class Observers(Observer):
 
     def group_done(self, *args) -> None:
         self._call("group_done", *args)
+
+    def crane_action(self, *args) -> None:
+        self._call("crane_action", *args)
 
     def tide_done(self, *args) -> None:
         self._call("tide_done", *args)

@@ -112,6 +112,11 @@ class TideRun:
         try:
             check_secrets(self.crane)
             ensure_image(self.engine, self.crane)
+            # Once, before any crane backs up: cranes at once never race to set up a target.
+            volumes = [volume for group in plan.groups for volume in group.volumes]
+            failed = self._tide_action("init", volumes)
+            if failed:
+                raise EngineError(failed)
         except EngineError as error:
             log.error("%s", error)
             for group in plan.groups:
@@ -132,6 +137,25 @@ class TideRun:
             self.result.volumes += results
             for result in results:
                 self.observers.volume_done(self, result)
+        self._retention()
+
+    def _retention(self) -> None:
+        """Once per tide, after every group, containers up: a failed retention is the
+        tide's error, never a failure of a volume that was saved."""
+        saved = [volume.volume for volume in self.result.volumes if volume.ok]
+        if not saved or self._aborting.is_set():
+            return
+        failed = self._tide_action("retention", saved)
+        if failed:
+            problem = Problem(f"tide {self.tide.name}", f"retention failed: {failed}")
+            log.error("%s", problem)
+            self.result.errors.append(problem)
+
+    def _tide_action(self, action: str, volumes: List[str]) -> Optional[str]:
+        return self.call.tide_action(
+            self.engine, action, volumes, self._aborting,
+            starting=lambda: self.observers.crane_action(self, action),
+        )  # fmt: skip
 
     def _fail(self, group: Group, message: str) -> List[VolumeResult]:
         failed = []
@@ -254,15 +278,15 @@ class TideRun:
     def _run_crane(self, group: Group, volume: str) -> VolumeResult:
         started, wall = time.monotonic(), time.time()
         crane = self.crane
-        self.observers.volume_started(self, volume)
-        log.info("volume %s: backing up (crane %s)", volume, crane.name)
         code, error = None, None
         try:
-            self._check_aborted(f"volume {volume}")
+            self._check_aborted(f"volume {volume}")  # before saying it starts: it may not
             unfinished = restoring.of(self.record.entries(), volume)
             if unfinished:  # its backup could rotate away the snapshot being restored
                 error = f"half restored: not backed up until `{restoring.command(unfinished)}`"
             else:
+                self.observers.volume_started(self, volume)
+                log.info("volume %s: backing up (crane %s)", volume, crane.name)
                 code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
                 if code != 0:
                     error = f'crane "{crane.name}" exited with {code}'

@@ -25,6 +25,7 @@ from docker.utils import parse_repository_tag
 from salvage.config import Crane
 from salvage.config.schema import SECRETS_DIR
 from salvage.engine.client import Engine, EngineError, describe
+from salvage.labels import CRANE_ACTIONS
 
 log = logging.getLogger("salvage")
 CRANE_API = "1"
@@ -98,6 +99,20 @@ def ensure_image(engine: Engine, crane: Crane) -> None:
         raise EngineError(
             f'crane "{crane.name}": cannot pull image "{crane.image}": {describe(error)}'
         ) from None
+
+
+def tide_actions(engine: Engine, crane: Crane) -> List[str]:
+    """The tide-wide actions (init, retention) the crane's image declares in its
+    salvage.crane.actions label: salvage calls only those, since a crane that ignores
+    SALVAGE_ACTION would take any other call for a backup."""
+    try:
+        found = engine.api.inspect_image(crane.image)
+    except DockerException as error:
+        raise EngineError(
+            f'crane "{crane.name}": image "{crane.image}": {describe(error)}'
+        ) from None
+    labels = (found.get("Config") or {}).get("Labels") or {}
+    return labels.get(CRANE_ACTIONS, "").split()
 
 
 def check_secrets(crane: Crane) -> None:

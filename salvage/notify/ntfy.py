@@ -3,10 +3,10 @@ line is the title, the details are the message; failures come with high priority
 
 from __future__ import annotations
 
-from email.header import Header
+import base64
 from typing import Optional
 
-from salvage.notify.delivery import Request, clip
+from salvage.notify.delivery import Request, clip, header_text
 from salvage.notify.message import Event
 
 LIMIT = 4096  # longer messages become attachments
@@ -16,12 +16,21 @@ TAGS = {"tide.start": "arrow_forward", "tide.success": "white_check_mark",
 
 
 def _header(text: str) -> str:
-    # HTTP headers are Latin-1; ntfy decodes RFC 2047 for anything else.
-    try:
-        text.encode("latin-1")
+    """A title as an HTTP header: no control characters, and anything but ASCII as RFC 2047
+    encoded words, which ntfy decodes (raw UTF-8 or Latin-1 bytes would show garbled).
+    Words of at most 45 bytes, joined by spaces, never folded onto a second line."""
+    text = header_text(text)
+    if text.isascii():
         return text
-    except UnicodeEncodeError:
-        return Header(text, "utf-8").encode()
+    words, word = [], b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(word) + len(encoded) > 45:
+            words.append(word)
+            word = b""
+        word += encoded
+    words.append(word)
+    return " ".join(f"=?UTF-8?B?{base64.b64encode(w).decode()}?=" for w in words)
 
 
 def request(target, event: Event) -> Optional[Request]:

@@ -5,7 +5,8 @@ systemd runs it at boot and on `systemctl daemon-reload` as
 `salvage-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`. For each tide it writes into NORMAL_DIR
 a drop-in for `salvage@<tide>.timer` (an instance of the shipped template) with the tide's
 `schedule`, `randomized_delay` and `persistent`, and a link in timers.target.wants/ that
-enables the timer. A tide without a schedule runs daily, as the template says.
+enables the timer. A tide without a schedule runs daily. The template has no schedule of its
+own, so a tide removed from the configuration leaves a timer that never fires.
 
 The services run under `ProtectSystem=strict`: only their StateDirectory= is writable. A
 `metrics_directory` and a `state_directory` other than the default are made writable by a
@@ -73,7 +74,7 @@ def drop_in(tide: Tide, source: str) -> str:
         f"# From {source} by salvage-generator: change the tide there, then run",
         "# `systemctl daemon-reload`.",
         "[Timer]",
-        "OnCalendar=",  # empties the template's list
+        "OnCalendar=",  # empties the list: the drop-in alone says when
         f"OnCalendar={_unit_text(tide.schedule or 'daily')}",
         f"RandomizedDelaySec={tide.randomized_delay:g}s",
         f"Persistent={'true' if tide.persistent else 'false'}",

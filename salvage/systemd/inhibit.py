@@ -58,6 +58,11 @@ class Logind:
     def __init__(self, on_prepare: Callable[[str, bool], None]) -> None:
         self.on_prepare = on_prepare
         self._loop = asyncio.new_event_loop()
+        # Whatever dbus-next leaves unretrieved is one line at debug, never a traceback.
+        self._loop.set_exception_handler(
+            lambda _loop, context: log.debug("D-Bus: %s", context.get("exception")
+                                             or context.get("message"))
+        )  # fmt: skip
         threading.Thread(target=self._loop.run_forever, name="logind", daemon=True).start()
         try:
             self._bus = self._wait(self._connect())
@@ -73,7 +78,10 @@ class Logind:
         async def disconnect() -> None:
             bus = getattr(self, "_bus", None)
             if bus is not None:
-                bus.disconnect()
+                try:
+                    bus.disconnect()
+                except OSError:  # the bus is gone already
+                    pass
 
         if self._loop.is_running():
             asyncio.run_coroutine_threadsafe(disconnect(), self._loop).result(TIMEOUT)
@@ -100,6 +108,7 @@ class Logind:
         except Exception as error:  # dbus-next's own: a malformed address, a refused login
             raise Unavailable(f"cannot use the system bus: {error}") from None
         self._bus = bus
+        asyncio.ensure_future(self._until_disconnected(bus))
         bus.add_message_handler(self._on_message)
         for member in PREPARE:
             rule = (f"type='signal',sender='{LOGIND}',path='{PATH}',interface='{MANAGER}',"
@@ -110,6 +119,15 @@ class Logind:
                         body=[rule]),
             )  # fmt: skip
         return bus
+
+    @staticmethod
+    async def _until_disconnected(bus: MessageBus) -> None:
+        """The bus going away (dbus stopped first at shutdown: EOFError) ends the connection
+        quietly: a lock already taken is a file descriptor and holds without it."""
+        try:
+            await bus.wait_for_disconnect()
+        except Exception as error:
+            log.debug("the system bus closed the connection (%s)", type(error).__name__)
 
     async def _call(self, message: Message) -> Message:
         try:

@@ -50,6 +50,7 @@ class Service:
         self.errno: Optional[int] = None  # sent with the exit status on failure
         self._guard = threading.Lock()
         self._due = time.monotonic() + PREFLIGHT  # the next sign of progress is due by then
+        self.down = False  # containers are out of their running state right now
         self._interrupted: Optional[Callable[[], Optional[str]]] = None
         self._on_interrupt: Optional[Callable[[str], None]] = None
         self._done = threading.Event()
@@ -141,8 +142,9 @@ class Service:
                 self.send("STOPPING=1")
                 next_extend = now
             reason = why
-            if why and moving and now >= next_extend:
-                # Restoring the containers may outlast the unit's stop timeout.
+            if why and moving and self.down and now >= next_extend:
+                # Restoring the containers may outlast the unit's stop timeout; once they
+                # are back, nothing may (a notification is cut short by the signal).
                 self.send(f"EXTEND_TIMEOUT_USEC={int(EXTEND_BY * 1e6)}")
                 next_extend = now + EXTEND_EVERY
             wait = TICK
@@ -189,9 +191,8 @@ class Status(Observer):
 
         def interrupted(reason: str) -> None:  # called from the heartbeat thread
             self.service.allow(self._step(run) * max(1, self.down))
-            self.service.status(
-                f"tide {run.tide.name}: interrupted ({reason}): restoring containers"
-            )
+            doing = "restoring containers" if self.service.down else "finishing"
+            self.service.status(f"tide {run.tide.name}: interrupted ({reason}): {doing}")
 
         self.down = 0
         self.service.watch(lambda: run.result.interrupted, interrupted)
@@ -204,6 +205,7 @@ class Status(Observer):
         self._status(f"getting ready, 0 of {self.volumes} volumes done")
 
     def containers_leaving(self, run, group) -> None:
+        self.service.down = True
         self.service.allow(self._step(run) * max(1, len(group.steps)))
         self._status("stopping or pausing containers")
 
@@ -217,12 +219,20 @@ class Status(Observer):
         )
 
     def containers_back(self, run, group) -> None:
+        self.service.down = False
         self.service.allow(self._step(run) * max(1, len(group.steps)))
-        self._status(f"containers back, {self.volumes} of {self.volumes} volumes done")
+        if run.result.interrupted:
+            self._status(f"interrupted ({run.result.interrupted}): containers back")
+        else:
+            self._status(f"containers back, {self.volumes} of {self.volumes} volumes done")
 
     def group_done(self, run, group, downtime: float) -> None:
         self.service.allow(self._step(run))
         self._status(f"done, containers were down {downtime:.1f} s")
+
+    def crane_action(self, run, action: str) -> None:
+        self.service.allow(run.tide.crane_timeout + self._step(run), at_least=True)
+        self.service.status(f"tide {run.tide.name}: crane {run.crane.name}: {action}")
 
     def tide_done(self, run, result) -> None:
         self.service.watch(None)

@@ -214,3 +214,20 @@ def test_sigkill_during_a_containers_stop_grace_period(scene, table):
         wait_for(lambda: (app, "die") in [e[:2] for e in seen], "the end of the grace period")
     table("SIGKILL during a container's stop grace period, then `salvage recover`", CALM,
           scene.observe())  # fmt: skip
+
+
+def test_sigterm_before_a_volumes_crane_starts(scene, table):
+    first, second = scene.volume("one"), scene.volume("two")
+    scene.container("app", [first, second], scene.label(first, second))
+    scene.snapshot()
+    run = scene.start_run()  # one crane at a time: the second waits for the first
+    wait_for(lambda: any((scene.out / f"{v}.started").exists() for v in (first, second)),
+             "the first crane")  # fmt: skip
+    started = first if (scene.out / f"{first}.started").exists() else second
+    waiting = second if started == first else first
+    stderr = scene.kill(run, signal.SIGTERM)
+    mark = f"volume {waiting}: "
+    said = [line.split(mark, 1)[1] for line in stderr.splitlines() if mark in line]
+    table("SIGTERM while one volume's crane runs and the next waits",
+          f"exit 1; the waiting volume: ['failed: interrupted (SIGTERM): not started']; {CALM}",
+          f"exit {run.returncode}; the waiting volume: {said}; {scene.observe()}")  # fmt: skip

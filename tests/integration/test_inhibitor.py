@@ -173,3 +173,23 @@ def test_lock_is_not_inherited_by_children(bus, monkeypatch):
             child.wait()
     finally:
         logind.close()
+
+
+def test_the_system_bus_going_away_mid_run_is_quiet(stack, salvage, api, bus):
+    """At shutdown without After=dbus.service, dbus could stop first: the run goes on, and
+    the connection's end (dbus-next's EOFError) is no traceback in the journal."""
+    volume = stack.volume("data")
+    stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    config(salvage, "touch /out/started; while [ ! -e /out/go ]; do sleep 0.05; done")
+    salvage.backups.mkdir(exist_ok=True)
+    run = Background(salvage, "run", "--tide", stack.tide,
+                     env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address})  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (salvage.backups / "started").exists():
+        assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr
+        time.sleep(0.05)
+    assert bus.salvage_locks()  # the locks are held, over the bus
+    bus.stop()
+    (salvage.backups / "go").touch()
+    assert run.wait() == 0, run.stderr
+    assert "Traceback" not in run.stderr and "EOFError" not in run.stderr, run.stderr

@@ -28,11 +28,13 @@ class Received:
 
 
 class Receiver:
-    """Answers each request with the next of `statuses`, then 200."""
+    """Answers each request with the next of `statuses`, then 200. With `drip`, a slow
+    server: the answer's body comes one byte every `drip` seconds, for ever."""
 
-    def __init__(self, *statuses: int) -> None:
+    def __init__(self, *statuses: int, drip: float = 0.0) -> None:
         self.requests: List[Received] = []
         received, answers = self.requests, list(statuses)
+        closing = self.closing = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             def _record(self) -> None:
@@ -40,8 +42,14 @@ class Receiver:
                 body = self.rfile.read(length)
                 received.append(Received(self.command, self.path, dict(self.headers), body))
                 self.send_response(answers.pop(0) if answers else 200)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", "1000000" if drip else "0")
                 self.end_headers()
+                try:
+                    while drip and not closing.wait(drip):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                except OSError:  # the client hung up
+                    pass
 
             do_GET = do_POST = do_PUT = _record
 
@@ -59,6 +67,7 @@ class Receiver:
         return [r for r in self.requests if r.path == path]
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -203,7 +203,56 @@ def test_both_services_differ_only_in_what_they_run():
 
     assert settings_of("salvage.service") == settings_of("salvage@.service")
     assert "ExecStart=/usr/bin/salvage run\n" in (UNITS / "salvage.service").read_text()
-    assert 'ExecStart=/usr/bin/salvage run --tide "%I"' in (UNITS / "salvage@.service").read_text()
+    assert (
+        'ExecStart=/usr/bin/salvage run --if-configured --tide "%I"'
+        in (UNITS / "salvage@.service").read_text()
+    )
+
+
+@pytest.mark.parametrize("unit", ["salvage.service", "salvage@.service"])
+def test_services_stop_before_docker_and_dbus(unit):
+    after = [line for line in (UNITS / unit).read_text().splitlines() if line.startswith("After=")]
+    assert after and {"docker.service", "dbus.service"} <= set(after[0][6:].split())
+
+
+# --- a removed tide -------------------------------------------------------------------------
+
+TRIGGERS = ("OnCalendar=", "OnActiveSec=", "OnBootSec=", "OnStartupSec=", "OnUnitActiveSec=",
+            "OnUnitInactiveSec=", "OnClockChange=", "OnTimezoneChange=")  # fmt: skip
+
+
+@needs_analyze
+def test_a_removed_tides_timer_has_no_schedule(tmp_path):
+    """The template fires only by the generator's drop-in: once a tide is gone from the
+    configuration (and daemon-reload ran the generator), its timer has nothing to fire on."""
+    template = (UNITS / "salvage@.timer").read_text().splitlines()
+    assert [line for line in template if line.startswith(TRIGGERS)] == []
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    for unit in ("salvage@.service", "salvage@.timer"):
+        shutil.copy(UNITS / unit, root / "usr/lib/systemd/system" / unit)
+    assert run_generator(tmp_path, "[tides.kept]\n", root / "etc/systemd/system").returncode == 0
+    verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "salvage@old.timer"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "lacks value setting" in verify.stderr  # systemd refuses to arm it
+    assert not (root / "etc/systemd/system/timers.target.wants/salvage@old.timer").exists()
+
+
+def test_a_removed_tides_service_says_so_and_exits_0(tmp_path):
+    config = tmp_path / "salvage.toml"
+    config.write_text(f'state_directory = "{tmp_path}/state"\n[tides.kept]\n')
+    config.chmod(0o600)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DOCKER_HOST=f"unix://{tmp_path}/none.sock")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "salvage", "-c", str(config), "run", *args],
+                              env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    done = run("--if-configured", "--tide", "old")  # what salvage@old.service runs
+    assert (done.returncode, done.stderr.splitlines()) == (0, [
+        f'warning: tide "old": not in {config} (removed?): nothing to do;'
+        " `systemctl daemon-reload` removes its timer"])  # fmt: skip
+    assert run("--tide", "old").returncode == 2  # by hand, a typo is an error
 
 
 # --- the journal ----------------------------------------------------------------------------

@@ -3,33 +3,81 @@
 #   RESTIC_REPOSITORY       default /salvage/target/<machine>: one repository per machine
 #   RESTIC_PASSWORD_FILE    the password, from the crane's secrets (never put it in env)
 #   RESTIC_KEEP_LAST, RESTIC_KEEP_HOURLY, _DAILY, _WEEKLY, _MONTHLY, _YEARLY
-#                           retention after each backup (restic forget --keep-* --prune),
-#                           never when salvage sets SALVAGE_NO_RETENTION=1 (a safety backup)
+#                           retention, once per tide after its backups (the retention action);
+#                           a backup never prunes, so a restore's safety backup
+#                           (SALVAGE_NO_RETENTION=1) never removes a snapshot
 # Each snapshot holds /salvage/volume and /salvage/meta, with host = the machine and the
 # tag volume=<volume>, so that one repository keeps every volume of a machine apart.
+# The repository is created by the init action, which salvage runs once per tide before any
+# backup: cranes backing up at once never race to create it.
 set -eu
 
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/salvage/target/$SALVAGE_MACHINE_NAME}"
 export RESTIC_CACHE_DIR="${RESTIC_CACHE_DIR:-/tmp/restic-cache}"
 host="$SALVAGE_MACHINE_NAME"
-tag="volume=$SALVAGE_VOLUME_NAME"
+tag="volume=${SALVAGE_VOLUME_NAME:-}"
 filters="--host $host --tag $tag"
+errors=$(mktemp)
+code=0
+
+say() { echo "restic crane: $*" >&2; }
 
 if [ -z "${RESTIC_PASSWORD_FILE:-}${RESTIC_PASSWORD:-}" ]; then
-    echo "restic crane: no password: give the crane secrets = { RESTIC_PASSWORD = \"/file\" }" >&2
+    say "no password: give the crane secrets = { RESTIC_PASSWORD = \"/file\" }"
     exit 2
 fi
 
-snapshots() {  # newest first, as JSON lines
-    restic snapshots --json $filters | jq -c '(. // []) | sort_by(.time) | reverse | .[]
-        | {id: .short_id, time: .time, size: null,
-           consistent: ((.tags // []) | index("salvage-inconsistent") | not)}'
+missing() {  # the failure restic just had means: no repository there yet
+    [ "$code" = 10 ] || grep -q 'Is there a repository at the following location' "$errors"
+}
+
+explain() {  # restic's failure in one line (restic prints Go stack traces on some errors)
+    where="the repository at $RESTIC_REPOSITORY"
+    if [ "$code" = 12 ] || grep -q 'wrong password or no key found' "$errors"; then
+        say "wrong password for $where (the crane's secret RESTIC_PASSWORD)"
+    elif grep -qi 'no space left on device' "$errors"; then
+        say "the disk of $where is full (no space left on device)"
+    else
+        why=$(grep -v -e '^[[:space:]]' -e '^github\.com/' -e '^runtime\.' -e '^main\.' "$errors" \
+            | sed 's/^Fatal: //' | tr '\n' ' ' | cut -c 1-400)
+        say "restic $1 failed (exit $code) for $where: ${why% }"
+    fi
+}
+
+run() {  # restic "$@"; on failure one line saying why and exit: 3 when there is no repository
+    code=0
+    restic "$@" 2>"$errors" || code=$?
+    if [ "$code" = 0 ]; then
+        cat "$errors" >&2  # warnings, e.g. a file that changed while it was read
+        return 0
+    fi
+    if missing; then
+        say "no repository at $RESTIC_REPOSITORY"
+        exit 3
+    fi
+    explain "$1"
+    exit 1
+}
+
+exists() {  # 0: the repository is there; 1: there is none yet; anything else: say why, exit 1
+    code=0
+    restic cat config >/dev/null 2>"$errors" || code=$?
+    [ "$code" = 0 ] && return 0
+    missing && return 1
+    explain "cat config"
+    exit 1
+}
+
+snapshots() {  # this volume's snapshots, newest first, as JSON lines
+    json=$(run snapshots --json $filters)
+    echo "$json" | jq -c '(. // []) | sort_by(.time) | reverse | .[]'
 }
 
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> this volume's snapshot id, or exit 3
     want="${SALVAGE_SNAPSHOT:-latest}"
-    id=$(restic snapshots --json $filters | jq -r --arg w "$want" '(. // []) | sort_by(.time) | reverse
-        | map(select($w == "latest" or .short_id == $w or .id == $w)) | .[0].id // empty')
+    all=$(snapshots)
+    id=$(echo "$all" | jq -r --arg w "$want" 'select($w == "latest" or .short_id == $w
+        or .id == $w) | .id' | head -n 1)
     if [ -z "$id" ]; then
         echo "no snapshot $want of $SALVAGE_VOLUME_NAME in $RESTIC_REPOSITORY" >&2
         exit 3
@@ -38,47 +86,60 @@ resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> this volume's snapshot i
 }
 
 case "${SALVAGE_ACTION:-backup}" in
+init)
+    exists && exit 0
+    run init
+    ;;
 backup)
-    restic cat config >/dev/null 2>&1 || restic init
+    exists || { say "no repository at $RESTIC_REPOSITORY (the init action creates it)"; exit 1; }
     when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%d %H:%M:%S')
-    restic backup $filters --tag salvage --time "$when" /salvage/volume /salvage/meta
+    # This volume's own newest snapshot is the parent, or none (--force): restic 0.14 would
+    # otherwise take any snapshot of the same host and paths, i.e. another volume's.
+    all=$(snapshots)
+    parent=$(echo "$all" | jq -r '.id' | head -n 1)
+    run backup $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
+        ${parent:---force} /salvage/volume /salvage/meta
+    ;;
+retention)
     keep=""
     for period in LAST HOURLY DAILY WEEKLY MONTHLY YEARLY; do
         value=$(eval echo "\${RESTIC_KEEP_$period:-}")
         [ -n "$value" ] && keep="$keep --keep-$(echo "$period" | tr A-Z a-z) $value"
     done
-    if [ -n "$keep" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
-        restic forget $filters $keep --prune
-    fi
+    tags=""
+    for volume in ${SALVAGE_VOLUMES:-}; do tags="$tags --tag volume=$volume"; done
+    if [ -z "$keep" ] || [ -z "$tags" ]; then exit 0; fi
+    # One exclusive lock for the whole tide, after its backups; each volume kept apart.
+    run forget --host "$host" $tags --group-by host,tags $keep --prune
     ;;
 list)
-    if restic cat config >/dev/null 2>&1; then snapshots; fi
+    exists || exit 0  # no repository yet: no snapshots
+    snapshots | jq -c '{id: .short_id, time: .time, size: null,
+        consistent: ((.tags // []) | index("salvage-inconsistent") | not)}'
     ;;
 mark)  # this run's snapshot is not consistent: tag it
-    restic cat config >/dev/null 2>&1 || { echo "no repository at $RESTIC_REPOSITORY" >&2; exit 3; }
+    exists || { say "no repository at $RESTIC_REPOSITORY"; exit 3; }
     when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%dT%H:%M:%S')
-    id=$(restic snapshots --json $filters | jq -r --arg w "$when" '(. // [])
+    id=$(run snapshots --json $filters | jq -r --arg w "$when" '(. // [])
         | map(select(.time | startswith($w))) | .[0].id // empty')
     if [ -z "$id" ]; then
         echo "no snapshot of $SALVAGE_VOLUME_NAME at $when in $RESTIC_REPOSITORY" >&2
         exit 3
     fi
-    restic tag --add salvage-inconsistent "$id"
+    run tag --add salvage-inconsistent "$id"
     ;;
 meta)
-    restic cat config >/dev/null 2>&1 || { echo "no repository at $RESTIC_REPOSITORY" >&2; exit 3; }
-    restic dump "$(resolve)" /salvage/meta/meta.json
+    run dump "$(resolve)" /salvage/meta/meta.json
     ;;
 restore)
-    restic cat config >/dev/null 2>&1 || { echo "no repository at $RESTIC_REPOSITORY" >&2; exit 3; }
     id=$(resolve)
     # salvage hands over an empty scratch volume of its own, and copies it onto the
     # target only once this restore has succeeded.
-    restic restore "$id" --target / --include /salvage/volume
+    run restore "$id" --target / --include /salvage/volume
     echo "restored $id"
     ;;
 *)
-    echo "restic crane: action \"${SALVAGE_ACTION}\" is not supported" >&2
+    say "action \"${SALVAGE_ACTION}\" is not supported"
     exit 64
     ;;
 esac
