@@ -20,6 +20,7 @@ import textwrap
 from typing import List, Tuple
 
 from salvage.config import Config
+from salvage.engine.volumes import SCRATCH_PREFIX
 
 # Keys of a container create body (any level; Docker matches keys without regard to case):
 # what docker-py sends for salvage's cranes and helper containers, and salvage's labels.
@@ -100,6 +101,8 @@ frontend docker
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/wait$ }}
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/kill$ }}
     http-request allow if {{ method DELETE }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+$ }}
+    # restore's scratch volumes, by their name: no other volume can be removed
+    http-request allow if {{ method DELETE }} {{ path_reg ^(/v[0-9.]+)?/volumes/{scratch}[0-9a-f]{{12}}$ }}
     http-request deny deny_status 403
     default_backend dockerd
 
@@ -184,4 +187,4 @@ def render(config: Config) -> str:
             lines.append(
                 f"    http-request deny deny_status 403 if {acl} {{ req.body -m reg '{regex}' }}"
             )
-    return TEMPLATE.format(body_rules="\n".join(lines))
+    return TEMPLATE.format(body_rules="\n".join(lines), scratch=re.escape(SCRATCH_PREFIX))

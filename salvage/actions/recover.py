@@ -68,9 +68,11 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             log.error("recover: %s", problem)
             continue
         record.remove(entry)
-    problems += remove_leftover_cranes(engine, config.state_directory)
-    problems += volumes.remove_leftover_scratch(engine, config.state_directory)
-    return problems
+    leftovers = remove_leftover_cranes(engine, config.state_directory)
+    leftovers += volumes.remove_leftover_scratch(engine, config.state_directory)
+    for problem in leftovers:  # every problem is said, never only counted in the exit code
+        log.error("recover: %s", problem)
+    return problems + leftovers
 
 
 def remove_leftover_cranes(engine: Engine, state_directory: str) -> List[Problem]:

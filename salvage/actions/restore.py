@@ -146,7 +146,7 @@ def restore(
         raise RestoreError(f"volume {target} is used by paused {', '.join(paused)}: unpause first")
 
     scratch = volumes.create_scratch(
-        engine, f"salvage-restore-{call.run_id[:12]}", call.run_id, config.state_directory
+        engine, volumes.scratch_name(call.run_id), call.run_id, config.state_directory
     )
     try:
         started = time.monotonic()

@@ -74,6 +74,15 @@ def replace(engine: Engine, image: str, scratch: str, target: str, tags: Mapping
         raise HelperFailed(f"copying the restored data into volume {target}: {error}") from None
 
 
+# A restore's scratch volume is named SCRATCH_PREFIX + 12 hex digits of its run: a socket
+# proxy can then allow salvage to remove these volumes and no other (proxy-config).
+SCRATCH_PREFIX = "salvage-restore-"
+
+
+def scratch_name(run_id: str) -> str:
+    return SCRATCH_PREFIX + run_id[:12]
+
+
 def create_scratch(engine: Engine, name: str, run_id: str, instance: str) -> str:
     """An empty local volume of salvage's own (no driver options: nothing outside it)."""
     engine.api.create_volume(
