@@ -102,7 +102,8 @@ frontend docker
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/kill$ }}
     http-request allow if {{ method DELETE }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+$ }}
     # restore's scratch volumes, by their name: no other volume can be removed
-    http-request allow if {{ method DELETE }} {{ path_reg ^(/v[0-9.]+)?/volumes/{scratch}[0-9a-f]{{12}}$ }}
+    acl scratch_volume path_reg ^(/v[0-9.]+)?/volumes/{scratch}[0-9a-f]{{12}}$
+    http-request allow if {{ method DELETE }} scratch_volume
     http-request deny deny_status 403
     default_backend dockerd
 
