@@ -91,8 +91,14 @@ class _Salvage(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as error:
+            from salvage.downtime import Interrupted
             from salvage.engine.client import EngineError, describe
+            from salvage.record import RecordDamaged, RecordError
 
+            if isinstance(error, RecordDamaged):  # a person must look before salvage acts
+                _fail([error], EXIT_CONFIG)
+            if isinstance(error, (RecordError, Interrupted)):
+                _fail([error], EXIT_FAILED)
             engine = type(error).__module__.split(".")[0] in ("docker", "requests", "urllib3")
             if not (engine or isinstance(error, EngineError)):
                 raise
@@ -284,6 +290,7 @@ def completion(shell: str) -> None:
 def recover(ctx: click.Context, if_idle: bool) -> None:
     """Bring back every container a salvage run left down (after a crash or a kill)."""
     from salvage.actions.recover import recover as action
+    from salvage.downtime import signals_unwind
     from salvage.lock import is_held
 
     config = _config(ctx)
@@ -293,8 +300,11 @@ def recover(ctx: click.Context, if_idle: bool) -> None:
         # waiting for it here would outlast the unit's stop timeout.
         click.echo("another salvage is running: it recovers when it starts", err=True)
         sys.exit(EXIT_OK)
-    with _locked(config):
-        sys.exit(EXIT_FAILED if action(engine, config) else EXIT_OK)
+    with _locked(config), signals_unwind() as stopped:  # a signal never cuts recovery short
+        problems = action(engine, config)
+    if stopped:
+        _fail([f"recover: interrupted ({stopped[0]}); recovery went on to its end"], EXIT_FAILED)
+    sys.exit(EXIT_FAILED if problems else EXIT_OK)
 
 
 @main.command()
@@ -332,10 +342,11 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
     """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile."""
     from salvage.actions.restore import restore as action
     from salvage.actions.snapshots import RestoreError
+    from salvage.downtime import signals_unwind
 
     config = _config(ctx)
     engine = _engine(config)
-    with _locked(config):
+    with _locked(config), signals_unwind():  # a signal unwinds: the users are started again
         try:
             problems = action(engine, config, volume, snapshot, to, tide, force)
         except RestoreError as error:

@@ -20,15 +20,17 @@ from salvage.config.schema import Tide
 from salvage.engine import containers
 from salvage.engine.client import Engine, describe
 from salvage.model import Problem
-from salvage.record import Record
+from salvage.record import Record, RecordError
 
 log = logging.getLogger("salvage")
 
 
 def recover(engine: Engine, config: Config) -> List[Problem]:
-    """Problems for the containers that could not be restored (they stay recorded)."""
+    """Problems for the containers that could not be restored (they stay recorded).
+    RecordDamaged when the record cannot be read: nothing is touched then."""
     record = Record(config.state_directory)
     problems: List[Problem] = []
+    unwritable: List[RecordError] = []
     # Newest first: the reverse of the order in which the run changed them.
     for entry in reversed(record.entries()):
         where = f'container "{entry.name}"'
@@ -57,7 +59,13 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             problems.append(problem)
             log.error("recover: %s", problem)
             continue
-        record.remove(entry)
+        try:
+            record.remove(entry)
+        except RecordError as error:  # its container is back all the same
+            unwritable.append(error)
+    if unwritable:
+        problems.append(Problem("recover", str(unwritable[0])))
+        log.error("recover: %s", unwritable[0])
     problems += remove_leftover_cranes(engine, config.state_directory)
     return problems
 

@@ -16,9 +16,9 @@ import logging
 import time
 from typing import List, Optional
 
-from salvage import states
 from salvage.actions.snapshots import RestoreError, snapshots, tide_of
 from salvage.config import Config
+from salvage.downtime import Downtime
 from salvage.engine import containers
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, ensure_image
@@ -115,24 +115,27 @@ def restore(
 
 
 def _with_users_stopped(engine, config, call, users, volume, target, snapshot, full):
-    record, changes = Record(config.state_directory), []
+    # The same downtime as a run's: recorded, brought back whatever happens, signals unwind.
+    down = Downtime(engine, Record(config.state_directory), call.run_id, call.tide.name)
     try:
-        for container in stop_order([c for c in users if c.state == "running"]):
+        for container in stop_order([c for c in users if c.live]):
             log.info("container %s: stop", container.name)
-            stop_timeout = containers.current(engine, container.id).stop_timeout
-            changes.append(states.enter(engine, record, container, "stop", stop_timeout,
-                                        call.run_id, call.tide.name))  # fmt: skip
+            down.enter(container, "stop", containers.current(engine, container.id).stop_timeout)
         if full:
+            down.check(f"volume {target}")
             log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
-            code, _ = call.run(engine, "backup", target)
+            code, _ = call.run(engine, "backup", target, cancelled=down.cancelled)
             if code != 0:
                 raise RestoreError(f"safety backup of {target} failed (exit {code}): not restored")
+        down.check(f"volume {target}")
         started = time.monotonic()
         log.info("volume %s: restoring snapshot %s of %s", target, snapshot, volume)
-        code, _ = call.run(engine, "restore", volume, target=target, snapshot=snapshot)
+        code, _ = call.run(
+            engine, "restore", volume, target=target, snapshot=snapshot, cancelled=down.cancelled
+        )
         if code != 0:
             raise RestoreError(f'crane "{call.crane.name}" failed to restore (exit {code})')
         log.info("volume %s: restored in %.1f s", target, time.monotonic() - started)
     finally:
-        problems = states.restore_all(engine, record, changes)
+        problems = down.end()
     return problems
