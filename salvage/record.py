@@ -47,7 +47,8 @@ class Entry:
     user: Optional[str] = None
     exit_policy: str = "stop"
     # The engine's own clock (decisions never compare it with salvage's): the container's
-    # State.StartedAt before the change, and its State.FinishedAt once salvage stopped it.
+    # last State.StartedAt before salvage's change (a later one is someone else's start),
+    # and its State.FinishedAt once salvage stopped it.
     started_at: str = ""
     stopped_at: str = ""
 

@@ -1,10 +1,11 @@
 """Safe states and their reversal: what salvage does to a container, and how it undoes it.
 
-Only a container that is running when salvage reaches it is changed (stopped or paused).
-Every change is first written to the record (salvage.record), so that it can be undone by
-this run or, if this run dies, by `salvage recover`. Undoing goes through `restore`, which
-brings a container back to its prior state unless someone else changed it since: a
-person's start, stop or removal stands, and is reported.
+Only a container that is live (running, or restarting) when salvage reaches it is changed
+(stopped or paused). Every change is first written to the record (salvage.record), so that
+it can be undone by this run or, if this run dies, by `salvage recover`. Undoing goes
+through `restore`, which brings a container back to its prior state unless someone else
+changed it since: a person's start, stop or removal stands, and is reported. Whether
+someone did is decided on the engine's own timestamps, never on salvage's clock.
 """
 
 from __future__ import annotations
@@ -80,11 +81,19 @@ def enter(
                     recorded.remove(entry)
         raise
     if action == "stop":
-        # When the engine says it stopped: later starts are someone else's (engine clock).
+        # Once stopped: a later start is someone else's (the engine's clock).
         with contextlib.suppress(Exception):
             stopped = (containers.inspect(engine, container.id) or {}).get("State", {})
-            if stopped.get("FinishedAt"):
-                done = dataclasses.replace(entry, stopped_at=stopped["FinishedAt"])
+            for _ in range(3):  # a restart loop may have started it once more meanwhile
+                if stopped.get("Status") not in LIVE:
+                    break
+                containers.stop(engine, container.id, stop_timeout)
+                stopped = (containers.inspect(engine, container.id) or {}).get("State", {})
+            if stopped.get("FinishedAt") and stopped.get("Status") not in LIVE:
+                done = dataclasses.replace(
+                    entry, started_at=stopped.get("StartedAt") or entry.started_at,
+                    stopped_at=stopped["FinishedAt"],
+                )  # fmt: skip
                 record.add(done)
                 if recorded is not None:
                     recorded[recorded.index(entry)] = done
@@ -139,9 +148,8 @@ def _started_since(info: dict, entry: Entry) -> bool:
     """Started again since salvage changed it: the engine's times, never salvage's clock
     (the two may disagree by minutes)."""
     started = _epoch(info["State"].get("StartedAt"))
-    mark = entry.stopped_at or entry.started_at
-    if mark:
-        return started > _epoch(mark)
+    if entry.started_at:  # its last start before salvage's change (FinishedAt is no help:
+        return started > _epoch(entry.started_at)  # a stop in a restart loop may predate it)
     return started > entry.since  # an entry written by an older salvage
 
 

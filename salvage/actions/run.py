@@ -133,7 +133,7 @@ class TideRun:
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
         down = Downtime(self.engine, self.record, self.run_id, self.tide.name, self._aborting)
-        pre_done, live, results = [], [], []
+        pre_done, live, commands, results = [], [], [], []
         aborted: Optional[Problem] = None
         try:
             # Decide on each container's state as it is now, not as it was when planned.
@@ -185,8 +185,7 @@ class TideRun:
                 self.observers.containers_back(self, group)
                 self.result.downtime += down.seconds
                 log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
-            ran = [s for s in live if s in commands] if not aborted else pre_done
-            self._run_posts(reversed(ran), timeout)
+            self._run_posts(reversed(pre_done if aborted else commands), timeout)
             down.posts_done()
         if aborted:
             log.error("%s", aborted)

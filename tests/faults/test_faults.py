@@ -273,6 +273,7 @@ def test_restarting_container_is_stopped_like_a_running_one(scene, table):
     during = scene.state_of(app)
     scene.go()
     _, stderr = run.communicate(timeout=120)
+    print(stderr)  # shown when the row breaks
     # A start by hand (salvage's) resets the count: the loop goes on from its first restart.
     wait_for(lambda: _restart_count(scene, app) >= 1, "the restart loop again")
     after = scene.state_of(app)
@@ -468,3 +469,29 @@ def test_sigterm_during_a_restore(scene, table):
     assert "Traceback" not in stderr, stderr
     table("SIGTERM during a restore", f"exit 1; {CALM}",
           f"exit {restore.returncode}; {scene.observe()}")  # fmt: skip
+
+
+def test_state_directory_turns_read_only_mid_run(scene, table):
+    one, two = scene.volume("one"), scene.volume("two")  # two groups, "one" first
+    scene.container("a1", [one], scene.label(one))
+    scene.container("a2", [one])
+    scene.container("b", [two], scene.label(two))
+    scene.snapshot()
+    run = scene.start_run()
+    scene.crane_started(one)  # a1 and a2 are down, recorded
+    # A read-only mount over the state directory (the run's open lock stays below it).
+    subprocess.run(["mount", "--bind", str(scene.state), str(scene.state)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(scene.state)], check=True)
+        scene.go()
+        _, stderr = run.communicate(timeout=120)
+        assert "Traceback" not in stderr and "Read-only file system" in stderr, stderr
+        back = "every container back" if scene.observe().startswith("containers as before") \
+            else scene.observe()  # fmt: skip
+    finally:
+        subprocess.run(["umount", str(scene.state)], check=False)
+    done = scene.salvage("recover")  # writable again: the record is cleared
+    table("the state directory turns read-only mid-run (two groups)",
+          f"exit 1; every container back; after `recover`: exit 0; {CALM}",
+          f"exit {run.returncode}; {back}; after `recover`: exit {done.returncode};"
+          f" {scene.observe()}")  # fmt: skip
