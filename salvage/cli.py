@@ -300,7 +300,7 @@ def recover(ctx: click.Context, if_idle: bool) -> None:
         # waiting for it here would outlast the unit's stop timeout.
         click.echo("another salvage is running: it recovers when it starts", err=True)
         sys.exit(EXIT_OK)
-    with _locked(config), signals_unwind() as stopped:  # a signal never cuts recovery short
+    with signals_unwind() as stopped, _locked(config):  # a signal never cuts recovery short
         problems = action(engine, config)
     if stopped:
         _fail([f"recover: interrupted ({stopped[0]}); recovery went on to its end"], EXIT_FAILED)
@@ -346,7 +346,7 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
 
     config = _config(ctx)
     engine = _engine(config)
-    with _locked(config), signals_unwind():  # a signal unwinds: the users are started again
+    with signals_unwind(), _locked(config):  # a signal unwinds: the users are started again
         try:
             problems = action(engine, config, volume, snapshot, to, tide, force)
         except RestoreError as error:

@@ -17,6 +17,8 @@ from support.harness import SCRIPT_CRANE, TAR_CRANE
 from support.scene import CALM, wait_for
 from support.watch import container_events
 
+from salvage.lock import is_held
+
 
 def _stack(scene, **labels):
     vol = scene.volume("data")
@@ -495,3 +497,24 @@ def test_state_directory_turns_read_only_mid_run(scene, table):
           f"exit 1; every container back; after `recover`: exit 0; {CALM}",
           f"exit {run.returncode}; {back}; after `recover`: exit {done.returncode};"
           f" {scene.observe()}")  # fmt: skip
+
+
+def test_sighup_during_recover(scene, table):
+    vol = scene.volume("data")
+    # busybox sleep without an init ignores SIGTERM: its stop takes the whole 10 s.
+    app = scene.container("app", [vol], scene.label(vol), init=False, stop_timeout=10)
+    scene.snapshot()
+    with container_events(scene.engine.host, [app]) as seen:
+        run = scene.start_run()
+        wait_for(lambda: (app, "kill") in [e[:2] for e in seen], "Docker's SIGTERM to the app")
+        scene.kill(run)  # the engine goes on stopping the container
+        recover = subprocess.Popen(
+            [sys.executable, "-m", "salvage", "-c", str(scene.config), "recover"],
+            env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(lambda: is_held(str(scene.state)), "recover holding the lock")
+        assert scene.state_of(app) == "running"  # recover waits out the grace period
+        stderr = scene.kill(recover, signal.SIGHUP)
+    assert "Traceback" not in stderr and "interrupted (SIGHUP)" in stderr, stderr
+    table("SIGHUP during `salvage recover` (waiting out a stop's grace period)",
+          f"exit 1; {CALM}", f"exit {recover.returncode}; {scene.observe()}")  # fmt: skip
