@@ -15,4 +15,4 @@ from salvage.systemd import calendar, generator
 def check(engine: Engine, config: Config) -> List[Problem]:
     # Schedules and tide names as systemd will take them (timers, unit names).
     systemd = calendar.problems(config) + generator.problems(config)
-    return systemd + check_host(discover(engine), config)
+    return systemd + check_host(discover(engine, config.tides), config)

@@ -74,7 +74,7 @@ class TideRun:
 
     def run(self) -> TideResult:
         self.result.started = time.time()
-        plan = plan_tide(discover(self.engine), self.config, self.tide.name)
+        plan = plan_tide(discover(self.engine, [self.tide.name]), self.config, self.tide.name)
         self.observers.tide_started(self, plan)
         for problem in plan.problems:
             log.error("%s", problem)
