@@ -77,9 +77,12 @@ class Downtime:
     def __init__(
         self, engine: Engine, record: Record, run_id: str, tide: str,
         cancelled: Optional[threading.Event] = None,
+        why: Optional[Callable[[], Optional[str]]] = None,
     ) -> None:  # fmt: skip
+        """`cancelled`, `why`: the owner's own cancellation (a run's abort) and its reason."""
         self.engine, self.record, self.run_id, self.tide = engine, record, run_id, tide
         self.cancelled = cancelled or threading.Event()
+        self._why = why
         self.reason = _received[0] if _received else ""
         if _received:
             self.cancelled.set()
@@ -102,7 +105,8 @@ class Downtime:
 
     def check(self, where: str) -> None:
         if self.cancelled.is_set():
-            raise Interrupted(Problem(where, f"interrupted ({self.reason or _reason()})"))
+            why = self.reason or (self._why and self._why()) or _reason()
+            raise Interrupted(Problem(where, f"interrupted ({why})"))
 
     def enter(self, container: Container, action: str, stop_timeout: int) -> Entry:
         """Stop or pause a container; it is brought back by `end` whatever happens."""

@@ -12,6 +12,8 @@ file is emptied (a truncation, which needs no free space).
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import threading
@@ -148,6 +150,9 @@ class Record:
     def _prepare(self) -> Tuple[Dict[tuple, Entry], int]:
         """Read before a change; entries of the legacy file move into the JSON lines."""
         live, end = self._read()
+        for stale in glob.glob(f"{glob.escape(self.legacy)}.*.tmp"):  # older versions' writes
+            with contextlib.suppress(OSError):
+                os.remove(stale)
         if os.path.exists(self.legacy):
             legacy = self._read_legacy()
             for entry in legacy:

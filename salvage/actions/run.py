@@ -132,7 +132,10 @@ class TideRun:
             self.result.problems += group.problems
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
-        down = Downtime(self.engine, self.record, self.run_id, self.tide.name, self._aborting)
+        down = Downtime(
+            self.engine, self.record, self.run_id, self.tide.name, self._aborting,
+            lambda: self.result.interrupted,
+        )  # fmt: skip
         pre_done, live, commands, results = [], [], [], []
         aborted: Optional[Problem] = None
         try:
