@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from support.harness import SCRIPT_CRANE, TAR_CRANE
@@ -518,3 +520,27 @@ def test_sighup_during_recover(scene, table):
     assert "Traceback" not in stderr and "interrupted (SIGHUP)" in stderr, stderr
     table("SIGHUP during `salvage recover` (waiting out a stop's grace period)",
           f"exit 1; {CALM}", f"exit {recover.returncode}; {scene.observe()}")  # fmt: skip
+
+
+def test_random_kills_of_run(scene, table):
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    scene.container("side", [vol], {"salvage.action": "pause",
+                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    scene.snapshot()
+    scene.go()  # the crane does not wait: a run lasts a second or two
+    chance = random.Random()
+    seed = chance.randrange(10**6)
+    chance.seed(seed)
+    seen = []
+    for kill in range(12):
+        run = scene.start_run()
+        time.sleep(chance.uniform(0.3, 2.5))  # a random moment is the fault itself
+        scene.kill(run)
+        after = scene.salvage("recover" if kill % 2 else "run")
+        assert after.returncode in (0, 1) and "Traceback" not in after.stderr, after.stderr
+        seen.append(scene.observe())
+    broken = [f"kill {i}: {note}" for i, note in enumerate(seen) if note != CALM]
+    table(f"12 SIGKILLs of `salvage run` at random moments (seed {seed}), each then recover"
+          " or the next run", f"every time: {CALM}",
+          "; ".join(broken) or f"every time: {CALM}")  # fmt: skip
