@@ -155,6 +155,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
     """Back up the volumes of a tide now."""
     from salvage import observers
     from salvage.actions import run as action
+    from salvage.downtime import signals_unwind
     from salvage.systemd import notify
 
     # Under systemd: READY=1 once the lock is held, STOPPING=1 (and EXIT_STATUS=) at the end.
@@ -163,7 +164,8 @@ def run(ctx: click.Context, tides: Tuple[str, ...]) -> None:
         names = _tides(config, tides)
         interactive = sys.stderr.isatty()
         engine = _engine(config)
-        with _locked(config, service):
+        # Signals unwind from the moment the lock is held (before that, nothing is touched).
+        with signals_unwind(), _locked(config, service):
             service.ready(f"running tide{'s' * (len(names) > 1)} {', '.join(names)}")
             sys.exit(action.run(engine, config, names, observers.for_config(config, interactive)))
 

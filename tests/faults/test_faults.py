@@ -544,3 +544,28 @@ def test_random_kills_of_run(scene, table):
     table(f"12 SIGKILLs of `salvage run` at random moments (seed {seed}), each then recover"
           " or the next run", f"every time: {CALM}",
           "; ".join(broken) or f"every time: {CALM}")  # fmt: skip
+
+
+def test_random_signals_to_run(scene, table):
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    scene.container("side", [vol], {"salvage.action": "pause",
+                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    scene.snapshot()
+    scene.go()
+    chance = random.Random()
+    seed = chance.randrange(10**6)
+    chance.seed(seed)
+    seen = []
+    for number in range(9):
+        sig = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)[number % 3]
+        run = scene.start_run()
+        wait_for(lambda run=run: is_held(str(scene.state)) or run.poll() is not None,
+                 "the run's lock")  # fmt: skip
+        time.sleep(chance.uniform(0, 2))  # a random moment is the fault itself
+        stderr = scene.kill(run, sig)
+        assert "Traceback" not in stderr and run.returncode in (0, 1), stderr
+        seen.append(f"{sig.name}: {scene.observe()}")  # no recover: the run unwound itself
+    broken = [note for note in seen if not note.endswith(CALM)]
+    table(f"9 SIGTERM/SIGINT/SIGHUP to `salvage run` at random moments (seed {seed})",
+          f"every time: {CALM}", "; ".join(broken) or f"every time: {CALM}")  # fmt: skip
