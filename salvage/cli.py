@@ -119,8 +119,14 @@ class _Salvage(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as error:
+            from salvage.downtime import Interrupted
             from salvage.engine.client import EngineError, describe
+            from salvage.record import RecordDamaged, RecordError
 
+            if isinstance(error, RecordDamaged):  # a person must look before salvage acts
+                _fail([error], EXIT_CONFIG)
+            if isinstance(error, (RecordError, Interrupted)):
+                _fail([error], EXIT_FAILED)
             engine = type(error).__module__.split(".")[0] in ("docker", "requests", "urllib3")
             if not (engine or isinstance(error, EngineError)):
                 raise
@@ -191,6 +197,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
         return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
     from salvage import observers
     from salvage.actions import run as action
+    from salvage.downtime import signals_unwind
     from salvage.systemd import notify
 
     # Under systemd: READY=1 once the lock is held, STOPPING=1 (and EXIT_STATUS=) at the end.
@@ -201,7 +208,8 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
         names = _tides(config, tides)
         interactive = sys.stderr.isatty() and not ctx.obj.get("quiet")  # no progress with -q
         engine = _engine(config)
-        with _locked(config, service):
+        # Signals unwind from the moment the lock is held (before that, nothing is touched).
+        with signals_unwind(), _locked(config, service):
             service.ready(f"running tide{'s' * (len(names) > 1)} {', '.join(names)}")
             sys.exit(action.run(engine, config, names, observers.for_config(config, interactive)))
 
@@ -218,7 +226,7 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 
     config = _config(ctx)
     names = _tides(config, tides)
-    host = discover(_engine(config))
+    host = discover(_engine(config), names)
     plans = [plan_tide(host, config, name) for name in names]
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in plans], indent=2, ensure_ascii=False))
@@ -346,6 +354,7 @@ def completion(shell: str) -> None:
 def recover(ctx: click.Context, if_idle: bool) -> None:
     """Bring back every container a salvage run left down (after a crash or a kill)."""
     from salvage.actions.recover import recover as action
+    from salvage.downtime import signals_unwind
     from salvage.lock import is_held
 
     config = _config(ctx)
@@ -355,8 +364,11 @@ def recover(ctx: click.Context, if_idle: bool) -> None:
         # waiting for it here would outlast the unit's stop timeout.
         click.echo("another salvage is running: it recovers when it starts", err=True)
         sys.exit(EXIT_OK)
-    with _locked(config):
-        sys.exit(EXIT_FAILED if action(engine, config) else EXIT_OK)
+    with signals_unwind() as stopped, _locked(config):  # a signal never cuts recovery short
+        problems = action(engine, config)
+    if stopped:
+        _fail([f"recover: interrupted ({stopped[0]}); recovery went on to its end"], EXIT_FAILED)
+    sys.exit(EXIT_FAILED if problems else EXIT_OK)
 
 
 @main.command()
@@ -401,10 +413,11 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
     """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile."""
     from salvage.actions.restore import restore as action
     from salvage.actions.snapshots import RestoreError
+    from salvage.downtime import signals_unwind
 
     config = _config(ctx)
     engine = _engine(config)
-    with _locked(config):
+    with signals_unwind(), _locked(config):  # a signal unwinds: the users are started again
         try:
             problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta)
         except RestoreError as error:

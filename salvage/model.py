@@ -15,6 +15,7 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_VOLUME = "com.docker.compose.volume"
 COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"
+LIVE = ("running", "restarting")  # states a backup must stop or pause
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class Container:
     state: str  # Docker's own words: running, paused, exited, created, restarting, dead
     labels: Mapping[str, str] = field(default_factory=dict)
     volumes: Tuple[str, ...] = ()  # names of the named volumes it mounts
+    auto_remove: bool = False  # started with --rm: a stop deletes it for good
+
+    @property
+    def live(self) -> bool:
+        """Running, or between two runs of its restart policy: salvage changes only these."""
+        return self.state in LIVE
 
     @property
     def project(self) -> str | None:

@@ -13,15 +13,15 @@ from typing import Dict, List, Sequence, Tuple
 from salvage import grouping, labels
 from salvage.config import Config, Crane, Tide
 from salvage.labels import Settings
-from salvage.model import Container, Host, Problem
+from salvage.model import LIVE, Container, Host, Problem
 
 
 def effective_action(action: str, state: str) -> str:
-    """What happens to a container in `state`: only a running one is changed.
-
-    A stopped or paused container is left exactly as it is (`none`).
+    """What happens to a container in `state`: only a live one (running, or restarting
+    between two runs) is changed. A stopped or paused container is left exactly as it is
+    (`none`), and watched: one started during the backup fails its group.
     """
-    return action if state == "running" else "none"
+    return action if state in LIVE else "none"
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,17 @@ def tide_volumes(host: Host, tide: str) -> Tuple[List[str], List[Problem]]:
     return names, problems
 
 
+def auto_remove_problem(container: Container, settings: Settings):
+    """A `--rm` container would be deleted by a stop: only pause or ignore can back it up."""
+    if container.auto_remove and settings.action == "stop" and container.live:
+        return Problem(
+            f'container "{container.name}"',
+            "was started with --rm (AutoRemove), so stopping it would delete it: not stopped;"
+            f" set {labels.ACTION}=pause or ignore",
+        )
+    return None
+
+
 def plan_tide(host: Host, config: Config, tide_name: str) -> Plan:
     tide = config.tides[tide_name]
     volumes, problems = tide_volumes(host, tide_name)
@@ -150,7 +161,7 @@ def plan_tide(host: Host, config: Config, tide_name: str) -> Plan:
         for container in members:
             settings, bad = labels.parse_settings(container)
             steps.append(Step(container, settings))
-            group_problems += bad
+            group_problems += bad + [p for p in [auto_remove_problem(container, settings)] if p]
         vols = tuple(sorted(shape.volumes))
         groups.append(Group(_group_name(vols, members), vols, tuple(steps), tuple(group_problems)))
     return Plan(tide, config.crane_of(tide), tuple(groups), tuple(problems))
@@ -174,4 +185,6 @@ def check_host(host: Host, config: Config) -> List[Problem]:
             for ref in tide_refs:
                 problems += [p for p in [labels.resolve(ref, host)[1]] if p]
         problems += labels.parse_settings(container)[1]
+    for tide in config.tides:  # what only a plan shows: a --rm container a tide would stop
+        problems += [p for g in plan_tide(host, config, tide).groups for p in g.problems]
     return list(dict.fromkeys(problems))

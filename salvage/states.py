@@ -1,26 +1,31 @@
 """Safe states and their reversal: what salvage does to a container, and how it undoes it.
 
-Only a container that is running when salvage reaches it is changed (stopped or paused).
-Every change is first written to the record (salvage.record), so that it can be undone by
-this run or, if this run dies, by `salvage recover`. Undoing goes through `restore`, which
-brings a container back to its prior state unless someone else changed it since: a
-person's start, stop or removal stands, and is reported.
+Only a container that is live (running, or restarting) when salvage reaches it is changed
+(stopped or paused). Every change is first written to the record (salvage.record), so that
+it can be undone by this run or, if this run dies, by `salvage recover`. Undoing goes
+through `restore`, which brings a container back to its prior state unless someone else
+changed it since: a person's start, stop or removal stands, and is reported. Whether
+someone did is decided on the engine's own timestamps, never on salvage's clock.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
+import dataclasses
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import List, Optional
 
+from docker.errors import APIError
+
 from salvage.engine import containers
-from salvage.engine.client import Engine, describe
+from salvage.engine.client import Engine, EngineError, describe
 from salvage.labels import Settings, parse_exit_policy
-from salvage.model import Container, Problem
-from salvage.record import Entry, Record
+from salvage.model import LIVE, Container, Problem
+from salvage.record import Entry, Record, RecordError
 
 log = logging.getLogger("salvage")
 UNDO = ("stop", "pause")
@@ -38,10 +43,26 @@ def _epoch(docker_time: str) -> float:
 
 def enter(
     engine: Engine, record: Record, container: Container, action: str, stop_timeout: int,
-    run_id: str, tide: str,
+    run_id: str, tide: str, recorded: Optional[List[Entry]] = None,
 ) -> Entry:  # fmt: skip
-    entry = Entry(container.id, container.name, action, "running", time.time(), run_id, tide)
+    """Stop or pause a live container, recorded first. The entry goes into `recorded` as
+    soon as it is on disk: from then on the change may happen, whatever this call says."""
+    info = containers.inspect(engine, container.id)
+    if info is None:
+        raise EngineError(f'container "{container.name}" no longer exists')
+    state = info["State"]
+    if action == "stop" and (info.get("HostConfig") or {}).get("AutoRemove"):
+        raise EngineError(
+            f'container "{container.name}" was started with --rm (AutoRemove): not stopped,'
+            " which would delete it"
+        )
+    entry = Entry(
+        container.id, container.name, action, state["Status"], time.time(), run_id, tide,
+        started_at=state.get("StartedAt") or "",
+    )  # fmt: skip
     record.add(entry)  # on disk before the change
+    if recorded is not None:
+        recorded.append(entry)
     try:
         if action == "stop":
             containers.stop(engine, container.id, stop_timeout)
@@ -49,16 +70,34 @@ def enter(
             containers.pause(engine, container.id)
         else:
             raise ValueError(action)
-    except Exception:
-        # Refused, or failed: if it is still running, there is nothing to undo. If that
-        # cannot be known (the engine is gone), the entry stays for `salvage recover`.
-        try:
-            state = (containers.inspect(engine, container.id) or {}).get("State", {})
-            if state.get("Status") == "running":
+    except APIError:
+        # Refused by the engine: if it is still as it was, there is nothing to undo. If that
+        # cannot be known, the entry stays (restoring it later finds out).
+        with contextlib.suppress(Exception):
+            now = containers.inspect(engine, container.id) or {}
+            if now.get("State", {}).get("Status") in LIVE and not _started_since(now, entry):
                 record.remove(entry)
-        except Exception:
-            pass
+                if recorded is not None:
+                    recorded.remove(entry)
         raise
+    if action == "stop":
+        # Once stopped: a later start is someone else's (the engine's clock).
+        with contextlib.suppress(Exception):
+            stopped = (containers.inspect(engine, container.id) or {}).get("State", {})
+            for _ in range(3):  # a restart loop may have started it once more meanwhile
+                if stopped.get("Status") not in LIVE:
+                    break
+                containers.stop(engine, container.id, stop_timeout)
+                stopped = (containers.inspect(engine, container.id) or {}).get("State", {})
+            if stopped.get("FinishedAt") and stopped.get("Status") not in LIVE:
+                done = dataclasses.replace(
+                    entry, started_at=stopped.get("StartedAt") or entry.started_at,
+                    stopped_at=stopped["FinishedAt"],
+                )  # fmt: skip
+                record.add(done)
+                if recorded is not None:
+                    recorded[recorded.index(entry)] = done
+                entry = done
     return entry
 
 
@@ -80,17 +119,17 @@ def restore(engine: Engine, entry: Entry) -> Outcome:
     if info is None:
         return Outcome(None, "was removed by someone else; nothing to restore")
     state = info["State"]["Status"]
-    if state == "running" and entry.change == "stop" and not _started_since(info, entry):
+    if state in LIVE and entry.change == "stop" and not _started_since(info, entry):
         # Never restarted since salvage meant to stop it: its stop may still be under way
         # (salvage died during the container's grace period). Let it finish, then start it.
         info = _stopped_within(engine, entry, info)
         if info is None:
             return Outcome(None, "was removed by someone else; nothing to restore")
         state = info["State"]["Status"]
-        if state == "running":
-            return Outcome(None, "is running: it was never stopped")
-    if state == "running":
-        return Outcome(None, "is running: started by someone else meanwhile")
+        if state in LIVE:
+            return Outcome(None, f"is {state}: it was never stopped")
+    if state in LIVE:
+        return Outcome(None, f"is {state}: started by someone else meanwhile")
     if state == "paused":
         if entry.change == "pause":
             engine.retry(containers.unpause, engine, entry.container)
@@ -106,7 +145,12 @@ def restore(engine: Engine, entry: Entry) -> Outcome:
 
 
 def _started_since(info: dict, entry: Entry) -> bool:
-    return _epoch(info["State"].get("StartedAt")) > entry.since
+    """Started again since salvage changed it: the engine's times, never salvage's clock
+    (the two may disagree by minutes)."""
+    started = _epoch(info["State"].get("StartedAt"))
+    if entry.started_at:  # its last start before salvage's change (FinishedAt is no help:
+        return started > _epoch(entry.started_at)  # a stop in a restart loop may predate it)
+    return started > entry.since  # an entry written by an older salvage
 
 
 def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
@@ -115,7 +159,7 @@ def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
     deadline = (
         time.monotonic() + (containers.DOCKER_STOP_TIMEOUT if timeout is None else timeout) + 5
     )
-    while info is not None and info["State"]["Status"] == "running":
+    while info is not None and info["State"]["Status"] in LIVE:
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -125,8 +169,10 @@ def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
 
 def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Problem]:
     """Bring back every changed container, the newest change first; the record forgets each
-    one that is back. One that cannot be is logged, and stays recorded for `salvage recover`."""
-    problems = []
+    one that is back. One that cannot be is logged, and stays recorded for `salvage recover`.
+    A record that cannot be written stops nothing: every container is still brought back."""
+    problems: List[Problem] = []
+    unwritable: Optional[RecordError] = None
     for entry in reversed(changes):
         where = f'container "{entry.name}"'
         try:
@@ -137,12 +183,26 @@ def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Pr
             log.error("%s", problem)
             problems.append(problem)
             continue
-        record.remove(entry)
         if outcome.done:
             log.info("container %s: %s", entry.name, outcome)
         else:
             log.warning("%s: %s", where, outcome)
+        try:
+            record.remove(entry)
+        except RecordError as error:
+            unwritable = unwritable or error
+    if unwritable and _still_recorded(record, changes):  # (emptying it needs no space)
+        problem = Problem("record", f"{unwritable} (its containers are back all the same)")
+        log.error("%s", problem)
+        problems.append(problem)
     return problems
+
+
+def _still_recorded(record: Record, changes: List[Entry]) -> bool:
+    try:
+        return bool({e.key for e in record.entries()} & {e.key for e in changes})
+    except RecordError:
+        return True
 
 
 def disturbed(engine: Engine, entry: Entry) -> Optional[str]:
@@ -152,7 +212,24 @@ def disturbed(engine: Engine, entry: Entry) -> Optional[str]:
         return "was removed"
     state = info["State"]["Status"]
     expected = ("exited", "created", "dead") if entry.change == "stop" else ("paused",)
-    return None if state in expected else f"was {state} by someone else during the backup"
+    if state not in expected:
+        return f"was {state} by someone else during the backup"
+    if _started_since(info, entry):
+        return "was started (and stopped again) by someone else during the backup"
+    return None
+
+
+def left_alone(engine: Engine, container_id: str, before: containers.Current) -> Optional[str]:
+    """Why a container salvage left as it was (stopped, created, paused) is not so any more:
+    started by someone during the backup, it may have written to the volumes (or None)."""
+    now = containers.current(engine, container_id)
+    if now.state is None or before.state is None:
+        return None  # removed: it wrote nothing more
+    if now.started_at != before.started_at:
+        return "was started by someone else during the backup"
+    if now.state != before.state:
+        return f"was {now.state} by someone else during the backup"
+    return None
 
 
 def post_entry(container: Container, settings: Settings, run_id: str, tide: str) -> Entry:

@@ -20,15 +20,17 @@ from salvage.config.schema import Tide
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.model import Problem
-from salvage.record import Record
+from salvage.record import Record, RecordError
 
 log = logging.getLogger("salvage")
 
 
 def recover(engine: Engine, config: Config) -> List[Problem]:
-    """Problems for the containers that could not be restored (they stay recorded)."""
+    """Problems for the containers that could not be restored (they stay recorded).
+    RecordDamaged when the record cannot be read: nothing is touched then."""
     record = Record(config.state_directory)
     problems: List[Problem] = []
+    unwritable: List[RecordError] = []
     entries = record.entries()
     # A half-restored volume: its users stay down (and recorded) until the restore is done.
     unfinished = restoring.interrupted(entries)
@@ -67,7 +69,13 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             problems.append(problem)
             log.error("recover: %s", problem)
             continue
-        record.remove(entry)
+        try:
+            record.remove(entry)
+        except RecordError as error:  # its container is back all the same
+            unwritable.append(error)
+    if unwritable:
+        problems.append(Problem("recover", str(unwritable[0])))
+        log.error("recover: %s", unwritable[0])
     leftovers = remove_leftover_cranes(engine, config.state_directory)
     leftovers += volumes.remove_leftover_scratch(engine, config.state_directory)
     for problem in leftovers:  # every problem is said, never only counted in the exit code

@@ -26,9 +26,10 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from salvage import restoring, states
+from salvage import restoring
 from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
+from salvage.downtime import Downtime
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, ensure_image
@@ -145,6 +146,10 @@ def restore(
     if paused:
         raise RestoreError(f"volume {target} is used by paused {', '.join(paused)}: unpause first")
 
+    # Finishing an interrupted restore continues its record entries (same run id), so that
+    # a crash at any moment leaves its users held down, never started.
+    run_id = unfinished.run_id if unfinished else call.run_id
+    down = Downtime(engine, record, run_id, call.tide.name, cranes=call.run_id)
     scratch = volumes.create_scratch(
         engine, volumes.scratch_name(call.run_id), call.run_id, config.state_directory
     )
@@ -152,16 +157,19 @@ def restore(
         started = time.monotonic()
         log.info("volume %s: restoring snapshot %s of %s into scratch volume %s first",
                  target, chosen.id, volume, scratch)  # fmt: skip
-        code, _ = call.run(engine, "restore", volume, target=scratch, snapshot=chosen.id)
+        code, _ = call.run(
+            engine, "restore", volume, target=scratch, snapshot=chosen.id, cancelled=down.cancelled
+        )
         if code != 0:
             raise RestoreError(
                 f'crane "{crane.name}" failed to restore snapshot {chosen.id} (exit {code}):'
                 f" volume {target} is {'still half restored' if unfinished else 'unchanged'}"
             )
         log.info("volume %s: snapshot read in %.1f s", target, time.monotonic() - started)
-        job = _Job(call, record, volume, target, chosen.id, scratch, force, unfinished)
+        job = _Job(call, down, volume, target, chosen.id, scratch, force, unfinished)
         return job.replace(engine, users)
     finally:
+        down.close()  # no-op once the job has ended it
         volumes.remove_scratch(engine, scratch)
 
 
@@ -170,7 +178,7 @@ class _Job:
     """Replacing the target's content with the scratch volume's, its users stopped."""
 
     call: Call
-    record: Record
+    down: Downtime
     volume: str  # whose snapshot
     target: str
     snapshot: str
@@ -179,30 +187,31 @@ class _Job:
     unfinished: Optional[Entry]  # a restore of the target that was interrupted mid-copy
 
     def replace(self, engine: Engine, users) -> List[Problem]:
-        call, target, record = self.call, self.target, self.record
-        # Finishing an interrupted restore continues its record entries (same run id), so
-        # that a crash at any moment leaves its users held down, never started.
-        run_id = self.unfinished.run_id if self.unfinished else call.run_id
-        changes = restoring.held(record.entries(), self.unfinished) if self.unfinished else []
+        call, target, down = self.call, self.target, self.down
+        record = down.record
+        if self.unfinished:  # the users it stopped are this downtime's too
+            down.entries.extend(restoring.held(record.entries(), self.unfinished))
         half = self.unfinished is not None  # the target's content is partly replaced
         marker, problems = self.unfinished, []
         try:
-            for container in stop_order([c for c in users if c.state == "running"]):
+            for container in stop_order([c for c in users if c.live]):
                 log.info("container %s: stop", container.name)
-                stop_timeout = containers.current(engine, container.id).stop_timeout
-                changes.append(states.enter(engine, record, container, "stop", stop_timeout,
-                                            run_id, call.tide.name))  # fmt: skip
+                down.enter(container, "stop", containers.current(engine, container.id).stop_timeout)
             # Looked at again with its users down: what they wrote meanwhile counts too.
             if not half and not _empty(engine, call, target):
                 if not self.force:
                     raise RestoreError(f"volume {target} is not empty any more: not restoring"
                                        " over it without --force")  # fmt: skip
+                down.check(f"volume {target}")
                 log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
-                code, _ = call.run(engine, "backup", target, env=SAFETY_ENV)
+                code, _ = call.run(engine, "backup", target, env=SAFETY_ENV,
+                                   cancelled=down.cancelled)  # fmt: skip
                 if code != 0:
                     raise RestoreError(f"safety backup of {target} failed (exit {code}):"
                                        " not restored")  # fmt: skip
-            marker = restoring.entry(target, self.volume, self.snapshot, run_id, call.tide.name)
+            down.check(f"volume {target}")
+            marker = restoring.entry(target, self.volume, self.snapshot, down.run_id,
+                                     call.tide.name)  # fmt: skip
             record.add(marker)  # on disk before the first byte of the target changes
             half, started = True, time.monotonic()
             volumes.replace(engine, call.crane.image, self.scratch, target,
@@ -213,15 +222,16 @@ class _Job:
                      time.monotonic() - started)  # fmt: skip
         except volumes.HelperFailed as error:
             log.error("%s", error)
-        except BaseException:  # a signal, the engine gone: say what stays down, then go on
+        except BaseException:  # the engine gone, a bug: say what stays down, then go on
             if half:
-                users = [e.name for e in changes]
+                users = [e.name for e in down.entries]
                 log.error("%s", Problem(f"volume {target}", restoring.explain(marker, users)))
             raise
         finally:
             if half:  # never start an app on half its data: its users stay recorded, down
-                users = [e.name for e in changes]
+                down.close()
+                users = [e.name for e in down.entries]
                 problems = [Problem(f"volume {target}", restoring.explain(marker, users))]
             else:
-                problems = states.restore_all(engine, record, changes)
+                problems = down.end()
         return problems

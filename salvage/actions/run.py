@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,28 +17,23 @@ from typing import Iterable, List, Optional
 import requests
 from docker.errors import DockerException, NotFound
 
-from salvage import labels, restoring, states
+from salvage import restoring, states
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
+from salvage.downtime import Downtime, Interrupted, signals_unwind, stop_cranes
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
 from salvage.invoke import Call
-from salvage.model import Problem
+from salvage.model import LIVE, Problem
 from salvage.observers import Observer, Observers, Veto
 from salvage.planning import Group, Plan, plan_tide
-from salvage.record import Record
+from salvage.record import Record, RecordError
 from salvage.results import TideResult, VolumeResult
 
 log = logging.getLogger("salvage")
-
-
-class _Aborted(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
 
 
 class TideRun:
@@ -71,28 +65,17 @@ class TideRun:
         self.result.interrupted = reason
         self._aborting.set()
         log.warning("tide %s: interrupted (%s): stopping the cranes", self.tide.name, reason)
-        threading.Thread(target=self._kill_cranes, name="abort", daemon=True).start()
-
-    def _kill_cranes(self) -> None:
-        api = self.engine.unbounded()
-        try:
-            for crane in api.containers(filters={"label": f"{labels.RUN}={self.run_id}"}):
-                try:
-                    api.kill(crane["Id"])
-                except DockerException:
-                    pass  # already gone
-        except DockerException as error:
-            log.error("tide %s: cannot stop its cranes: %s", self.tide.name, describe(error))
-        finally:
-            api.close()
+        threading.Thread(
+            target=stop_cranes, args=(self.engine, self.run_id), name="abort", daemon=True
+        ).start()
 
     def _check_aborted(self, where: str) -> None:
         if self._aborting.is_set():
-            raise _Aborted(Problem(where, f"interrupted ({self.result.interrupted})"))
+            raise Interrupted(Problem(where, f"interrupted ({self.result.interrupted})"))
 
     def run(self) -> TideResult:
         self.result.started = time.time()
-        plan = plan_tide(discover(self.engine), self.config, self.tide.name)
+        plan = plan_tide(discover(self.engine, [self.tide.name]), self.config, self.tide.name)
         self.observers.tide_started(self, plan)
         for problem in plan.problems:
             log.error("%s", problem)
@@ -174,80 +157,77 @@ class TideRun:
             self.result.problems += group.problems
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
-        pre_done, posts, changes, results = [], {}, [], []
-        running, inconsistent = [], []
-        down_since: Optional[float] = None
+        down = Downtime(
+            self.engine, self.record, self.run_id, self.tide.name, self._aborting,
+            lambda: self.result.interrupted,
+        )  # fmt: skip
+        pre_done, live, commands, results = [], [], [], []
+        inconsistent: List[str] = []
         aborted: Optional[Problem] = None
         try:
             # Decide on each container's state as it is now, not as it was when planned.
             now = {
                 s.container.id: containers.current(self.engine, s.container.id) for s in group.steps
             }
-            running = [s for s in group.steps if now[s.container.id].state == "running"]
-            for step in running:
-                self._check_aborted(f"group {group.name}")
+            live = [s for s in group.steps if now[s.container.id].state in LIVE]
+            # Commands run only inside a container that runs (not one between restarts).
+            commands = [s for s in live if now[s.container.id].state == "running"]
+            for step in commands:
+                down.check(f"group {group.name}")
                 if step.settings.pre:
-                    self._record_post(step, posts)
+                    down.post_due(step.container, step.settings)
                     log.info("container %s: running pre-command", step.container.name)
                     problem = states.run_command(
                         self.engine, step.container, step.settings, "pre", timeout
                     )
                     if problem:
-                        raise _Aborted(problem)
+                        raise Interrupted(problem)
                     pre_done.append(step)
-            for step in running:
-                self._check_aborted(f"group {group.name}")
-                self._record_post(step, posts)
+            for step in live:
+                down.check(f"group {group.name}")
+                if step in commands:
+                    down.post_due(step.container, step.settings)
                 if step.settings.action in states.UNDO:
-                    if down_since is None:
+                    if down.since is None:
                         self.observers.containers_leaving(self, group)
-                        down_since = time.monotonic()
                     log.info("container %s: %s", step.container.name, step.settings.action)
-                    changes.append(
-                        states.enter(
-                            self.engine, self.record, step.container, step.settings.action,
-                            now[step.container.id].stop_timeout, self.run_id, self.tide.name,
-                        )
-                    )  # fmt: skip
+                    down.enter(
+                        step.container, step.settings.action, now[step.container.id].stop_timeout
+                    )
             results = self._run_cranes(group)
-            disturbed = self._disturbed(changes)
+            disturbed = down.disturbed() or self._left_alone(group, now, live)
             if disturbed:
                 inconsistent = [r.volume for r in results if r.ok]
-                raise _Aborted(
+                raise Interrupted(
                     Problem(f"group {group.name}", f"{disturbed}: backup not consistent")
                 )
-        except _Aborted as error:
+        except Interrupted as error:
             aborted = error.problem
         except Veto as error:
             aborted = Problem(f"group {group.name}", str(error))
+        except RecordError as error:
+            aborted = Problem(f"group {group.name}", f"nothing more stopped: {error}")
         except (DockerException, EngineError, requests.exceptions.RequestException) as error:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
-            self.result.errors += states.restore_all(self.engine, self.record, changes)
-            downtime = time.monotonic() - down_since if down_since is not None else 0.0
-            if down_since is not None:
+            self.result.errors += down.end()
+            if down.since is not None:
                 self.observers.containers_back(self, group)
-                self.result.downtime += downtime
-                log.info("group %s: containers were down for %.2f s", group.name, downtime)
-            self._run_posts(reversed(pre_done if aborted else running), posts, timeout)
+                self.result.downtime += down.seconds
+                log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
+            self._run_posts(reversed(pre_done if aborted else commands), timeout)
+            down.posts_done()
         if aborted:
             log.error("%s", aborted)
             results = self._fail(group, f"not backed up: {aborted}")
         # Their snapshots exist but cannot be trusted: never a restore's default.
         mark_inconsistent(self.engine, self.call, inconsistent, str(aborted))
         for result in results:
-            result.downtime = downtime
-        self.observers.group_done(self, group, downtime)
+            result.downtime = down.seconds
+        self.observers.group_done(self, group, down.seconds)
         return results
 
-    def _record_post(self, step, posts: dict) -> None:
-        """A post-command is due from the moment its container is touched."""
-        if step.settings.post and step.container.id not in posts:
-            entry = states.post_entry(step.container, step.settings, self.run_id, self.tide.name)
-            self.record.add(entry)
-            posts[step.container.id] = entry
-
-    def _run_posts(self, steps, posts: dict, timeout: float) -> None:
+    def _run_posts(self, steps, timeout: float) -> None:
         for step in steps:
             if step.settings.post:
                 log.info("container %s: running post-command", step.container.name)
@@ -257,17 +237,15 @@ class TideRun:
                 if problem:
                     log.error("%s", problem)
                     self.result.errors.append(problem)
-        # Due posts not run here (their pre failed, or the group was cut short before them)
-        # are not due any more either.
-        for entry in posts.values():
-            self.record.remove(entry)
 
-    def _disturbed(self, changes) -> Optional[str]:
-        """Someone started or removed a container while its volumes were being backed up."""
-        for entry in changes:
-            why = states.disturbed(self.engine, entry)
-            if why:
-                return f'container "{entry.name}" {why}'
+    def _left_alone(self, group: Group, before: dict, live: list) -> Optional[str]:
+        """Someone started a container of the group that the run left as it was (stopped,
+        created, paused): it may have written to the volumes mid-backup."""
+        for step in group.steps:
+            if step not in live:
+                why = states.left_alone(self.engine, step.container.id, before[step.container.id])
+                if why:
+                    return f'container "{step.container.name}" {why}'
         return None
 
     def _run_cranes(self, group: Group) -> List[VolumeResult]:
@@ -290,7 +268,7 @@ class TideRun:
                 code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
                 if code != 0:
                     error = f'crane "{crane.name}" exited with {code}'
-        except _Aborted:
+        except Interrupted:
             error = "not started"
         except NotFound:
             # Mounting it would make Docker create a new, empty volume of that name.
@@ -317,20 +295,17 @@ def run(
 ) -> int:
     """Run the tides one after another; the worst exit code.
 
-    SIGTERM and SIGINT abort the running tide (its cranes are killed, its containers
-    restored) and start no further tide.
+    SIGTERM, SIGINT and SIGHUP abort the running tide (its cranes are killed, its
+    containers restored) and start no further tide.
     """
     observers = list(observers)
     current: List[TideRun] = []
-    stopped: List[str] = []
 
-    def on_signal(signum, _frame) -> None:
-        stopped.append(signal.Signals(signum).name)
+    def on_signal(name: str) -> None:
         for tide_run in current:
-            tide_run.abort(stopped[0])
+            tide_run.abort(name)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with signals_unwind(on_signal) as stopped:
         # A run that died before this one may have left containers down.
         codes = [1 if recover(engine, config) else 0]
         for tide in tides:
@@ -342,8 +317,7 @@ def run(
             trigger = "service" if os.environ.get("INVOCATION_ID") else "manual"
             tide_run = TideRun(engine, config, tide, observers, trigger)
             current[:] = [tide_run]
+            if stopped:  # a signal between the check and now
+                tide_run.abort(stopped[0])
             codes.append(tide_run.run().exit_code)
         return max(codes)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -110,13 +110,14 @@ class Engine:
         return docker.APIClient(timeout=None, **self._kwargs)
 
     def retry(self, call: Callable[..., T], *args) -> T:
-        """`call(*args)`, again while the engine cannot be reached (it may be restarting),
+        """`call(*args)`, again while the engine cannot be reached (restarting, frozen),
         up to `retries` times with a growing pause; then the last error is raised."""
         delay = 0.5
         for attempt in range(self.retries + 1):
             try:
                 return call(*args)
-            except requests.exceptions.ConnectionError as error:
+            # A frozen engine answers nothing: a timeout is retried like a refused connection.
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
                 if attempt == self.retries:
                     raise
                 cause = _os_error(error)  # mid-run: the engine restarting, most likely

@@ -18,6 +18,7 @@ class Current:
 
     state: Optional[str]  # None: the container no longer exists
     stop_timeout: int = DOCKER_STOP_TIMEOUT
+    started_at: str = ""  # State.StartedAt, the engine's clock
 
 
 def inspect(engine: Engine, container_id: str) -> Optional[dict]:
@@ -30,12 +31,22 @@ def inspect(engine: Engine, container_id: str) -> Optional[dict]:
         return None
 
 
+def auto_remove(engine: Engine, container_id: str) -> bool:
+    """Started with `--rm`: stopping it makes the engine delete it."""
+    info = inspect(engine, container_id) or {}
+    return bool((info.get("HostConfig") or {}).get("AutoRemove"))
+
+
 def current(engine: Engine, container_id: str) -> Current:
     info = inspect(engine, container_id)
     if info is None:
         return Current(None)
     timeout = (info.get("Config") or {}).get("StopTimeout")
-    return Current(info["State"]["Status"], DOCKER_STOP_TIMEOUT if timeout is None else timeout)
+    return Current(
+        info["State"]["Status"],
+        DOCKER_STOP_TIMEOUT if timeout is None else timeout,
+        info["State"].get("StartedAt") or "",
+    )
 
 
 def stop(engine: Engine, container_id: str, timeout: int) -> None:

@@ -1,17 +1,23 @@
 """Read the host's containers and volumes with two list calls, whatever the host's size.
 
-The list answers carry everything planning needs (labels, state, mounts; volume labels,
-driver and options), so there is no inspect per object. salvage's own cranes are left out.
+The list answers carry almost everything planning needs (labels, state, mounts; volume
+labels, driver and options). Only whether a container was started with `--rm` is in no
+list answer: for planning (`tides`), that is asked of each live container those tides
+could stop, one inspect each. salvage's own cranes are left out.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Iterable, Set
+
 from salvage import labels
+from salvage.engine import containers as engine_containers
 from salvage.engine.client import Engine
 from salvage.model import Container, Host, Volume
 
 
-def discover(engine: Engine) -> Host:
+def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
     api = engine.api
     containers = tuple(
         Container(
@@ -35,4 +41,25 @@ def discover(engine: Engine) -> Host:
         )
         for item in (api.volumes() or {}).get("Volumes") or ()
     }
-    return Host(containers, volumes)
+    host = Host(containers, volumes)
+    stoppable = _stoppable(host, set(tides))
+    auto_removed = {i for i in stoppable if engine_containers.auto_remove(engine, i)}
+    if not auto_removed:
+        return host
+    return Host(
+        tuple(dataclasses.replace(c, auto_remove=c.id in auto_removed) for c in containers),
+        volumes,
+    )
+
+
+def _stoppable(host: Host, tides: Set[str]) -> Set[str]:
+    """The live containers that these tides could stop: those that mount a volume a tide
+    names, and the other containers of their compose projects (grouping `project`)."""
+    named = set()
+    for container in host.containers:
+        for tide, refs in labels.tide_refs(container)[0].items():
+            if tide in tides:
+                named.update(labels.resolve(ref, host)[0] for ref in refs)
+    users = {c.id for c in host.containers if named.intersection(c.volumes)}
+    projects = {c.project for c in host.containers if c.id in users and c.project}
+    return {c.id for c in host.containers if c.live and (c.id in users or c.project in projects)}

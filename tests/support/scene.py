@@ -14,6 +14,7 @@ from pathlib import Path
 
 import docker
 
+from salvage.record import Record, RecordError
 from support.dockerd import PrivateDockerd
 from support.harness import BUSYBOX, SCRIPT_CRANE
 
@@ -47,7 +48,9 @@ class Scene:
         self.names: list = []
         self.config = self.write_config()
 
-    def write_config(self, tide_extra: str = "", top: str = "", name="salvage.toml") -> Path:
+    def write_config(
+        self, tide_extra: str = "", top: str = "", name="salvage.toml", docker: str = ""
+    ) -> Path:
         script = (
             'touch /out/$SALVAGE_VOLUME_NAME.started; case "$CRANE_MODE" in fail) exit 3;;'
             " hang) sleep 600;; esac; while [ ! -e /out/go ]; do sleep 0.05; done;"
@@ -61,6 +64,7 @@ class Scene:
             {top}
             [docker]
             retries = 6
+            {docker}
             [tides.{self.tide}]
             crane = "script"
             {tide_extra}
@@ -97,13 +101,19 @@ class Scene:
         self.api.remove_container(created, force=True)
         return output
 
-    def container(self, name: str, volumes, labels=None, init=True, stop_timeout=None) -> str:
+    def container(
+        self, name: str, volumes, labels=None, init=True, stop_timeout=None,
+        command=("sleep", "3600"), **host,
+    ) -> str:  # fmt: skip
+        """`host`: more of Docker's host config (auto_remove, restart_policy...)."""
         name = f"{self.prefix}-{name}"
         labels = dict(labels or {})
         binds = [f"{v}:/{v.split('-', 1)[1]}" for v in volumes] + [f"{self.signals}:/signals"]
         created = self.api.create_container(
-            BUSYBOX, ["sleep", "3600"], name=name, labels=labels, stop_timeout=stop_timeout,
-            host_config=self.api.create_host_config(binds=binds, init=init, network_mode="none"),
+            BUSYBOX, list(command), name=name, labels=labels, stop_timeout=stop_timeout,
+            host_config=self.api.create_host_config(
+                binds=binds, init=init, network_mode="none", **host
+            ),
         )  # fmt: skip
         self.api.start(created)
         self.names.append(name)
@@ -177,9 +187,11 @@ class Scene:
         mine = {"label": f"salvage.instance={self.state}"}
         cranes = self.api.containers(all=True, filters=mine)
         notes.append("no crane left" if not cranes else f"{len(cranes)} crane(s) left")
-        record = self.state / "record.json"
-        empty = not record.exists() or '"entries": []' in record.read_text()
-        notes.append("record empty" if empty else "record holds entries")
+        try:
+            empty = not Record(str(self.state)).entries()
+            notes.append("record empty" if empty else "record holds entries")
+        except RecordError as error:
+            notes.append(f"record unreadable: {error}")
         return "; ".join(notes)
 
     def cleanup(self) -> None:

@@ -144,10 +144,26 @@ def test_plan_groups_and_steps():
     assert all(g.problems == () for g in plan.groups)
 
 
-def test_effective_action_only_changes_running_containers():
+def test_effective_action_only_changes_live_containers():
     assert effective_action("pause", "running") == "pause"
+    assert effective_action("stop", "restarting") == "stop"  # between two runs of its loop
     for state in ["paused", "exited", "created", "dead"]:
         assert effective_action("stop", state) == "none"
+
+
+def test_a_rm_container_fails_its_group_unless_paused_or_ignored():
+    def plan_with(**tags):
+        rm = Container("id-rm", "rm", "running", tags, ("shop_db",), auto_remove=True)
+        return plan_tide(make_host(rm), CONFIG, "daily")
+
+    shop = {g.name: g for g in plan_with().groups}["shop_db"]
+    assert [str(p) for p in shop.problems] == [
+        'container "rm": was started with --rm (AutoRemove), so stopping it would delete it:'
+        " not stopped; set salvage.action=pause or ignore"
+    ]
+    for action in ("pause", "ignore"):
+        groups = plan_with(**{"salvage.action": action}).groups
+        assert all(g.problems == () for g in groups)
 
 
 def test_a_malformed_label_fails_its_group_only():

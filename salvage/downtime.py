@@ -1,0 +1,164 @@
+"""Downtime: the containers one salvage action takes down, and the way back. One mechanism
+for a run's group and for a restore, so that the two cannot drift apart.
+
+- Each change (stop, pause) and each due post-command is recorded before it happens; the
+  entry joins this downtime as soon as it is on disk, so `end` brings back every recorded
+  container, also one whose change was never seen to finish (an engine that froze mid-stop
+  may still stop it once it thaws).
+- The downtime clock runs from the first change to the end of `end`.
+- SIGTERM, SIGINT and SIGHUP (`signals_unwind`) interrupt every open downtime: its cranes
+  are killed, no further container is touched, and `end` still brings every one back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from typing import Callable, Dict, Iterator, List, Optional
+
+from docker.errors import DockerException
+
+from salvage import labels, states
+from salvage.engine.client import Engine, describe
+from salvage.labels import Settings
+from salvage.model import Container, Problem
+from salvage.record import Entry, Record, RecordError
+
+log = logging.getLogger("salvage")
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_received: List[str] = []  # signals received by this process, first first
+_open: List[Downtime] = []
+
+
+class Interrupted(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def stop_cranes(engine: Engine, run_id: str) -> None:
+    """Kill the cranes of one run (their volumes fail; the containers are brought back)."""
+    api = engine.unbounded()
+    try:
+        for crane in api.containers(filters={"label": f"{labels.RUN}={run_id}"}):
+            with contextlib.suppress(DockerException):  # already gone
+                api.kill(crane["Id"])
+    except DockerException as error:
+        log.error("cannot stop the cranes of run %s: %s", run_id[:8], describe(error))
+    finally:
+        api.close()
+
+
+@contextlib.contextmanager
+def signals_unwind(on_signal: Optional[Callable[[str], None]] = None) -> Iterator[List[str]]:
+    """SIGTERM, SIGINT and SIGHUP interrupt the open downtimes (and call `on_signal`)
+    instead of killing salvage; the list holds the signals received."""
+
+    def handler(signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        _received.append(name)
+        if on_signal:
+            on_signal(name)
+        for downtime in list(_open):
+            downtime.interrupt(name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    try:
+        yield _received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class Downtime:
+    def __init__(
+        self, engine: Engine, record: Record, run_id: str, tide: str,
+        cancelled: Optional[threading.Event] = None,
+        why: Optional[Callable[[], Optional[str]]] = None,
+        cranes: Optional[str] = None,
+    ) -> None:  # fmt: skip
+        """`cancelled`, `why`: the owner's own cancellation (a run's abort) and its reason.
+        `cranes`: the run id its cranes carry, when not `run_id` (a restore that finishes an
+        interrupted one records under that one's run id)."""
+        self.engine, self.record, self.run_id, self.tide = engine, record, run_id, tide
+        self.cranes = cranes or run_id
+        self.cancelled = cancelled or threading.Event()
+        self._why = why
+        self.reason = _received[0] if _received else ""
+        if _received:
+            self.cancelled.set()
+        self.entries: List[Entry] = []  # every recorded change, oldest first
+        self.posts: Dict[str, Entry] = {}  # container id -> its due post-command
+        self.since: Optional[float] = None  # monotonic, at the first change
+        self.seconds = 0.0
+        _open.append(self)
+
+    def interrupt(self, reason: str) -> None:
+        """From a signal handler or another thread: touch nothing more, kill the cranes."""
+        if self.cancelled.is_set():
+            return
+        self.reason = reason
+        self.cancelled.set()
+        log.warning("interrupted (%s): stopping the cranes", reason)
+        threading.Thread(
+            target=stop_cranes, args=(self.engine, self.cranes), name="interrupt", daemon=True
+        ).start()
+
+    def check(self, where: str) -> None:
+        if self.cancelled.is_set():
+            why = self.reason or (self._why and self._why()) or _reason()
+            raise Interrupted(Problem(where, f"interrupted ({why})"))
+
+    def enter(self, container: Container, action: str, stop_timeout: int) -> Entry:
+        """Stop or pause a container; it is brought back by `end` whatever happens."""
+        self.check(f'container "{container.name}"')
+        if self.since is None:
+            self.since = time.monotonic()
+        return states.enter(
+            self.engine, self.record, container, action, stop_timeout, self.run_id, self.tide,
+            recorded=self.entries,
+        )  # fmt: skip
+
+    def post_due(self, container: Container, settings: Settings) -> None:
+        """A post-command is due from the moment its container is touched."""
+        if settings.post and container.id not in self.posts:
+            entry = states.post_entry(container, settings, self.run_id, self.tide)
+            self.record.add(entry)
+            self.posts[container.id] = entry
+
+    def disturbed(self) -> Optional[str]:
+        """Someone started or removed a container this downtime changed."""
+        for entry in self.entries:
+            why = states.disturbed(self.engine, entry)
+            if why:
+                return f'container "{entry.name}" {why}'
+        return None
+
+    def end(self) -> List[Problem]:
+        """Bring back every recorded container, newest first (once); stop the clock."""
+        if self in _open:  # a signal from now on interrupts nothing of this
+            _open.remove(self)
+        problems = states.restore_all(self.engine, self.record, self.entries)
+        self.close()
+        return problems
+
+    def close(self) -> None:
+        """End without bringing anything back: what is recorded stays down and recorded
+        (a half-restored volume's users), for the same restore run again to finish."""
+        if self in _open:
+            _open.remove(self)
+        if self.since is not None and not self.seconds:
+            self.seconds = time.monotonic() - self.since
+
+    def posts_done(self) -> None:
+        """The due post-commands have run (or are not due any more)."""
+        for entry in self.posts.values():
+            with contextlib.suppress(RecordError):  # then `recover` finds them not due
+                self.record.remove(entry)
+
+
+def _reason() -> str:
+    return _received[0] if _received else "cancelled"
