@@ -27,8 +27,9 @@ KNOWN = (ACTION, PRE, POST, EXITCODE, USER)
 
 ACTIONS = ("stop", "pause", "ignore")
 GLOBAL_PREFIX = "g:"
-# Docker's own rule for volume names.
-_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+# Docker's own rule for volume names: no slash, so never a path.
+VOLUME_NAME = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+_VOLUME_NAME = re.compile(VOLUME_NAME)
 # Set by salvage on its own crane containers, so that leftovers can be found.
 CRANE = "salvage.crane"
 CRANE_TIDE = "salvage.crane.tide"

@@ -21,6 +21,7 @@ from typing import List, Tuple
 
 from salvage.config import Config
 from salvage.engine.volumes import SCRATCH_PREFIX
+from salvage.labels import VOLUME_NAME
 
 # Keys of a container create body (any level; Docker matches keys without regard to case):
 # what docker-py sends for salvage's cranes and helper containers, and salvage's labels.
@@ -30,7 +31,6 @@ CREATE_KEYS = (
     "|AutoRemove|ReadonlyRootfs|Init|Binds|Mounts|Target|Source|Type|ReadOnly|VolumeOptions|NoCopy"
     r"|salvage\.[a-z0-9._-]+"
 )
-VOLUME_NAME = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # Docker's own rule: no slash, so never a path
 _PLAIN = re.compile(r"[A-Za-z0-9/_.,+@=~ -]+")  # characters JSON leaves as they are
 
 TEMPLATE = """\

@@ -14,8 +14,9 @@ import docker
 import requests
 from docker.errors import APIError, DockerException
 
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_RETRIES = 5
+from salvage.config.schema import Docker
+
+DEFAULTS = Docker()  # [docker] timeout and retries, as the configuration defaults them
 T = TypeVar("T")
 log = logging.getLogger("salvage")
 
@@ -93,7 +94,7 @@ class Engine:
     `unbounded()` clients for streams that last as long as a crane runs (its logs, its
     wait); those get their own deadlines where they are used."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> None:
+    def __init__(self, timeout: float = DEFAULTS.timeout, retries: int = DEFAULTS.retries) -> None:
         self.retries = retries
         self.address = address()
         try:
