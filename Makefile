@@ -11,7 +11,7 @@ BASE ?= debian:bookworm-slim
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help deps dev test test-debian lint bench cranes demo deb rpm
+.PHONY: help deps dev test test-debian lint bench cranes demo deb rpm config-docs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,9 @@ bench: deps dev ## benchmarks on a real engine (DOCKER_HOST, else a private dock
 lint: dev ## ruff: lint and formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+config-docs: ## regenerate docs/configuration.md's key tables and examples/salvage.toml from salvage/config/schema.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m salvage.config.docs
 
 cranes: ## build the reference crane images, tar and restic (BASE=... to choose their base)
 	docker build --build-arg BASE=$(BASE) -t salvage/crane-tar:latest salvage/cranes/tar

@@ -296,7 +296,7 @@ class Config:
         metadata=key(
             c.TEXT,
             "given to cranes as `SALVAGE_MACHINE_NAME`",
-            hint="given to cranes (archives go under <target>/<machine>/)",
+            hint="Name of this machine, given to cranes (archives go under <target>/<machine>/)",
             example="homeserver",
             shown="the host name",
         ),
@@ -308,7 +308,7 @@ class Config:
             "absolute path where salvage keeps its state (the record, the lock, the run history"
             " `history.sqlite`). Under systemd, another one than the default is made writable"
             " for the services by the generator (`ReadWritePaths=`, [systemd.md](systemd.md))",
-            hint="run history, record, lock",
+            hint="Where salvage keeps its state (run history, record, lock)",
         ),
     )
     lock_timeout: float = field(  # how long a run waits for another one to end
@@ -316,7 +316,7 @@ class Config:
         metadata=key(
             c.DURATION,
             "how long a run waits for another salvage to finish",
-            hint="how long a run waits for another salvage to finish",
+            hint="How long a run waits for another salvage to finish",
         ),
     )
     metrics_directory: Optional[str] = field(  # node_exporter's textfile collector directory
@@ -326,7 +326,8 @@ class Config:
             "absolute path of node_exporter's textfile collector directory: each run rewrites"
             " `salvage.prom` there (see the README). The directory must exist; under systemd"
             " the generator makes it writable for the services (`ReadWritePaths=`).",
-            hint="node_exporter's textfile collector: each run rewrites salvage.prom there",
+            hint="node_exporter's textfile collector directory:"
+            " each run rewrites salvage.prom there",
             example="/var/lib/prometheus/node-exporter",
             shown="none",
         ),
