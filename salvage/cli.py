@@ -437,3 +437,16 @@ def proxy_config(ctx: click.Context) -> None:
         click.echo(action.render(_config(ctx)), nl=False)
     except action.ProxyConfigError as error:
         _fail([error])
+
+
+@main.group("config")
+def config_group() -> None:
+    """The configuration file's format (`salvage check --offline` checks the file)."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print salvage.toml's JSON Schema, for editors (docs/configuration.md)."""
+    from salvage.config.json_schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))

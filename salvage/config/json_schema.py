@@ -12,7 +12,7 @@ from salvage.config.schema import Config, Crane, Docker, Inhibit, Notify, Tide, 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _table(cls: Type[Any], title: str) -> Dict[str, Any]:
+def _table(cls: Type[Any], description: str) -> Dict[str, Any]:
     properties = {}
     for name, key in keys(cls).items():
         prop = dict(key.check.schema, description=key.doc)
@@ -21,7 +21,8 @@ def _table(cls: Type[Any], title: str) -> Dict[str, Any]:
             prop["default"] = key.check.written(value)
         properties[name] = prop
     required = [name for name in keys(cls) if default(cls, name) is dataclasses.MISSING]
-    table: Dict[str, Any] = {"title": title, "type": "object", "properties": properties}
+    table: Dict[str, Any] = {"description": description, "type": "object"}
+    table["properties"] = properties
     table["additionalProperties"] = False  # an unknown key is an error, as in validate.py
     if required:
         table["required"] = required
@@ -29,7 +30,7 @@ def _table(cls: Type[Any], title: str) -> Dict[str, Any]:
 
 
 def json_schema() -> Dict[str, Any]:
-    top = _table(Config, "salvage.toml")
+    top = _table(Config, "salvage's configuration (docs/configuration.md)")
     top["properties"].update(
         tides={
             "description": "[tides.<name>]: a set of volumes backed up together, on one schedule",
@@ -51,4 +52,4 @@ def json_schema() -> Dict[str, Any]:
             "items": _table(Notify, "a notification target"),
         },
     )
-    return {"$schema": DRAFT, **top}
+    return {"$schema": DRAFT, "title": "salvage.toml", **top}
