@@ -9,7 +9,7 @@ from typing import Any, Dict, Type
 
 from salvage.config.schema import Config, Crane, Docker, Inhibit, Notify, Tide, default, keys
 
-DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DRAFT = "http://json-schema.org/draft-07/schema#"  # what editors (taplo) understand best
 
 
 def _table(cls: Type[Any], description: str) -> Dict[str, Any]:

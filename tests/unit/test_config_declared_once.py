@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DRAFT = "http://json-schema.org/draft-07/schema#"
 
 
 def printed_schema() -> dict:
@@ -83,8 +83,8 @@ def test_the_schema_is_a_json_schema_the_shipped_example_meets():
     schema = printed_schema()
     assert schema["$schema"] == DRAFT
     jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
     example = tomllib.loads(docs.EXAMPLE.read_text())
     assert not list(validator.iter_errors(example))
     full = tomllib.loads(
