@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple, Type
 
 from salvage.config import checks as c
-from salvage.config.checks import GROUPINGS, INHIBIT_WHAT, NOTIFY_EVENTS, PULLS  # noqa: F401
+from salvage.config.checks import GROUPINGS, INHIBIT_WHAT, NOTIFY_EVENTS, PULLS
 
 DEFAULT_PATH = "/etc/salvage/salvage.toml"
 DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
