@@ -36,6 +36,10 @@ class RecordUnwritable(RecordError):
     pass
 
 
+class RecordUnreadable(RecordError):
+    """Not this user's to read (the state directory is root's): not damage."""
+
+
 @dataclass(frozen=True)
 class Entry:
     container: str  # id
@@ -106,6 +110,8 @@ class Record:
                 data = stream.read()
         except FileNotFoundError:
             return live, 0
+        except PermissionError:
+            raise RecordUnreadable(f"{self.path}: permission denied (sudo)") from None
         except OSError as error:
             raise RecordDamaged(f"cannot read {self.path}: {error.strerror}") from None
         end = data.rfind(b"\n") + 1  # after it: a line whose write never finished
@@ -129,6 +135,8 @@ class Record:
                 text = stream.read()
         except FileNotFoundError:
             return []
+        except PermissionError:
+            raise RecordUnreadable(f"{self.legacy}: permission denied (sudo)") from None
         except (OSError, ValueError) as error:
             raise RecordDamaged(self._damaged(self.legacy, str(error))) from None
         if not text.strip():

@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 from salvage import restoring, schedule
 from salvage.history import History
 from salvage.humanize import age, count, moment
-from salvage.record import Record
+from salvage.record import Record, RecordUnreadable
 from salvage.terminal import Paint
 
 # A run takes a while and a timer fires a little late: a volume is overdue once its last
@@ -25,7 +25,10 @@ def report(
 ) -> List[dict]:
     now = time.time() if now is None else now
     history = History(config.state_directory)
-    restores = restoring.report(Record(config.state_directory).entries())
+    try:
+        restores = restoring.report(Record(config.state_directory).entries())
+    except RecordUnreadable:  # not root: the history says what it can, or why it cannot
+        restores = []
     tides = []
     for name in sorted(config.tides):
         tide = config.tides[name]
