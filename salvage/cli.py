@@ -121,14 +121,14 @@ class _Salvage(click.Group):
         except Exception as error:
             from salvage.downtime import Interrupted
             from salvage.engine.client import EngineError, describe
+            from salvage.engine.errors import from_engine
             from salvage.record import RecordDamaged, RecordError
 
             if isinstance(error, RecordDamaged):  # a person must look before salvage acts
                 _fail([error], EXIT_CONFIG)
             if isinstance(error, (RecordError, Interrupted)):
                 _fail([error], EXIT_FAILED)
-            engine = type(error).__module__.split(".")[0] in ("docker", "requests", "urllib3")
-            if not (engine or isinstance(error, EngineError)):
+            if not (from_engine(error) or isinstance(error, EngineError)):
                 raise
             _fail([describe(error)], EXIT_FAILED)
 

@@ -19,10 +19,9 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, List, Optional
 
-from docker.errors import DockerException
-
 from salvage import labels, states
 from salvage.engine.client import Engine, describe
+from salvage.engine.errors import DockerException
 from salvage.labels import Settings
 from salvage.model import Container, Problem
 from salvage.record import Entry, Record, RecordError

@@ -14,9 +14,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, List, Optional
 
-import requests
-from docker.errors import DockerException, NotFound
-
 from salvage import restoring, states
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
@@ -26,6 +23,7 @@ from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
+from salvage.engine.errors import ENGINE_ERRORS, NotFound
 from salvage.invoke import Call
 from salvage.model import LIVE, Problem
 from salvage.observers import Observer, Observers, Veto
@@ -207,7 +205,7 @@ class TideRun:
             aborted = Problem(f"group {group.name}", str(error))
         except RecordError as error:
             aborted = Problem(f"group {group.name}", f"nothing more stopped: {error}")
-        except (DockerException, EngineError, requests.exceptions.RequestException) as error:
+        except (*ENGINE_ERRORS, EngineError) as error:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
             self.result.errors += down.end()
