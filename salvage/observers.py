@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, List
 
+from salvage.errors import SalvageError
+
 if TYPE_CHECKING:  # pragma: no cover
     from salvage.planning import Group, Plan
     from salvage.results import TideResult, VolumeResult
@@ -17,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("salvage")
 
 
-class Veto(Exception):
+class Veto(SalvageError):
     """Raised by an observer to stop a group before its containers are touched (e.g. a
     required inhibitor lock that cannot be had). The one exception that is not swallowed."""
 

@@ -24,6 +24,7 @@ from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
 from salvage.engine.errors import ENGINE_ERRORS, NotFound
+from salvage.errors import EXIT_FAILED, EXIT_OK
 from salvage.invoke import Call
 from salvage.model import LIVE, Problem
 from salvage.observers import Observer, Observers, Veto
@@ -305,11 +306,11 @@ def run(
 
     with signals_unwind(on_signal) as stopped:
         # A run that died before this one may have left containers down.
-        codes = [1 if recover(engine, config) else 0]
+        codes = [EXIT_FAILED if recover(engine, config) else EXIT_OK]
         for tide in tides:
             if stopped:
                 log.error("tide %s: not run (%s)", tide, stopped[0])
-                codes.append(1)
+                codes.append(EXIT_FAILED)
                 continue
             # systemd sets INVOCATION_ID for every unit it starts (a timer's, or by hand).
             trigger = "service" if os.environ.get("INVOCATION_ID") else "manual"

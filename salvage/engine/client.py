@@ -14,14 +14,19 @@ import docker
 import requests
 from docker.errors import APIError, DockerException
 
+from salvage.errors import SalvageError
+
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 5
 T = TypeVar("T")
 log = logging.getLogger("salvage")
 
 
-class EngineError(Exception):
+class EngineError(SalvageError):
     """The engine refused or failed a call; the message is one line for a person."""
+
+    def lines(self) -> list:
+        return [describe(self)]
 
 
 def address() -> str:
