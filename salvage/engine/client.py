@@ -98,9 +98,17 @@ class Engine:
     `unbounded()` clients for streams that last as long as a crane runs (its logs, its
     wait); those get their own deadlines where they are used."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> None:
+    def __init__(
+        self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES, api=None
+    ) -> None:
+        """`api`: an APIClient made elsewhere (unit tests: tests/support/fake_engine.py),
+        used for the quick calls and the streams alike."""
         self.retries = retries
         self.address = address()
+        self._kwargs: Optional[dict] = None
+        if api is not None:
+            self.api = api
+            return
         try:
             kwargs = docker.utils.kwargs_from_env()
             self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
@@ -112,6 +120,8 @@ class Engine:
             raise EngineError(line) from None
 
     def unbounded(self) -> docker.APIClient:
+        if self._kwargs is None:  # a client made elsewhere
+            return self.api
         return docker.APIClient(timeout=None, **self._kwargs)
 
     def retry(self, call: Callable[..., T], *args) -> T:
