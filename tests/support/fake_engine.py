@@ -314,7 +314,10 @@ class FakeAPIClient:
 
     @_api
     def volumes(self, filters=None) -> dict:
-        return {"Volumes": [dict(v) for v in self.volume_list.values()], "Warnings": None}
+        wanted = (filters or {}).get("label") or []
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        found = [dict(v) for v in self.volume_list.values() if _labelled(v["Labels"], wanted)]
+        return {"Volumes": found, "Warnings": None}
 
     @_api
     def inspect_volume(self, name: str) -> dict:

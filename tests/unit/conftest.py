@@ -31,7 +31,8 @@ def config(tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_signal_left():
-    """A signal a test sent is this process's for good (salvage exits after it): not the
-    next test's."""
+    """A signal a test sent, a downtime a test left open, are this process's for good
+    (salvage exits after them): not the next test's."""
     yield
     downtime._received.clear()
+    downtime._open.clear()

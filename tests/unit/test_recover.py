@@ -137,3 +137,26 @@ def test_leftover_cranes_cannot_be_listed(fake, config):
     fake.fail("containers", APIError("x", explanation="forbidden"))
     problems = recover(fake.engine(), config)
     assert "cannot list leftover cranes: forbidden" in [p.message for p in problems]
+
+
+def test_a_half_restored_volume_keeps_its_users_down_and_a_run_skips_it(fake, config):
+    from salvage import restoring
+    from salvage.actions.run import TideRun
+
+    fake.add_volume("data")
+    fake.add_container("db", labels={"salvage.tide.daily": "data"}, volumes=("data",))
+    entry = recorded(fake, config, "db")
+    fake.stop("db")
+    record = Record(config.state_directory)
+    record.add(restoring.entry("data", "data", "snap1", entry.run_id, "daily"))
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        "volume data: a restore of snapshot snap1 was interrupted while replacing its content:"
+        " its users db stay stopped until `salvage restore data --snapshot snap1` finishes it"
+    ]
+    assert fake.state("db") == "exited"
+    result = TideRun(fake.engine(), config, "daily").run()  # recovers at its start too
+    assert result.volumes[0].message == (
+        "half restored: not backed up until `salvage restore data --snapshot snap1`"
+    )
+    assert fake.state("db") == "exited" and len(record.entries()) == 2
