@@ -177,6 +177,34 @@ TIDE = click.option(
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _observers(config, interactive: bool = False) -> list:
+    """The observers of a run under this configuration (salvage.observers). Each concern
+    adds itself here, imported lazily so that a command that does not run a tide does not
+    pay for it."""
+    from salvage.history import Recorder
+
+    observers: list = [Recorder(config)]
+    if config.metrics_directory:
+        from salvage.metrics import Metrics
+
+        observers.append(Metrics(config))  # after the Recorder: it reads the history
+    if config.notify:
+        from salvage.notify import Notifier
+
+        observers.append(Notifier(config))
+    if interactive:
+        from salvage.progress import Progress
+
+        observers.append(Progress())
+    from salvage.systemd import inhibit, notify
+
+    # First: it may veto a group, and the others then never hear of its containers leaving.
+    observers.insert(0, inhibit.Inhibitor(config.inhibit))
+    if notify.service().active:
+        observers.append(notify.Status(notify.service(), config))
+    return observers
+
+
 @main.command()
 @TIDE
 @click.option("-n", "--dry-run", is_flag=True, help="Change nothing: show the plan (`plan`).")
@@ -191,7 +219,6 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
     """Back up the volumes of a tide now."""
     if dry_run:
         return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
-    from salvage import observers
     from salvage.actions import run as action
     from salvage.downtime import signals_unwind
     from salvage.systemd import notify
@@ -207,7 +234,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
         # Signals unwind from the moment the lock is held (before that, nothing is touched).
         with signals_unwind(), _locked(config, service):
             service.ready(f"running tide{'s' * (len(names) > 1)} {', '.join(names)}")
-            sys.exit(action.run(engine, config, names, observers.for_config(config, interactive)))
+            sys.exit(action.run(engine, config, names, _observers(config, interactive)))
 
 
 @main.command()

@@ -2,7 +2,8 @@
 history, metrics, sd_notify, the inhibitor lock) without being part of it.
 
 The run calls each hook on every observer, in order. An observer that fails is logged and
-skipped: reporting never fails a backup.
+skipped: reporting never fails a backup. Each observer imports this module, never the
+reverse: the command line (cli._observers) builds them.
 """
 
 from __future__ import annotations
@@ -88,30 +89,3 @@ class Observers(Observer):
 
     def tide_done(self, *args) -> None:
         self._call("tide_done", *args)
-
-
-def for_config(config, interactive: bool = False) -> List[Observer]:
-    """The observers of a run under this configuration. Each concern adds itself here,
-    imported lazily so that a command that does not run a tide does not pay for it."""
-    from salvage.history import Recorder
-
-    observers: List[Observer] = [Recorder(config)]
-    if config.metrics_directory:
-        from salvage.metrics import Metrics
-
-        observers.append(Metrics(config))  # after the Recorder: it reads the history
-    if config.notify:
-        from salvage.notify import Notifier
-
-        observers.append(Notifier(config))
-    if interactive:
-        from salvage.progress import Progress
-
-        observers.append(Progress())
-    from salvage.systemd import inhibit, notify
-
-    # First: it may veto a group, and the others then never hear of its containers leaving.
-    observers.insert(0, inhibit.Inhibitor(config.inhibit))
-    if notify.service().active:
-        observers.append(notify.Status(notify.service(), config))
-    return observers

@@ -25,3 +25,21 @@ def test_only_the_engine_layer_imports_docker_py():
         if name.split(".")[0] in ENGINE_LIBRARIES
     }
     assert outside == set()
+
+
+def salvage_imports(path: Path):
+    """The salvage modules one module imports, wherever the import statement is."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("salvage"):
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name.startswith("salvage"))
+
+
+def test_observers_import_no_observer():
+    """The CLI builds the observers; salvage.observers knows none of them (no cycle)."""
+    imported = set(salvage_imports(SALVAGE / "observers.py"))
+    assert imported <= {"salvage.errors", "salvage.errors.SalvageError", "salvage.planning",
+                        "salvage.planning.Group", "salvage.planning.Plan", "salvage.results",
+                        "salvage.results.TideResult", "salvage.results.VolumeResult"}  # fmt: skip
