@@ -54,6 +54,7 @@ class FakeContainer:
     labels: Dict[str, str] = field(default_factory=dict)
     volumes: Tuple[str, ...] = ()
     env: Dict[str, str] = field(default_factory=dict)
+    command: List[str] = field(default_factory=list)  # its entrypoint and command
     host_config: dict = field(default_factory=dict)
     stop_timeout: Optional[int] = None
     started_at: str = "0001-01-01T00:00:00Z"
@@ -109,7 +110,8 @@ class FakeAPIClient:
         self._ids = itertools.count(1)
         self._execs: Dict[str, Exec] = {}
         self._open: List[socket.socket] = []
-        # What a crane does: its exit code; it may act on the fake meanwhile.
+        # What a crane (or any container salvage creates) does: its exit code; it may act
+        # on the fake meanwhile, and say things (container.logs).
         self.crane: Callable[[FakeAPIClient, FakeContainer], int] = lambda api, crane: 0
         # What a command does: (exit code, output), or None for one that never ends.
         self.commands: Callable[[FakeContainer, str], Optional[Tuple[int, str]]] = (
@@ -286,7 +288,8 @@ class FakeAPIClient:
             name or f"fake_{next(self._ids)}", "created", image=image,
             labels=dict(labels or {}), env=dict(environment or {}),
             host_config=dict(host_config or {}),
-            volumes=tuple(m["Source"] for m in mounts if m.get("Type") == "volume"),
+            command=[*(entrypoint or []), *([command] if isinstance(command, str) else [])],
+            volumes=_volumes(mounts, (host_config or {}).get("binds")),
         )  # fmt: skip
         self.created.append(self.by_id[container_id])
         return {"Id": container_id, "Warnings": []}
@@ -385,3 +388,11 @@ def _labelled(labels: Dict[str, str], wanted: List[str]) -> bool:
         if key not in labels or (sep and labels[key] != value):
             return False
     return True
+
+
+def _volumes(mounts: list, binds) -> Tuple[str, ...]:
+    """The volumes a container mounts: volume mounts, and binds "volume:/path[:ro]"."""
+    named = [m["Source"] for m in mounts if m.get("Type") == "volume"]
+    if isinstance(binds, list):  # a dict binds host paths
+        named += [b.split(":")[0] for b in binds if not b.startswith("/")]
+    return tuple(named)
