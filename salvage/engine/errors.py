@@ -4,15 +4,20 @@ from here, so that only `salvage.engine` imports docker-py (and requests under i
 from __future__ import annotations
 
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from requests.exceptions import ConnectionError, RequestException, Timeout
+from requests.exceptions import RequestException
 
 # Everything a call to the engine may raise for the engine's sake (not salvage's own bugs).
 ENGINE_ERRORS = (DockerException, RequestException)
 
 __all__ = [
-    "APIError", "ConnectionError", "DockerException", "ENGINE_ERRORS", "ImageNotFound",
-    "NotFound", "RequestException", "Timeout", "from_engine",
-]  # fmt: skip
+    "APIError",
+    "DockerException",
+    "ENGINE_ERRORS",
+    "ImageNotFound",
+    "NotFound",
+    "RequestException",
+    "from_engine",
+]
 
 
 def from_engine(error: BaseException) -> bool:
