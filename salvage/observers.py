@@ -9,11 +9,13 @@ reverse: the command line (cli._observers) builds them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable, List
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable, List
 
 from salvage.errors import SalvageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from salvage.config import Config, Crane, Tide
     from salvage.planning import Group, Plan
     from salvage.results import TideResult, VolumeResult
 
@@ -25,8 +27,22 @@ class Veto(SalvageError):
     required inhibitor lock that cannot be had). The one exception that is not swallowed."""
 
 
+@dataclass(frozen=True)
+class RunView:
+    """What an observer sees of a run: its facts, its result so far (`result`, filled in
+    as the run goes), and one way to steer it: `abort(reason)`, which cuts the run short
+    as a signal does (its containers are put back)."""
+
+    config: Config
+    tide: Tide
+    crane: Crane
+    run_id: str
+    result: TideResult
+    abort: Callable[[str], None]
+
+
 class Observer:
-    """Every hook is optional; `run` is the TideRun (its tide, crane, config, run_id)."""
+    """Every hook is optional; `run` is a RunView."""
 
     def tide_started(self, run, plan: Plan) -> None: ...
 

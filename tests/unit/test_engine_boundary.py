@@ -39,7 +39,7 @@ def salvage_imports(path: Path):
 
 def test_observers_import_no_observer():
     """The CLI builds the observers; salvage.observers knows none of them (no cycle)."""
+    observers = ("salvage.history", "salvage.metrics", "salvage.notify", "salvage.progress",
+                 "salvage.systemd")  # fmt: skip
     imported = set(salvage_imports(SALVAGE / "observers.py"))
-    assert imported <= {"salvage.errors", "salvage.errors.SalvageError", "salvage.planning",
-                        "salvage.planning.Group", "salvage.planning.Plan", "salvage.results",
-                        "salvage.results.TideResult", "salvage.results.VolumeResult"}  # fmt: skip
+    assert imported and not {name for name in imported if name.startswith(observers)}

@@ -198,3 +198,27 @@ def test_a_missing_crane_image_fails_every_volume_before_any_container_is_touche
         'not backed up: crane "tar": image "elsewhere/x" is not on this host (pull = never)'
     )
     assert not fake.called("stop") and not fake.called("pause")
+
+
+def test_an_observer_sees_a_read_only_view_and_aborts_through_it(fake, config):
+    import dataclasses
+
+    import pytest
+
+    from salvage.observers import Observer, RunView
+
+    scene(fake)
+    seen = []
+
+    class Shutdown(Observer):
+        def containers_leaving(self, run, group):
+            seen.append(type(run))
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                run.run_id = "x"
+            run.abort("the host is shutting down")
+
+    result = TideRun(fake.engine(), config, "daily", [Shutdown()]).run()
+    assert seen == [RunView]
+    assert result.interrupted == "the host is shutting down"
+    assert "interrupted (the host is shutting down)" in result.volumes[0].message
+    assert states(fake) == AS_FOUND and cranes(fake) == []
