@@ -11,7 +11,7 @@ BASE ?= debian:bookworm-slim
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help deps dev test test-debian lint bench cranes demo deb rpm config-docs
+.PHONY: help deps dev test unit test-debian lint bench cranes demo deb rpm config-docs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ dev: $(VENV)/.installed ## make .venv: salvage in editable mode, with the test t
 
 test: deps dev ## run every test (starts a private dockerd unless SALVAGE_TEST_DOCKER_HOST is set)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+unit: dev ## unit tests only (no root, no engine), with the coverage of the safety modules
+	$(VENV)/bin/python -m coverage run -m pytest -q tests/unit && $(VENV)/bin/python -m coverage report
 
 test-debian: deps ## the tests on the distribution's own Python and libraries (python3-docker 5.0.3, ...)
 	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)

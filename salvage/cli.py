@@ -1,8 +1,8 @@
 """The `salvage` command line. Heavy modules (docker-py) are imported inside the commands,
 so `salvage --help` and `--version` stay fast.
 
-Exit codes: 0 all volumes backed up; 1 some failed; 2 a configuration, label or usage
-problem (click's own usage errors exit 2 as well).
+Exit codes: salvage.errors. salvage's own exceptions (salvage.errors.SalvageError) and the
+engine's end in one handler (_Salvage): one line each, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import List, Tuple
 import click
 
 from salvage import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+from salvage.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, SalvageError
 
 
 def _log_errors(lines) -> None:
@@ -113,22 +112,19 @@ def _configured(config, tides: Tuple[str, ...], service) -> Tuple[str, ...]:
 
 
 class _Salvage(click.Group):
-    """Whatever the engine does, a person sees one line and an exit code, never a traceback."""
+    """Whatever fails, a person sees one line and an exit code, never a traceback: the one
+    handler of salvage's own errors (their exit code) and the engine's (EXIT_FAILED)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except SalvageError as error:
+            _fail(error.lines(), error.exit_code)
         except Exception as error:
-            from salvage.downtime import Interrupted
-            from salvage.engine.client import EngineError, describe
-            from salvage.record import RecordDamaged, RecordError
+            from salvage.engine.client import describe
+            from salvage.engine.errors import from_engine
 
-            if isinstance(error, RecordDamaged):  # a person must look before salvage acts
-                _fail([error], EXIT_CONFIG)
-            if isinstance(error, (RecordError, Interrupted)):
-                _fail([error], EXIT_FAILED)
-            engine = type(error).__module__.split(".")[0] in ("docker", "requests", "urllib3")
-            if not (engine or isinstance(error, EngineError)):
+            if not from_engine(error):
                 raise
             _fail([describe(error)], EXIT_FAILED)
 
@@ -181,6 +177,34 @@ TIDE = click.option(
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _observers(config, interactive: bool = False) -> list:
+    """The observers of a run under this configuration (salvage.observers). Each concern
+    adds itself here, imported lazily so that a command that does not run a tide does not
+    pay for it."""
+    from salvage.history import Recorder
+
+    observers: list = [Recorder(config)]
+    if config.metrics_directory:
+        from salvage.metrics import Metrics
+
+        observers.append(Metrics(config))  # after the Recorder: it reads the history
+    if config.notify:
+        from salvage.notify import Notifier
+
+        observers.append(Notifier(config))
+    if interactive:
+        from salvage.progress import Progress
+
+        observers.append(Progress())
+    from salvage.systemd import inhibit, notify
+
+    # First: it may veto a group, and the others then never hear of its containers leaving.
+    observers.insert(0, inhibit.Inhibitor(config.inhibit))
+    if notify.service().active:
+        observers.append(notify.Status(notify.service(), config))
+    return observers
+
+
 @main.command()
 @TIDE
 @click.option("-n", "--dry-run", is_flag=True, help="Change nothing: show the plan (`plan`).")
@@ -195,7 +219,6 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
     """Back up the volumes of a tide now."""
     if dry_run:
         return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
-    from salvage import observers
     from salvage.actions import run as action
     from salvage.downtime import signals_unwind
     from salvage.systemd import notify
@@ -211,7 +234,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
         # Signals unwind from the moment the lock is held (before that, nothing is touched).
         with signals_unwind(), _locked(config, service):
             service.ready(f"running tide{'s' * (len(names) > 1)} {', '.join(names)}")
-            sys.exit(action.run(engine, config, names, observers.for_config(config, interactive)))
+            sys.exit(action.run(engine, config, names, _observers(config, interactive)))
 
 
 @main.command()
@@ -279,14 +302,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Per tide: the last run, its result and the next one; per volume: the last good
     backup and its age. Exits 1 when a last run failed or a volume is overdue."""
     from salvage.actions import status as action
-    from salvage.history import HistoryError
     from salvage.terminal import Paint
 
     config = _config(ctx)
-    try:
-        tides = action.report(config)
-    except HistoryError as error:
-        _fail([error], EXIT_FAILED)
+    tides = action.report(config)  # HistoryError: _Salvage
     if as_json:
         click.echo(json.dumps(tides, indent=2, ensure_ascii=False))
     else:
@@ -315,14 +334,11 @@ def history(
 ) -> None:  # fmt: skip
     """The recorded runs, newest first, with each volume's result, time and downtime."""
     from salvage.actions.history import render
-    from salvage.history import History, HistoryError
+    from salvage.history import History
     from salvage.terminal import Paint
 
     config = _config(ctx)
-    try:
-        runs = History(config.state_directory).runs(tides, volumes, limit)
-    except HistoryError as error:
-        _fail([error], EXIT_FAILED)
+    runs = History(config.state_directory).runs(tides, volumes, limit)  # HistoryError: _Salvage
     if as_json:
         click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
     else:
@@ -383,11 +399,8 @@ def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None
 
     config = _config(ctx)
     engine = _engine(config)
-    try:
-        call = Call.new(config, action.tide_of(engine, config, volume, tide))
-        found = action.snapshots(engine, call, volume)
-    except action.RestoreError as error:
-        _fail([error], EXIT_FAILED)
+    call = Call.new(config, action.tide_of(engine, config, volume, tide))
+    found = action.snapshots(engine, call, volume)  # RestoreError: _Salvage
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in found], indent=2))
     else:
@@ -412,16 +425,12 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
             trust_meta: bool):  # fmt: skip
     """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile."""
     from salvage.actions.restore import restore as action
-    from salvage.actions.snapshots import RestoreError
     from salvage.downtime import signals_unwind
 
     config = _config(ctx)
     engine = _engine(config)
     with signals_unwind(), _locked(config):  # a signal unwinds: the users are started again
-        try:
-            problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta)
-        except RestoreError as error:
-            _fail([error], EXIT_FAILED)
+        problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta)
     if problems:
         _fail(problems, EXIT_FAILED)
 
@@ -433,10 +442,7 @@ def proxy_config(ctx: click.Context) -> None:
     (docs/docker-api.md)."""
     from salvage.actions import proxy_config as action
 
-    try:
-        click.echo(action.render(_config(ctx)), nl=False)
-    except action.ProxyConfigError as error:
-        _fail([error])
+    click.echo(action.render(_config(ctx)), nl=False)  # ProxyConfigError: _Salvage
 
 
 @main.group("config")

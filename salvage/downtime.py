@@ -19,10 +19,10 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, List, Optional
 
-from docker.errors import DockerException
-
 from salvage import labels, states
 from salvage.engine.client import Engine, describe
+from salvage.engine.errors import DockerException
+from salvage.errors import SalvageError
 from salvage.labels import Settings
 from salvage.model import Container, Problem
 from salvage.record import Entry, Record, RecordError
@@ -33,7 +33,7 @@ _received: List[str] = []  # signals received by this process, first first
 _open: List[Downtime] = []
 
 
-class Interrupted(Exception):
+class Interrupted(SalvageError):
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
         self.problem = problem

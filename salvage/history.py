@@ -19,6 +19,7 @@ import time
 from contextlib import closing, contextmanager
 from typing import Iterator, List, Optional, Sequence
 
+from salvage.errors import SalvageError
 from salvage.observers import Observer
 from salvage.results import TideResult, VolumeResult
 
@@ -66,7 +67,7 @@ MIGRATIONS = (
 )
 
 
-class HistoryError(Exception):
+class HistoryError(SalvageError):
     """The history cannot be read or written; said in one line."""
 
 

@@ -13,10 +13,12 @@ import os
 import time
 from typing import Callable, Iterator, Optional
 
+from salvage.errors import SalvageError
+
 FILE = "lock"
 
 
-class LockTimeout(Exception):
+class LockTimeout(SalvageError):
     pass
 
 

@@ -2,28 +2,47 @@
 history, metrics, sd_notify, the inhibitor lock) without being part of it.
 
 The run calls each hook on every observer, in order. An observer that fails is logged and
-skipped: reporting never fails a backup.
+skipped: reporting never fails a backup. Each observer imports this module, never the
+reverse: the command line (cli._observers) builds them.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable, List
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable, List
+
+from salvage.errors import SalvageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from salvage.config import Config, Crane, Tide
     from salvage.planning import Group, Plan
     from salvage.results import TideResult, VolumeResult
 
 log = logging.getLogger("salvage")
 
 
-class Veto(Exception):
+class Veto(SalvageError):
     """Raised by an observer to stop a group before its containers are touched (e.g. a
     required inhibitor lock that cannot be had). The one exception that is not swallowed."""
 
 
+@dataclass(frozen=True)
+class RunView:
+    """What an observer sees of a run: its facts, its result so far (`result`, filled in
+    as the run goes), and one way to steer it: `abort(reason)`, which cuts the run short
+    as a signal does (its containers are put back)."""
+
+    config: Config
+    tide: Tide
+    crane: Crane
+    run_id: str
+    result: TideResult
+    abort: Callable[[str], None]
+
+
 class Observer:
-    """Every hook is optional; `run` is the TideRun (its tide, crane, config, run_id)."""
+    """Every hook is optional; `run` is a RunView."""
 
     def tide_started(self, run, plan: Plan) -> None: ...
 
@@ -86,30 +105,3 @@ class Observers(Observer):
 
     def tide_done(self, *args) -> None:
         self._call("tide_done", *args)
-
-
-def for_config(config, interactive: bool = False) -> List[Observer]:
-    """The observers of a run under this configuration. Each concern adds itself here,
-    imported lazily so that a command that does not run a tide does not pay for it."""
-    from salvage.history import Recorder
-
-    observers: List[Observer] = [Recorder(config)]
-    if config.metrics_directory:
-        from salvage.metrics import Metrics
-
-        observers.append(Metrics(config))  # after the Recorder: it reads the history
-    if config.notify:
-        from salvage.notify import Notifier
-
-        observers.append(Notifier(config))
-    if interactive:
-        from salvage.progress import Progress
-
-        observers.append(Progress())
-    from salvage.systemd import inhibit, notify
-
-    # First: it may veto a group, and the others then never hear of its containers leaving.
-    observers.insert(0, inhibit.Inhibitor(config.inhibit))
-    if notify.service().active:
-        observers.append(notify.Status(notify.service(), config))
-    return observers

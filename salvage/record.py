@@ -20,16 +20,18 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
+from salvage.errors import EXIT_CONFIG, SalvageError
+
 FILE = "record.jsonl"
 LEGACY = "record.json"  # one JSON document, as salvage wrote it before the JSON lines
 
 
-class RecordError(Exception):
+class RecordError(SalvageError):
     """The record cannot be read or written; the message is one line for a person."""
 
 
 class RecordDamaged(RecordError):
-    pass
+    exit_code = EXIT_CONFIG  # a person must look before salvage acts
 
 
 class RecordUnwritable(RecordError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from salvage.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from salvage.model import Problem
 
 
@@ -50,8 +51,8 @@ class TideResult:
     @property
     def exit_code(self) -> int:
         if self.problems:
-            return 2
-        return 1 if self.errors or self.failed or self.interrupted else 0
+            return EXIT_CONFIG
+        return EXIT_FAILED if self.errors or self.failed or self.interrupted else EXIT_OK
 
     def summary(self) -> str:
         ok = len(self.volumes) - len(self.failed)

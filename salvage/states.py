@@ -19,10 +19,9 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-from docker.errors import APIError
-
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
+from salvage.engine.errors import APIError
 from salvage.labels import Settings, parse_exit_policy
 from salvage.model import LIVE, Container, Problem
 from salvage.record import Entry, Record, RecordError

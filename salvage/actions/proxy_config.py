@@ -21,6 +21,7 @@ from typing import List, Tuple
 
 from salvage.config import Config
 from salvage.engine.volumes import SCRATCH_PREFIX
+from salvage.errors import EXIT_CONFIG, SalvageError
 from salvage.labels import VOLUME_NAME
 
 # Keys of a container create body (any level; Docker matches keys without regard to case):
@@ -149,8 +150,8 @@ BODY_RULES = (
 )
 
 
-class ProxyConfigError(Exception):
-    pass
+class ProxyConfigError(SalvageError):
+    exit_code = EXIT_CONFIG
 
 
 def host_paths(config: Config) -> Tuple[List[str], List[str]]:

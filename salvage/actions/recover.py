@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from typing import List
 
-from docker.errors import DockerException
-
 from salvage import labels, restoring, states
 from salvage.config import Config
 from salvage.config.schema import Tide
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
+from salvage.engine.errors import DockerException
 from salvage.model import Problem
 from salvage.record import Record, RecordError
 

@@ -14,9 +14,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, List, Optional
 
-import requests
-from docker.errors import DockerException, NotFound
-
 from salvage import restoring, states
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
@@ -26,9 +23,11 @@ from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
+from salvage.engine.errors import ENGINE_ERRORS, NotFound
+from salvage.errors import EXIT_FAILED, EXIT_OK
 from salvage.invoke import Call
 from salvage.model import LIVE, Problem
-from salvage.observers import Observer, Observers, Veto
+from salvage.observers import Observer, Observers, RunView, Veto
 from salvage.planning import Group, Plan, plan_tide
 from salvage.record import Record, RecordError
 from salvage.results import TideResult, VolumeResult
@@ -55,6 +54,7 @@ class TideRun:
         self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
         self._aborting = threading.Event()
         self.record = Record(config.state_directory)
+        self.view = RunView(config, self.tide, self.crane, self.run_id, self.result, self.abort)
 
     def abort(self, reason: str) -> None:
         """Cut the run short (a signal, a shutdown): kill its running cranes and start no
@@ -76,7 +76,7 @@ class TideRun:
     def run(self) -> TideResult:
         self.result.started = time.time()
         plan = plan_tide(discover(self.engine, [self.tide.name]), self.config, self.tide.name)
-        self.observers.tide_started(self, plan)
+        self.observers.tide_started(self.view, plan)
         for problem in plan.problems:
             log.error("%s", problem)
         self.result.problems += plan.problems
@@ -88,7 +88,7 @@ class TideRun:
             self._run_groups(plan)
         self.result.ended = time.time()
         log.info("%s", self.result.summary())
-        self.observers.tide_done(self, self.result)
+        self.observers.tide_done(self.view, self.result)
         return self.result
 
     def _run_groups(self, plan: Plan) -> None:
@@ -115,11 +115,11 @@ class TideRun:
                 "group %d/%d %s: volumes %s", number, len(plan.groups), group.name,
                 ", ".join(group.volumes),
             )  # fmt: skip
-            self.observers.group_started(self, number, len(plan.groups), group)
+            self.observers.group_started(self.view, number, len(plan.groups), group)
             results = self._run_group(group)
             self.result.volumes += results
             for result in results:
-                self.observers.volume_done(self, result)
+                self.observers.volume_done(self.view, result)
         self._retention()
 
     def _retention(self) -> None:
@@ -137,7 +137,7 @@ class TideRun:
     def _tide_action(self, action: str, volumes: List[str]) -> Optional[str]:
         return self.call.tide_action(
             self.engine, action, volumes, self._aborting,
-            starting=lambda: self.observers.crane_action(self, action),
+            starting=lambda: self.observers.crane_action(self.view, action),
         )  # fmt: skip
 
     def _fail(self, group: Group, message: str) -> List[VolumeResult]:
@@ -189,7 +189,7 @@ class TideRun:
                     down.post_due(step.container, step.settings)
                 if step.settings.action in states.UNDO:
                     if down.since is None:
-                        self.observers.containers_leaving(self, group)
+                        self.observers.containers_leaving(self.view, group)
                     log.info("container %s: %s", step.container.name, step.settings.action)
                     down.enter(
                         step.container, step.settings.action, now[step.container.id].stop_timeout
@@ -207,12 +207,12 @@ class TideRun:
             aborted = Problem(f"group {group.name}", str(error))
         except RecordError as error:
             aborted = Problem(f"group {group.name}", f"nothing more stopped: {error}")
-        except (DockerException, EngineError, requests.exceptions.RequestException) as error:
+        except (*ENGINE_ERRORS, EngineError) as error:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
             self.result.errors += down.end()
             if down.since is not None:
-                self.observers.containers_back(self, group)
+                self.observers.containers_back(self.view, group)
                 self.result.downtime += down.seconds
                 log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
             self._run_posts(reversed(pre_done if aborted else commands), timeout)
@@ -224,7 +224,7 @@ class TideRun:
         mark_inconsistent(self.engine, self.call, inconsistent, str(aborted))
         for result in results:
             result.downtime = down.seconds
-        self.observers.group_done(self, group, down.seconds)
+        self.observers.group_done(self.view, group, down.seconds)
         return results
 
     def _run_posts(self, steps, timeout: float) -> None:
@@ -263,7 +263,7 @@ class TideRun:
             if unfinished:  # its backup could rotate away the snapshot being restored
                 error = f"half restored: not backed up until `{restoring.command(unfinished)}`"
             else:
-                self.observers.volume_started(self, volume)
+                self.observers.volume_started(self.view, volume)
                 log.info("volume %s: backing up (crane %s)", volume, crane.name)
                 code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
                 if code != 0:
@@ -307,11 +307,11 @@ def run(
 
     with signals_unwind(on_signal) as stopped:
         # A run that died before this one may have left containers down.
-        codes = [1 if recover(engine, config) else 0]
+        codes = [EXIT_FAILED if recover(engine, config) else EXIT_OK]
         for tide in tides:
             if stopped:
                 log.error("tide %s: not run (%s)", tide, stopped[0])
-                codes.append(1)
+                codes.append(EXIT_FAILED)
                 continue
             # systemd sets INVOCATION_ID for every unit it starts (a timer's, or by hand).
             trigger = "service" if os.environ.get("INVOCATION_ID") else "manual"

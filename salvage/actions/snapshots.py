@@ -11,13 +11,14 @@ from salvage.config import Config, Tide
 from salvage.engine import client
 from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
+from salvage.errors import SalvageError
 from salvage.invoke import Call
 from salvage.planning import tide_volumes
 
 log = logging.getLogger("salvage")
 
 
-class RestoreError(Exception):
+class RestoreError(SalvageError):
     """One line for a person: what cannot be done, and why."""
 
 

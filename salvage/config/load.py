@@ -11,6 +11,7 @@ from typing import List, Optional
 
 from salvage.config.schema import DEFAULT_PATH, Config
 from salvage.config.validate import validate
+from salvage.errors import EXIT_CONFIG, SalvageError
 from salvage.model import Problem
 
 if sys.version_info >= (3, 11):
@@ -22,12 +23,17 @@ else:  # pragma: no cover - Python < 3.11
 log = logging.getLogger("salvage")
 
 
-class ConfigError(Exception):
+class ConfigError(SalvageError):
     """The configuration cannot be used; `problems` holds one line per problem."""
+
+    exit_code = EXIT_CONFIG
 
     def __init__(self, problems: List[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+
+    def lines(self) -> list:
+        return list(self.problems)
 
 
 def _check_mode(path: str, mode: int) -> None:

@@ -15,14 +15,18 @@ import requests
 from docker.errors import APIError, DockerException
 
 from salvage.config.schema import Docker
+from salvage.errors import SalvageError
 
 DEFAULTS = Docker()  # [docker] timeout and retries, as the configuration defaults them
 T = TypeVar("T")
 log = logging.getLogger("salvage")
 
 
-class EngineError(Exception):
+class EngineError(SalvageError):
     """The engine refused or failed a call; the message is one line for a person."""
+
+    def lines(self) -> list:
+        return [describe(self)]
 
 
 def address() -> str:
@@ -94,9 +98,17 @@ class Engine:
     `unbounded()` clients for streams that last as long as a crane runs (its logs, its
     wait); those get their own deadlines where they are used."""
 
-    def __init__(self, timeout: float = DEFAULTS.timeout, retries: int = DEFAULTS.retries) -> None:
+    def __init__(
+        self, timeout: float = DEFAULTS.timeout, retries: int = DEFAULTS.retries, api=None
+    ) -> None:
+        """`api`: an APIClient made elsewhere (unit tests: tests/support/fake_engine.py),
+        used for the quick calls and the streams alike."""
         self.retries = retries
         self.address = address()
+        self._kwargs: Optional[dict] = None
+        if api is not None:
+            self.api = api
+            return
         try:
             kwargs = docker.utils.kwargs_from_env()
             self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
@@ -108,6 +120,8 @@ class Engine:
             raise EngineError(line) from None
 
     def unbounded(self) -> docker.APIClient:
+        if self._kwargs is None:  # a client made elsewhere
+            return self.api
         return docker.APIClient(timeout=None, **self._kwargs)
 
     def retry(self, call: Callable[..., T], *args) -> T:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from salvage.engine.client import Engine
+from salvage.errors import SalvageError
 
 DOCKER_STOP_TIMEOUT = 10  # what `docker stop` waits when a container sets no StopTimeout
 
@@ -66,7 +67,7 @@ def unpause(engine: Engine, container_id: str) -> None:
     engine.api.unpause(container_id)
 
 
-class CommandTimeout(Exception):
+class CommandTimeout(SalvageError):
     pass
 
 

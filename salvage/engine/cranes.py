@@ -25,6 +25,7 @@ from docker.utils import parse_repository_tag
 from salvage.config import Crane
 from salvage.config.schema import SECRETS_DIR
 from salvage.engine.client import Engine, EngineError, describe
+from salvage.errors import SalvageError
 from salvage.labels import CRANE_ACTIONS
 
 log = logging.getLogger("salvage")
@@ -33,7 +34,7 @@ VOLUME_MOUNT = "/salvage/volume"
 META_DIR = "salvage/meta"
 
 
-class CraneTimeout(Exception):
+class CraneTimeout(SalvageError):
     pass
 
 

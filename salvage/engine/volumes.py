@@ -15,6 +15,7 @@ from docker.errors import DockerException, NotFound
 
 from salvage import labels
 from salvage.engine.client import Engine, describe
+from salvage.errors import SalvageError
 from salvage.model import Problem
 
 log = logging.getLogger("salvage")
@@ -27,7 +28,7 @@ REPLACE = (
 )
 
 
-class HelperFailed(Exception):
+class HelperFailed(SalvageError):
     pass
 
 

@@ -22,6 +22,7 @@ from typing import Callable, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from salvage import __version__
+from salvage.errors import SalvageError
 
 # Discord (behind Cloudflare) refuses urllib's default user agent.
 USER_AGENT = f"salvage/{__version__}"
@@ -64,7 +65,7 @@ def where(url: str) -> str:
     return parts.netloc.rsplit("@", 1)[-1]
 
 
-class Undelivered(Exception):
+class Undelivered(SalvageError):
     """Why a notification did not go, in one line (never its URL: it holds tokens)."""
 
 

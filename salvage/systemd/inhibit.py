@@ -28,6 +28,7 @@ from typing import Callable, Optional
 from dbus_next import BusType, Message, MessageType
 from dbus_next.aio import MessageBus
 
+from salvage.errors import SalvageError
 from salvage.observers import Observer, Veto
 
 log = logging.getLogger("salvage")
@@ -47,7 +48,7 @@ def under_systemd() -> bool:
     return bool(os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET"))
 
 
-class Unavailable(Exception):
+class Unavailable(SalvageError):
     """No lock to be had; the message is one line."""
 
 

@@ -4,7 +4,6 @@ missing configuration file said as such."""
 from __future__ import annotations
 
 import importlib
-import logging
 
 import pytest
 from click.testing import CliRunner
@@ -16,15 +15,6 @@ from salvage.systemd.generator import drop_in
 loading = importlib.import_module(
     "salvage.config.load"
 )  # the module; the package's `load` is its function
-
-
-@pytest.fixture(autouse=True)
-def logger_kept():
-    """The commands set up salvage's logger (log.setup): put it back for the other tests."""
-    logger = logging.getLogger("salvage")
-    kept = (logger.handlers[:], logger.propagate, logger.level)
-    yield
-    logger.handlers[:], logger.propagate, logger.level = kept
 
 
 @pytest.mark.parametrize("value", [0, "0s", 0.0])

@@ -1,0 +1,146 @@
+"""The one downtime mechanism (salvage.downtime) on the fake engine: recorded before each
+change, brought back by `end` whatever happened, interrupted by a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+from requests.exceptions import ConnectionError as RequestsConnectionError
+
+from salvage import downtime
+from salvage.downtime import Downtime, Interrupted, signals_unwind
+from salvage.labels import Settings
+from salvage.model import Container
+from salvage.record import Record, RecordUnwritable
+
+
+def container(fake, name):
+    return Container(fake.inspect_container(name)["Id"], name, "running")
+
+
+def test_end_brings_back_what_was_recorded_newest_first_and_stops_the_clock(fake, config):
+    fake.add_container("db")
+    fake.add_container("web")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    down.enter(container(fake, "db"), "stop", 0)
+    down.enter(container(fake, "web"), "pause", 0)
+    assert [e.change for e in record.entries()] == ["stop", "pause"]
+    assert (fake.state("db"), fake.state("web")) == ("exited", "paused")
+    fake.calls.clear()
+    assert down.end() == []
+    assert [name for name, _ in fake.calls if name in ("start", "unpause")] == ["unpause", "start"]
+    assert record.entries() == [] and down.seconds > 0
+
+
+def test_a_change_whose_answer_never_came_is_brought_back_all_the_same(fake, config):
+    fake.add_container("db")
+    down = Downtime(fake.engine(), Record(config.state_directory), "run1", "daily")
+    fake.fail("stop", RequestsConnectionError("engine went away"), after=True)
+    with pytest.raises(RequestsConnectionError):
+        down.enter(container(fake, "db"), "stop", 0)
+    assert fake.state("db") == "exited" and len(down.entries) == 1
+    assert down.end() == [] and fake.state("db") == "running"
+
+
+def test_a_container_that_cannot_be_brought_back_stays_recorded_for_recover(fake, config):
+    fake.add_container("db")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    down.enter(container(fake, "db"), "stop", 0)
+    fake.fail("inspect_container", RequestsConnectionError("engine went away"))
+    problems = down.end()
+    assert [str(p) for p in problems] == [
+        'container "db": could not be restored: engine went away (recorded for `salvage recover`)'
+    ]
+    assert [e.name for e in record.entries()] == ["db"]
+
+
+def test_a_due_post_command_is_recorded_until_it_ran(fake, config):
+    fake.add_container("db")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    down.post_due(container(fake, "db"), Settings(action="ignore", post="thaw"))
+    down.post_due(container(fake, "db"), Settings(action="ignore", post="thaw"))
+    assert [(e.change, e.command) for e in record.entries()] == [("post", "thaw")]
+    down.end()
+    down.posts_done()
+    assert record.entries() == []
+
+
+def test_an_unwritable_record_stops_nothing_more(fake, config, monkeypatch):
+    fake.add_container("db")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+
+    def full(entry):
+        raise RecordUnwritable(f"cannot write {record.path}: No space left on device")
+
+    monkeypatch.setattr(record, "add", full)
+    with pytest.raises(RecordUnwritable):
+        down.enter(container(fake, "db"), "stop", 0)
+    assert fake.state("db") == "running" and not fake.called("stop")
+    assert down.end() == []
+
+
+def test_a_disturbance_is_named(fake, config):
+    fake.add_container("db")
+    fake.add_container("web")
+    down = Downtime(fake.engine(), Record(config.state_directory), "run1", "daily")
+    down.enter(container(fake, "db"), "stop", 0)
+    down.enter(container(fake, "web"), "pause", 0)
+    assert down.disturbed() is None
+    fake.unpause("web")
+    assert down.disturbed() == 'container "web" was running by someone else during the backup'
+    fake.pause("web")
+    fake.start("db")
+    fake.stop("db")
+    assert down.disturbed() == (
+        'container "db" was started (and stopped again) by someone else during the backup'
+    )
+    fake.remove_container("db", force=True)
+    assert down.disturbed() == 'container "db" was removed'
+    down.end()
+
+
+def test_a_signal_interrupts_every_open_downtime_kills_its_cranes_and_end_still_unwinds(
+    fake, config
+):
+    fake.add_container("db")
+    fake.add_container("db2")
+    crane = fake.add_container("crane", labels={"salvage.run": "run1"})
+    record = Record(config.state_directory)
+    heard = []
+    with signals_unwind(heard.append) as received:
+        down = Downtime(fake.engine(), record, "run1", "daily")
+        down.enter(container(fake, "db"), "stop", 0)
+        os.kill(os.getpid(), signal.SIGHUP)
+        with pytest.raises(Interrupted, match=r'container "db2": interrupted \(SIGHUP\)'):
+            down.enter(container(fake, "db2"), "stop", 0)
+        assert received == ["SIGHUP"] and heard == ["SIGHUP"]
+        for thread in threading.enumerate():
+            if thread.name == "interrupt":
+                thread.join(5)
+        assert fake.inspect_container(crane)["State"]["ExitCode"] == 137
+        assert down.end() == []
+        # A downtime opened after the signal starts interrupted: it touches nothing.
+        later = Downtime(fake.engine(), record, "run2", "daily")
+        with pytest.raises(Interrupted):
+            later.check("group g")
+        later.close()
+    assert (fake.state("db"), fake.state("db2")) == ("running", "running")
+    assert downtime._open == [] and Interrupted  # every downtime closed
+
+
+def test_the_owner_s_cancellation_says_the_owner_s_reason(fake, config):
+    cancelled = threading.Event()
+    down = Downtime(fake.engine(), Record(config.state_directory), "r", "daily", cancelled,
+                    lambda: "shutdown")  # fmt: skip
+    down.check("here")
+    cancelled.set()
+    with pytest.raises(Interrupted, match=r"here: interrupted \(shutdown\)"):
+        down.check("here")
+    down.close()

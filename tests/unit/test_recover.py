@@ -1,0 +1,162 @@
+"""`salvage recover` on the fake engine: it brings back what the record says, as the
+record says, and never undoes a person's own change."""
+
+from __future__ import annotations
+
+import pytest
+from docker.errors import APIError
+
+from salvage.actions.recover import recover
+from salvage.record import Entry, Record, RecordDamaged
+
+
+def recorded(fake, config, name, change="stop", **kw):
+    """What a run that died wrote before changing `name` (and, for a stop, once done)."""
+    info = fake.inspect_container(name)
+    entry = Entry(
+        info["Id"], name, change, "running", 1.0, "deadbeef" * 4, "daily",
+        started_at=info["State"]["StartedAt"], **kw,
+    )  # fmt: skip
+    Record(config.state_directory).add(entry)
+    return entry
+
+
+def test_recover_starts_and_unpauses_what_the_record_says(fake, config):
+    fake.add_container("db")
+    fake.add_container("web")
+    recorded(fake, config, "db")
+    recorded(fake, config, "web", "pause")
+    fake.stop("db")
+    fake.pause("web")
+    assert recover(fake.engine(), config) == []
+    assert (fake.state("db"), fake.state("web")) == ("running", "running")
+    assert Record(config.state_directory).entries() == []
+
+
+def test_a_person_s_start_and_stop_since_stands(fake, config):
+    fake.add_container("db")
+    fake.add_container("cache")
+    recorded(fake, config, "db")
+    recorded(fake, config, "cache")
+    fake.stop("db")
+    fake.start("db")
+    fake.stop("db")  # started, then stopped again by a person: left stopped
+    fake.stop("cache")
+    fake.start("cache")  # started by a person: nothing to do
+    fake.calls.clear()
+    assert recover(fake.engine(), config) == []
+    assert (fake.state("db"), fake.state("cache")) == ("exited", "running")
+    assert not fake.called("start") and not fake.called("unpause")
+    assert Record(config.state_directory).entries() == []
+
+
+def test_a_paused_one_salvage_stopped_is_left_paused_and_a_removed_one_forgotten(fake, config):
+    fake.add_container("db")
+    fake.add_container("gone")
+    recorded(fake, config, "db")
+    recorded(fake, config, "gone")
+    fake.pause("db")  # a person's pause
+    fake.remove_container("gone", force=True)
+    assert recover(fake.engine(), config) == []
+    assert fake.state("db") == "paused" and Record(config.state_directory).entries() == []
+
+
+def test_a_paused_one_found_stopped_was_stopped_by_an_engine_restart_and_is_started(fake, config):
+    fake.add_container("web")
+    recorded(fake, config, "web", "pause")
+    fake.pause("web")
+    fake.stop("web")
+    assert recover(fake.engine(), config) == [] and fake.state("web") == "running"
+
+
+def test_a_due_post_command_runs_in_a_running_container_only(fake, config):
+    fake.add_container("db")
+    fake.add_container("idle", "exited")
+    recorded(fake, config, "db", "post", command="thaw")
+    recorded(fake, config, "idle", "post", command="thaw")
+    ran = []
+    fake.commands = lambda container, command: ran.append((container.name, command)) or (0, "")
+    assert recover(fake.engine(), config) == []
+    assert ran == [("db", "thaw")] and Record(config.state_directory).entries() == []
+
+
+def test_a_failing_post_command_is_a_problem(fake, config):
+    fake.add_container("db")
+    recorded(fake, config, "db", "post", command="thaw")
+    fake.commands = lambda container, command: (2, "no")
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == ['container "db": post-command "thaw": exited with 2: no']
+
+
+def test_a_container_the_engine_cannot_start_stays_recorded(fake, config):
+    fake.add_container("db")
+    entry = recorded(fake, config, "db")
+    fake.stop("db")
+    fake.fail("start", APIError("x", explanation="cannot start: no such network"))
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        'container "db": could not be restored (stop by run deadbeef of tide daily):'
+        " cannot start: no such network"
+    ]
+    assert Record(config.state_directory).entries() == [entry]
+    assert recover(fake.engine(), config) == [] and fake.state("db") == "running"
+
+
+def test_a_damaged_record_refuses_and_touches_nothing(fake, config):
+    fake.add_container("db")
+    recorded(fake, config, "db")
+    fake.stop("db")
+    with open(Record(config.state_directory).path, "ab") as stream:
+        stream.write(b"not json\n")
+    fake.calls.clear()
+    with pytest.raises(RecordDamaged, match="is damaged"):
+        recover(fake.engine(), config)
+    assert fake.calls == [] and fake.state("db") == "exited"
+    assert RecordDamaged("x").exit_code == 2
+
+
+def test_leftover_cranes_of_this_salvage_are_removed_and_others_left(fake, config):
+    mine = {"salvage.crane": "tar", "salvage.instance": config.state_directory}
+    fake.add_container("salvage-crane-data-1", labels=mine)
+    fake.add_container("theirs", labels={"salvage.crane": "tar", "salvage.instance": "/x"})
+    assert recover(fake.engine(), config) == []
+    assert fake.state("salvage-crane-data-1") is None and fake.state("theirs") == "running"
+
+
+def test_a_crane_that_cannot_be_removed_is_said(fake, config):
+    mine = {"salvage.crane": "tar", "salvage.instance": config.state_directory}
+    fake.add_container("salvage-crane-data-1", labels=mine)
+    fake.fail("remove_container", APIError("x", explanation="device busy"))
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        'crane "salvage-crane-data-1": cannot be removed: device busy'
+    ]
+
+
+def test_leftover_cranes_cannot_be_listed(fake, config):
+    fake.fail("containers", APIError("x", explanation="forbidden"))
+    problems = recover(fake.engine(), config)
+    assert "cannot list leftover cranes: forbidden" in [p.message for p in problems]
+
+
+def test_a_half_restored_volume_keeps_its_users_down_and_a_run_skips_it(fake, config):
+    from salvage import restoring
+    from salvage.actions.run import TideRun
+
+    fake.add_volume("data")
+    fake.add_container("db", labels={"salvage.tide.daily": "data"}, volumes=("data",))
+    entry = recorded(fake, config, "db")
+    fake.stop("db")
+    record = Record(config.state_directory)
+    record.add(restoring.entry("data", "data", "snap1", entry.run_id, "daily"))
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        "volume data: a restore of snapshot snap1 was interrupted while replacing its content:"
+        " its users db stay stopped until `salvage restore data --snapshot snap1` finishes it"
+    ]
+    assert fake.state("db") == "exited"
+    result = TideRun(fake.engine(), config, "daily").run()  # recovers at its start too
+    assert result.volumes[0].message == (
+        "half restored: not backed up until `salvage restore data --snapshot snap1`"
+    )
+    assert fake.state("db") == "exited" and len(record.entries()) == 2
