@@ -399,10 +399,10 @@ def test_random_kills_of_run_and_restore(scene, table):
     vol, still = scene.volume("data"), scene.volume("still")
     # Enough bytes that a backup, the scratch restore and the copy each take a moment.
     scene.run_once(vol, "dd if=/dev/urandom of=/v/big bs=1M count=48 2>/dev/null")
-    scene.container("app", [vol], scene.label(vol))
+    users = [scene.container("app", [vol], scene.label(vol))]
     scene.container("keeper", [still], scene.label(still))  # never restored
-    scene.container("side", [vol], {"salvage.action": "pause",
-                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    users.append(scene.container("side", [vol], {"salvage.action": "pause",
+                                 "salvage.command.post": "touch /signals/post"}))  # fmt: skip
     configure(scene)
     empty = ".\n"
 
@@ -450,8 +450,10 @@ def test_random_kills_of_run_and_restore(scene, table):
         scene.kill(proc)
         after = scene.salvage("recover" if number % 2 else "run")
         assert after.returncode in (0, 1) and "Traceback" not in after.stderr, after.stderr
+        held = []
         if restoring.of(Record(str(scene.state)).entries(), target):
             mid_copy += 1
+            held = [n for n in users if kind == "restore" and scene.state_of(n) != "exited"]
             again = scene.salvage(*args)  # the same restore finishes it
             assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
         now = digest(target)
@@ -461,6 +463,7 @@ def test_random_kills_of_run_and_restore(scene, table):
             finished += now == of_snapshot
         allowed = {prior} if kind == "run" else {prior, of_snapshot}
         notes = [] if now in allowed else [f"{target} neither as before nor the snapshot"]
+        notes += [f"{', '.join(held)} started on a half-restored volume"] if held else []
         if scene.states() != states:
             notes.append(f"containers {scene.states()}")
         if digest(still) != of_still:
@@ -474,7 +477,8 @@ def test_random_kills_of_run_and_restore(scene, table):
         broken += [f"kill {number} ({kind}): {', '.join(notes)}"] if notes else []
     calm = (
         "every time: containers as before (ids too); untargeted volumes unchanged;"
-        " targets as before or the snapshot; no crane or scratch volume left; record empty"
+        " targets as before or the snapshot; a cut copy's users down until it is run again;"
+        " no crane or scratch volume left; record empty"
     )
     count = ", ".join(f"{kinds.count(k)} of {k}" for k in ("run", "restore", "restore --to"))
     table(f"20 SIGKILLs at random moments (seed {seed}: {count}; {live} of a live process,"
