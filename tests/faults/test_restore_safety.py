@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,10 @@ import time
 import pytest
 from support.debian import debian_image
 from support.harness import ROOT, TAR_CRANE
-from support.scene import CALM, wait_for
+from support.scene import CALM, LISTING, wait_for
+
+from salvage import restoring
+from salvage.record import Record
 
 RESTIC = "salvage-test/crane-restic:latest"
 UNTOUCHED = "host directory unchanged"
@@ -386,3 +390,97 @@ def test_sigkill_while_a_restore_replaces_the_content(scene, table):
         f"restore again exit {again.returncode}; {scene.observe()}; {scratch_left(scene)}",
     )
     assert errors[0].startswith(f"error: recover: volume {vol}: a restore of snapshot "), errors
+
+
+def test_random_kills_of_run_and_restore(scene, table):
+    """20 SIGKILLs at random moments of `salvage run`, `restore --force` and `restore --to`,
+    each then `recover` or the next run, and the same restore again when the record says it
+    was interrupted while replacing the content."""
+    vol, still = scene.volume("data"), scene.volume("still")
+    # Enough bytes that a backup, the scratch restore and the copy each take a moment.
+    scene.run_once(vol, "dd if=/dev/urandom of=/v/big bs=1M count=48 2>/dev/null")
+    users = [scene.container("app", [vol], scene.label(vol))]
+    scene.container("keeper", [still], scene.label(still))  # never restored
+    users.append(scene.container("side", [vol], {"salvage.action": "pause",
+                                 "salvage.command.post": "touch /signals/post"}))  # fmt: skip
+    configure(scene)
+    empty = ".\n"
+
+    def digest(volume: str) -> str:
+        if not any(v["Name"] == volume for v in scene.api.volumes()["Volumes"] or []):
+            return empty  # a restore --to killed before it created its volume
+        return scene.run_once(volume, LISTING)
+
+    started = time.time()
+    assert scene.salvage("run").returncode == 0
+    snap = json.loads(scene.salvage("snapshots", vol, "--json").stdout)[0]["id"]
+    scene.snapshot()  # containers, and the volumes as the snapshot holds them
+    states, of_snapshot, of_still = scene.before[0], digest(vol), digest(still)
+    next_second(started)  # no later backup takes the snapshot's name
+
+    def copying() -> bool:
+        mine = {"label": f"salvage.instance={scene.state}"}
+        return any("cp -a" in c["Command"] for c in scene.api.containers(filters=mine))
+
+    chance = random.Random()
+    seed = int(os.environ.get("SALVAGE_TEST_SEED") or chance.randrange(10**6))  # to replay
+    chance.seed(seed)
+    kinds = ["run"] * 8 + ["restore"] * 8 + ["restore --to"] * 4
+    chance.shuffle(kinds)
+    broken, live, mid_copy, finished = [], 0, 0, 0
+    for number, kind in enumerate(kinds):
+        target, args = vol, ["restore", vol, "--force", "--snapshot", snap]
+        if kind == "restore --to":
+            target = f"{scene.prefix}-copy{number}"
+            args = ["restore", vol, "--to", target, "--snapshot", snap]
+        elif kind == "restore" and digest(vol) == of_snapshot:
+            scene.run_once(vol, f"echo changed {number} > /v/data")  # what to replace
+        prior, original = digest(target), digest(vol)
+        command = ["run"] if kind == "run" else args
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "salvage", "-c", str(scene.config), *command],
+            env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if kind != "run" and chance.random() < 0.5:  # a random moment of the copy itself
+            wait_for(lambda p=proc: copying() or p.poll() is not None, "the copy", timeout=120)
+            time.sleep(chance.uniform(0, 0.1))
+        else:
+            time.sleep(chance.uniform(0.2, 4))  # a random moment is the fault itself
+        live += proc.poll() is None
+        scene.kill(proc)
+        after = scene.salvage("recover" if number % 2 else "run")
+        assert after.returncode in (0, 1) and "Traceback" not in after.stderr, after.stderr
+        held = []
+        if restoring.of(Record(str(scene.state)).entries(), target):
+            mid_copy += 1
+            held = [n for n in users if kind == "restore" and scene.state_of(n) != "exited"]
+            again = scene.salvage(*args)  # the same restore finishes it
+            assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+        now = digest(target)
+        if now != empty and target not in scene.volumes:
+            scene.volumes.append(target)  # a copy: removed by the scene's cleanup
+        if kind != "run":
+            finished += now == of_snapshot
+        allowed = {prior} if kind == "run" else {prior, of_snapshot}
+        notes = [] if now in allowed else [f"{target} neither as before nor the snapshot"]
+        notes += [f"{', '.join(held)} started on a half-restored volume"] if held else []
+        if scene.states() != states:
+            notes.append(f"containers {scene.states()}")
+        if digest(still) != of_still:
+            notes.append(f"{still} (never restored) CHANGED")
+        if kind == "restore --to" and digest(vol) != original:
+            notes.append(f"{vol} CHANGED by a restore --to another volume")
+        leftovers = scene.api.containers(all=True, filters={"label": "salvage.crane"})
+        notes += [f"{len(leftovers)} crane(s) left"] if leftovers else []
+        notes += [] if scratch_left(scene) == "no scratch volume left" else [scratch_left(scene)]
+        notes += ["record holds entries"] if Record(str(scene.state)).entries() else []
+        broken += [f"kill {number} ({kind}): {', '.join(notes)}"] if notes else []
+    calm = (
+        "every time: containers as before (ids too); untargeted volumes unchanged;"
+        " targets as before or the snapshot; a cut copy's users down until it is run again;"
+        " no crane or scratch volume left; record empty"
+    )
+    count = ", ".join(f"{kinds.count(k)} of {k}" for k in ("run", "restore", "restore --to"))
+    table(f"20 SIGKILLs at random moments (seed {seed}: {count}; {live} of a live process,"
+          f" {mid_copy} mid-copy, then finished; {finished} restores complete), each then"
+          " recover or the next run", calm, "; ".join(broken) or calm)  # fmt: skip

@@ -19,6 +19,8 @@ from support.dockerd import PrivateDockerd
 from support.harness import BUSYBOX, SCRIPT_CRANE
 
 CALM = "containers as before; volumes unchanged; no crane left; record empty"
+# A volume's files and their bytes, in a form two volumes' contents compare by.
+LISTING = "cd /v && find . | sort && find . -type f -exec sha256sum {} + | sort"
 
 
 def wait_for(predicate, what: str, timeout: float = 60):
@@ -164,8 +166,7 @@ class Scene:
         return self.states().get(name, (None, "removed"))[1]
 
     def digests(self) -> dict:
-        listing = "cd /v && find . | sort && find . -type f -exec sha256sum {} + | sort"
-        return {v: self.run_once(v, listing) for v in self.volumes}
+        return {v: self.run_once(v, LISTING) for v in self.volumes}
 
     def snapshot(self) -> None:
         self.before = (self.states(), self.digests())
