@@ -63,6 +63,12 @@ MIGRATIONS = (
         )""",
         "CREATE INDEX volumes_by_name ON volumes (tide, volume, ok, ended)",
     ),
+    (  # 2: what the crane reported it stored (size is bytes stored), a shrink warning
+        "ALTER TABLE volumes ADD COLUMN bytes_read INTEGER",
+        "ALTER TABLE volumes ADD COLUMN files INTEGER",
+        "ALTER TABLE volumes ADD COLUMN snapshot TEXT",
+        "ALTER TABLE volumes ADD COLUMN shrunk TEXT",
+    ),
 )
 
 
@@ -194,11 +200,12 @@ class History:
         ended = v.started + v.seconds if v.started else time.time()
         conn.execute(
             "INSERT OR REPLACE INTO volumes (run_id, tide, volume, grp, crane, ok, started,"
-            " ended, seconds, downtime, exit_code, error, size)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ended, seconds, downtime, exit_code, error, size, bytes_read, files, snapshot,"
+            " shrunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id, tide, v.volume, v.group, v.crane, int(v.ok), v.started or None, ended,
-                v.seconds, v.downtime, v.exit_code, v.message, v.size,
+                v.seconds, v.downtime, v.exit_code, v.message, v.size, v.bytes_read, v.files,
+                v.snapshot, v.shrunk,
             ),
         )  # fmt: skip
 

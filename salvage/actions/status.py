@@ -9,7 +9,7 @@ from typing import Callable, List, Optional
 
 from salvage import restoring, schedule
 from salvage.history import History
-from salvage.humanize import age, count, moment
+from salvage.humanize import age, count, moment, size
 from salvage.record import Record
 from salvage.terminal import Paint
 
@@ -44,6 +44,12 @@ def report(
                     "last_ok": last["ok"],
                     "last_error": last["error"],
                     "last_run_id": last["run_id"],
+                    # What the crane reported for the last good backup (None: it did not).
+                    "size": success["size"] if success else None,
+                    "bytes_read": success["bytes_read"] if success else None,
+                    "files": success["files"] if success else None,
+                    "snapshot": success["snapshot"] if success else None,
+                    "shrunk": last["shrunk"],
                 }
             )
         runs = history.runs([name], limit=1)
@@ -120,11 +126,17 @@ def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
                     volume["volume"],
                     moment(volume["last_success"]),
                     age(volume["age"]) if volume["age"] is not None else "-",
+                    size(volume.get("size")),
                     ("ok", "green") if ok else (f"failed: {volume['last_error']}", "red"),
-                    overdue if volume["overdue"] else "",
+                    overdue
+                    if volume["overdue"]
+                    else ("SHRUNK", "yellow")
+                    if volume.get("shrunk")
+                    else "",
                 ]
             )
         if rows:
-            table = paint.table(["volume", "last success", "age", "last backup", ""], rows)
+            header = ["volume", "last success", "age", "size", "last backup", ""]
+            table = paint.table(header, rows)
             lines += [f"  {line}" for line in table]
     return "\n".join(lines)

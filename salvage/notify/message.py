@@ -37,11 +37,11 @@ class Event:
 FIELDS = (
     "event", "ok", "message", "details", "text", "machine", "tide", "crane", "run_id",
     "trigger", "started", "ended", "seconds", "downtime", "volume", "group", "error",
-    "exit_code", "size", "volumes", "volumes_ok", "volumes_failed", "failed", "problems",
-    "interrupted", "salvage_version",
+    "exit_code", "size", "bytes_read", "files", "snapshot", "shrunk", "volumes", "volumes_ok",
+    "volumes_failed", "failed", "problems", "interrupted", "salvage_version",
 )  # fmt: skip
-NUMBERS = ("started", "ended", "seconds", "downtime", "exit_code", "size", "volumes",
-           "volumes_ok", "volumes_failed")  # fmt: skip
+NUMBERS = ("started", "ended", "seconds", "downtime", "exit_code", "size", "bytes_read",
+           "files", "volumes", "volumes_ok", "volumes_failed")  # fmt: skip
 
 
 def _data(run, name: str) -> dict:
@@ -78,7 +78,8 @@ def volume_done(run, result: VolumeResult) -> Event:
     data = _data(run, name)
     data.update(
         ok=result.ok, volume=result.volume, group=result.group, error=result.message,
-        exit_code=result.exit_code, size=result.size, seconds=result.seconds,
+        exit_code=result.exit_code, size=result.size, bytes_read=result.bytes_read,
+        files=result.files, snapshot=result.snapshot, shrunk=result.shrunk, seconds=result.seconds,
         downtime=result.downtime, started=result.started or None,
         ended=result.started + result.seconds if result.started else None,
     )  # fmt: skip
@@ -92,7 +93,11 @@ def volume_done(run, result: VolumeResult) -> Event:
         facts.append(f"exit code {result.exit_code}")
     facts.append(f"containers down {duration(result.downtime)}")
     if result.size is not None:
-        facts.append(f"{result.size} bytes")
+        facts.append(f"{result.size} bytes stored")
+    if result.files is not None:
+        facts.append(count(result.files, "file"))
+    if result.snapshot:
+        facts.append(f"snapshot {result.snapshot}")
     return _event(name, title, [", ".join(facts)], data)
 
 

@@ -97,8 +97,20 @@ backup)
     # otherwise take any snapshot of the same host and paths, i.e. another volume's.
     all=$(snapshots)
     parent=$(echo "$all" | jq -r '.id' | head -n 1)
-    run backup $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
-        ${parent:---force} /salvage/volume /salvage/meta
+    progress=$(mktemp)
+    run backup --json $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
+        ${parent:---force} /salvage/volume /salvage/meta > "$progress"
+    # What this backup stored, for salvage to read back once the crane has exited: restic's
+    # summary without /salvage/meta's own file (one file, a few hundred bytes). What it
+    # added to the repository: packed (compressed) since restic 0.16, before that not.
+    summary=$(jq -c 'select(.message_type == "summary")' "$progress" | tail -n 1)
+    meta=$(stat -c %s /salvage/meta/meta.json)
+    echo "$summary" | jq -c --argjson meta "$meta" '{snapshot: .snapshot_id[:8],
+        bytes_stored: (.data_added_packed // .data_added),
+        bytes_read: (.total_bytes_processed - $meta),
+        files: (.total_files_processed - 1)}' > /salvage/meta/result.json
+    jq -r '"snapshot \(.snapshot) saved: \(.files) files, \(.bytes_read) bytes read,"
+        + " \(.bytes_stored) bytes added"' /salvage/meta/result.json
     ;;
 retention)
     keep=""

@@ -44,7 +44,14 @@ backup)
     cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
     mv "$partial" "$dir/$stamp.tar.gz"
     trap - EXIT
-    echo "wrote $dir/$stamp.tar.gz ($(bytes_of "$dir/$stamp.tar.gz") bytes)"
+    stored=$(bytes_of "$dir/$stamp.tar.gz")
+    echo "wrote $dir/$stamp.tar.gz ($stored bytes)"
+    # What this backup stored, for salvage to read back once the crane has exited.
+    read=$(find /salvage/volume -type f -exec stat -c %s {} + \
+        | awk '{ s += $1 } END { printf "%.0f", s }')
+    files=$(find /salvage/volume -type f | wc -l)
+    printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": %s}\n' \
+        "$stamp" "$stored" "$read" "$((files))" > /salvage/meta/result.json
     if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
             rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
