@@ -261,6 +261,18 @@ class History:
             ).fetchone()
         return row[0]
 
+    def last_good(self, tide: str, volume: str) -> Optional[dict]:
+        """The volume's newest successful backup in this tide, or None."""
+        with self._connect() as conn:
+            if conn is None:
+                return None
+            row = conn.execute(
+                "SELECT * FROM volumes WHERE tide = ? AND volume = ? AND ok = 1"
+                " ORDER BY ended DESC LIMIT 1",
+                (tide, volume),
+            ).fetchone()
+        return _volume(row) if row else None
+
     def volumes(self, tide: str) -> List[dict]:
         """The tide's volumes as of its newest finished run that had any, each with its
         `last` backup and its `last_success` (None if it never succeeded)."""

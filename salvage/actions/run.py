@@ -17,7 +17,7 @@ from typing import Iterable, List, Optional
 import requests
 from docker.errors import DockerException, NotFound
 
-from salvage import restoring, states
+from salvage import restoring, shrink, states
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
@@ -285,11 +285,15 @@ class TideRun:
         else:
             log.info("volume %s: backed up in %.2f s%s", volume, seconds, stored(report))
         reported = vars(report) if report and not error else {}
-        return self._volume(
+        result = self._volume(
             volume, group, error is None, error or "", exit_code=code, seconds=seconds,
             started=wall, size=reported.get("bytes_stored"), bytes_read=reported.get("bytes_read"),
             files=reported.get("files"), snapshot=reported.get("snapshot"),
         )  # fmt: skip
+        result.shrunk = shrink.check(
+            self.config.state_directory, self.tide.name, result, self.tide.shrink_alert
+        )
+        return result
 
 
 def run(

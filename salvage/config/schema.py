@@ -11,7 +11,8 @@ DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
 GROUPINGS = ("individual", "smart", "project")
 PULLS = ("always", "missing", "never")
 NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma")
-NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure")
+NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
+                 "volume.shrunk")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
                 "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
 SECRETS_DIR = "/run/secrets"  # where a crane finds its secret files
@@ -49,6 +50,8 @@ class Tide:
     schedule: str = "daily"  # a systemd OnCalendar expression
     randomized_delay: float = 0.0
     persistent: bool = True  # catch up on a run missed while the host was off
+    # Warn when a backup is below this fraction of the volume's previous good one (0.5).
+    shrink_alert: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,12 @@ def _schedule(value: Any) -> str:
     return value.strip()
 
 
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"must be a fraction between 0 and 1, such as 0.5, not {value!r}")
+    return float(value)
+
+
 TOP_KEYS: Dict[str, Callable[[Any], Any]] = {
     "machine": _text,
     "state_directory": _absolute_path,
@@ -203,6 +209,7 @@ TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "schedule": _schedule,
     "randomized_delay": lambda value: duration(value, zero=True),  # 0: no delay
     "persistent": _flag,
+    "shrink_alert": _fraction,
 }
 CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "image": _text,

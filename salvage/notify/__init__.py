@@ -67,6 +67,8 @@ class Notifier(Observer):
     def volume_done(self, run, result) -> None:
         self.told.add(result.volume)
         self._send(message.volume_done(run, result))
+        if result.shrunk:
+            self._send(message.volume_shrunk(run, result))
 
     def tide_done(self, run, result) -> None:
         for volume in result.volumes:  # those failed before their group ran, too

@@ -18,7 +18,7 @@ from salvage.results import TideResult, VolumeResult
 
 @dataclass(frozen=True)
 class Event:
-    name: str  # tide.start, tide.success, tide.failure, volume.success, volume.failure
+    name: str  # tide.start, tide.success, tide.failure, volume.success, .failure, .shrunk
     title: str  # the first line
     details: str  # the lines after it
     data: dict
@@ -99,6 +99,15 @@ def volume_done(run, result: VolumeResult) -> Event:
     if result.snapshot:
         facts.append(f"snapshot {result.snapshot}")
     return _event(name, title, [", ".join(facts)], data)
+
+
+def volume_shrunk(run, result: VolumeResult) -> Event:
+    """A good backup far smaller than the previous one (the tide's shrink_alert)."""
+    event = volume_done(run, result)
+    data = dict(event.data, event="volume.shrunk")
+    title = (f"salvage on {run.config.machine}: volume {result.volume} {result.shrunk}"
+             f" (tide {run.tide.name})")  # fmt: skip
+    return _event("volume.shrunk", title, [event.details], data)
 
 
 def _why(result: TideResult) -> str:

@@ -61,16 +61,10 @@ def _metrics(salvage) -> dict:
 
 
 @pytest.mark.parametrize("crane", ["tar", "restic"])
-def test_the_size_a_crane_reports_is_what_it_stored(
-    stack,
-    salvage,
-    api,
-    cranes,
-    receiver,
-    crane,  # noqa: F811 - the fixture imported above
-):
+def test_the_size_a_crane_reports_is_what_it_stored(stack, salvage, api, receiver, request, crane):
+    base = request.getfixturevalue("cranes")  # the Debian base the cranes were built on
     volume = stack.volume("data")
-    _in(api, cranes, volume, FILL)
+    _in(api, base, volume, FILL)
     stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
     _config(salvage, crane, TAR if crane == "tar" else RESTIC, receiver)
     done = salvage("run", check_code=0)
@@ -139,3 +133,44 @@ def test_an_untrusted_report_is_ignored_with_one_warning(stack, salvage, written
     (run,) = json.loads(salvage("history", "--json").stdout)
     (saved,) = run["volumes"]
     assert saved["ok"] and saved["size"] is None and saved["snapshot"] is None
+
+
+def test_a_backup_below_shrink_alert_is_a_warning_an_event_and_a_metric(stack, salvage, api):
+    volume = stack.volume("data")
+    app = stack.container("app", [volume], command="head -c 3000 /dev/zero > /data/f; sleep 3600",
+                          labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})  # fmt: skip
+    server = Receiver()
+    try:
+        textfile = salvage.tmp / "textfile"
+        textfile.mkdir()
+        salvage.use_tar(
+            tide="shrink_alert = 0.5",
+            crane=f'[[notify]]\nkind = "webhook"\nurl = "{server.url("/hook")}"\n'
+            'events = ["volume.shrunk"]',
+        )
+        config = salvage.config.read_text()
+        salvage.write_config(f'metrics_directory = "{textfile}"\n' + config)
+        first = salvage("run", check_code=0)
+        assert "shrank" not in first.stderr and server.requests == []
+        time.sleep(1)  # another second: another snapshot
+
+        # 2000 of 3000 bytes: two thirds, above the alert; then 100: a thirtieth, below it.
+        for size, expect in ((2000, False), (100, True)):
+            shell = api.exec_create(app, ["sh", "-c", f"head -c {size} /dev/zero > /data/f"])
+            api.exec_start(shell)
+            time.sleep(1)
+            done = salvage("run", check_code=0)  # a warning, not a failure
+            assert ("shrank" in done.stderr) is expect, done.stderr
+        warning = f"volume {volume}: backup shrank to 100 bytes read from 2000 in the previous"
+        assert warning in done.stderr and "below shrink_alert 0.5" in done.stderr
+
+        (told,) = [r.json for r in server.at("/hook")]
+        assert told["event"] == "volume.shrunk" and told["volume"] == volume
+        assert told["bytes_read"] == 100 and "shrank to 100 bytes read" in told["message"]
+        text = (textfile / "salvage.prom").read_text()
+        assert f'salvage_volume_last_shrunk{{tide="{stack.tide}",volume="{volume}"}} 1' in text
+        (tide,) = json.loads(salvage("status", "--json", check_code=0).stdout)
+        assert tide["volumes"][0]["shrunk"].startswith("shrank to 100 bytes read")
+        assert "SHRUNK" in salvage("status").stdout
+    finally:
+        server.close()
