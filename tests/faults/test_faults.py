@@ -113,6 +113,18 @@ def test_crane_exits_non_zero(scene, table):
     table("crane exits non-zero", f"exit 1; {CALM}", f"exit {done.returncode}; {scene.observe()}")
 
 
+def test_crane_reports_a_hostile_result_file(scene, table):
+    vol, app = _stack(scene)
+    scene.crane_mode("report")  # 1 MB of random bytes as its result.json
+    scene.go()
+    done = scene.salvage("run")
+    warning = f"volume {vol}: crane script: /salvage/meta/result.json ignored: larger than"
+    assert warning in done.stderr, done.stderr
+    table("crane writes a 1 MB binary result.json", f"exit 0; one warning; {CALM}",
+          f"exit {done.returncode}; {'one warning' if done.stderr.count(warning) == 1 else 'no'};"
+          f" {scene.observe()}")  # fmt: skip
+
+
 def test_crane_hangs_past_its_timeout(scene, table):
     vol, app = _stack(scene)
     scene.config = scene.write_config(tide_extra='crane_timeout = "2s"')
