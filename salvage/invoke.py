@@ -19,7 +19,7 @@ from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CRANE_API, CraneTimeout, run_crane, secret_env, tide_actions
 
 log = logging.getLogger("salvage")
-ACTIONS = ("backup", "restore", "list", "meta", "mark")
+ACTIONS = ("backup", "restore", "list", "meta", "mark", "verify")
 # Once per tide, when the crane's image offers them (its salvage.crane.actions label):
 # `init` before the first backup, `retention` after the last, with every container up.
 TIDE_ACTIONS = ("init", "retention")
@@ -101,6 +101,7 @@ class Call:
         cancelled: Optional[threading.Event] = None,
         env: Optional[dict] = None,
         read_back: Optional[tuple] = None,
+        on_line: Optional[Callable[[str], None]] = None,
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
@@ -114,7 +115,7 @@ class Call:
             engine, self.crane, name=volume, volume=mounted,
             env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
             meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
-            on_line=lambda line: log.info("%s: %s", volume, line),
+            on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
             writable=action == "restore", capture=action in ("list", "meta"),
             cancelled=cancelled, read_back=read_back,
         )  # fmt: skip

@@ -2,6 +2,8 @@
 # salvage reference restic crane (crane API 1, docs/crane-interface.md).
 #   RESTIC_REPOSITORY       default /salvage/target/<machine>: one repository per machine
 #   RESTIC_PASSWORD_FILE    the password, from the crane's secrets (never put it in env)
+#   RESTIC_CHECK_SUBSET     how much of the data verify reads back (restic check
+#                           --read-data-subset; default 10%)
 #   RESTIC_KEEP_LAST, RESTIC_KEEP_HOURLY, _DAILY, _WEEKLY, _MONTHLY, _YEARLY
 #                           retention, once per tide after its backups (the retention action);
 #                           a backup never prunes, so a restore's safety backup
@@ -139,6 +141,13 @@ mark)  # this run's snapshot is not consistent: tag it
         exit 3
     fi
     run tag --add salvage-inconsistent "$id"
+    ;;
+verify)  # the repository's structure and a share of its data, and the snapshot is there
+    exists || { say "no repository at $RESTIC_REPOSITORY"; exit 3; }
+    id=$(resolve)
+    run check --read-data-subset "${RESTIC_CHECK_SUBSET:-10%}"
+    run ls "$id" > /dev/null
+    echo "verified snapshot ${id%"${id#????????}"}"
     ;;
 meta)
     run dump "$(resolve)" /salvage/meta/meta.json

@@ -52,9 +52,10 @@ backup)
     files=$(find /salvage/volume -type f | wc -l)
     printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": %s}\n' \
         "$stamp" "$stored" "$read" "$((files))" > /salvage/meta/result.json
+    cp /salvage/meta/result.json "$dir/$stamp.result.json"  # what verify compares with
     if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
-            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
+            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json" "$dir/$old.result.json"
             echo "removed $old (TAR_KEEP=$TAR_KEEP)"
         done
     fi
@@ -85,6 +86,26 @@ mark)  # this run's snapshot is not consistent: say so in its metadata, with SAL
 meta)
     id=$(resolve)
     cat "$dir/$id.meta.json"
+    ;;
+verify)  # the snapshot's archive is intact, and lists as many files as its backup saved
+    id=$(resolve)
+    archive="$dir/$id.tar.gz"
+    bad() { echo "archive $archive is damaged: $*" >&2; exit 1; }
+    gzip -t "$archive" 2>/dev/null || bad "gzip -t fails (a corrupt or truncated archive)"
+    listing=$(mktemp)
+    tar -tvzf "$archive" > "$listing" 2>/dev/null || bad "tar cannot list it"
+    grep -q ' meta/meta.json$' "$listing" || bad "it holds no meta/meta.json"
+    result="$dir/$id.result.json"
+    if [ -f "$result" ]; then  # written by the backup (older archives have none)
+        files=$(sed -n 's/.*"files": *\([0-9]*\).*/\1/p' "$result")
+        stored=$(sed -n 's/.*"bytes_stored": *\([0-9]*\).*/\1/p' "$result")
+        listed=$(($(grep -c '^[-h]' "$listing") - 1))  # regular files and hard links, not meta
+        [ -z "$files" ] || [ "$listed" = "$files" ] \
+            || bad "it lists $listed files, its backup saved $files"
+        [ -z "$stored" ] || [ "$(bytes_of "$archive")" = "$stored" ] \
+            || bad "it is $(bytes_of "$archive") bytes, its backup wrote $stored"
+    fi
+    echo "verified $id: $(($(wc -l < "$listing"))) entries"
     ;;
 restore)
     id=$(resolve)

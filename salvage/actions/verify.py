@@ -1,0 +1,84 @@
+"""`salvage verify`: have the crane check that a volume's newest snapshot is intact (its
+`verify` action: the tar crane tests the archive and compares its listing with what the
+backup recorded; the restic crane runs `restic check` reading a subset of the data).
+
+No container is stopped and no volume is mounted: verify reads the backup store only. A
+crane is asked only when its image declares `verify` in its salvage.crane.actions label,
+since a crane that ignores SALVAGE_ACTION would take the call for a backup.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import List, Optional, Sequence, Tuple
+
+from salvage.actions.snapshots import RestoreError, tide_of
+from salvage.config import Config
+from salvage.engine.client import Engine, describe
+from salvage.engine.cranes import CraneTimeout, ensure_image, tide_actions
+from salvage.engine.discovery import discover
+from salvage.invoke import Call
+from salvage.planning import tide_volumes
+
+log = logging.getLogger("salvage")
+
+
+def targets(
+    engine: Engine, config: Config, tides: Sequence[str], volumes: Sequence[str]
+) -> List[Tuple[str, str]]:
+    """(tide, volume) pairs to verify: the named volumes (in --tide, or the tide whose labels
+    name each), else every volume labelled for the tides."""
+    if volumes:
+        if len(tides) > 1:
+            raise RestoreError("name at most one --tide with volumes")
+        tide = tides[0] if tides else None
+        return [(tide_of(engine, config, volume, tide).name, volume) for volume in volumes]
+    host = discover(engine, list(tides))
+    return [(tide, volume) for tide in tides for volume in sorted(tide_volumes(host, tide)[0])]
+
+
+def verify_one(engine: Engine, call: Call, volume: str) -> Optional[str]:
+    """None when the crane says the volume's newest snapshot is intact; else why not."""
+    crane = call.crane.name
+    said: List[str] = []
+
+    def line(text: str) -> None:
+        log.info("%s: %s", volume, text)
+        if text.strip():
+            said.append(text.strip())
+
+    try:
+        ensure_image(engine, call.crane)
+        if "verify" not in tide_actions(engine, call.crane):
+            return f'crane "{crane}" cannot verify (its image declares no verify action)'
+        code, _ = call.run(engine, "verify", volume, snapshot="latest", on_line=line)
+    except CraneTimeout as timeout:
+        return f'crane "{crane}" {timeout}'
+    except Exception as error:  # the engine, an image: one line
+        return f'crane "{crane}": {describe(error)}'
+    if code == 0:
+        return None
+    if code == 3:
+        return f'crane "{crane}" has no snapshot of it'
+    reason = f": {said[-1]}" if said else ""
+    return f'crane "{crane}" exited with {code}{reason}'
+
+
+def verify(
+    engine: Engine, config: Config, tides: Sequence[str], volumes: Sequence[str]
+) -> Tuple[int, List[str]]:
+    """Verify each volume: how many were checked, and one line per volume found bad."""
+    bad = []
+    calls = {}
+    pairs = targets(engine, config, tides, volumes)
+    if not pairs:
+        log.warning("verify: no volume is labelled for %s", ", ".join(tides))
+    for tide, volume in pairs:
+        call = calls.setdefault(tide, Call.new(config, config.tides[tide]))
+        log.info("volume %s: verifying (tide %s, crane %s)", volume, tide, call.crane.name)
+        why = verify_one(engine, call, volume)
+        if why:
+            bad.append(f"volume {volume}: verify failed: {why}")
+        else:
+            log.info("volume %s: verified: its newest snapshot is intact", volume)
+    return len(pairs), bad

@@ -1,0 +1,89 @@
+"""`salvage verify` against real backups of the reference cranes: a good backup verifies
+with no container touched; a byte flipped in the tar archive or in a restic pack is one
+line naming the volume and the reason, exit 1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from support.harness import events
+from test_restore import RESTIC, TAR, _in, cranes  # noqa: F401 - the cranes fixture
+
+
+def _flip(path) -> None:
+    """One byte in the middle of a file, inverted (its size unchanged)."""
+    path.chmod(0o600)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _config(salvage, crane: str, image: str) -> None:
+    password = salvage.tmp / "restic-password"
+    password.write_text("correct horse battery staple")
+    password.chmod(0o600)
+    salvage.write_config(
+        f"""
+        machine = "testhost"
+        state_directory = "{salvage.tmp}/state"
+        [tides.{salvage.tide}]
+        crane = "{crane}"
+        [cranes.{crane}]
+        image = "{image}"
+        pull = "never"
+        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        secrets = {{ RESTIC_PASSWORD = "{password}" }}
+        env = {{ RESTIC_CHECK_SUBSET = "100%" }}
+        """
+    )
+
+
+def _verify_touches_nothing(salvage, stack, api, *args):
+    before, since = stack.states(), time.time()
+    done = salvage("verify", *args)
+    assert stack.states() == before  # same ids, same states
+    mine = set(before)
+    assert [e for e in events(api, since) if e[0] in mine] == []  # not even a pause
+    return done
+
+
+@pytest.mark.parametrize("crane", ["tar", "restic"])
+def test_verify_passes_then_fails_on_a_flipped_byte(stack, salvage, api, request, crane):
+    base = request.getfixturevalue("cranes")
+    volume = stack.volume("data")
+    _in(api, base, volume, "head -c 300000 /dev/urandom > /v/random; echo hello > /v/small")
+    stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    _config(salvage, crane, TAR if crane == "tar" else RESTIC)
+    salvage("run", check_code=0)
+
+    good = _verify_touches_nothing(salvage, stack, api)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout == "verified 1 volume(s): the newest snapshot of each is intact\n"
+    assert _verify_touches_nothing(salvage, stack, api, volume).returncode == 0
+
+    if crane == "tar":
+        (archive,) = salvage.archives()[volume]
+        _flip(archive)
+        reason = f'crane "tar" exited with 1: archive /salvage/target/testhost/{volume}/'
+    else:
+        packs = [p for p in (salvage.backups / "testhost" / "data").rglob("*") if p.is_file()]
+        _flip(max(packs, key=lambda p: p.stat().st_size))  # the one holding the random bytes
+        reason = 'crane "restic" exited with 1: restic crane: restic check failed'
+    bad = _verify_touches_nothing(salvage, stack, api, volume)
+    assert bad.returncode == 1, bad.stderr
+    (line,) = [x for x in bad.stderr.splitlines() if "verify failed" in x]
+    assert f"volume {volume}: verify failed: {reason}" in line, line
+    assert "Traceback" not in bad.stderr
+
+
+def test_a_crane_that_declares_no_verify_is_never_asked(stack, salvage, api):
+    volume = stack.volume("data")
+    stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    salvage.use_script("touch /out/called-$SALVAGE_ACTION")
+    done = salvage("verify", "--tide", stack.tide)
+    assert done.returncode == 1
+    assert f'volume {volume}: verify failed: crane "script" cannot verify' in done.stderr
+    assert not (salvage.backups / "called-verify").exists()
+    assert json.loads(salvage("history", "--json").stdout) == []  # verify is not a run
