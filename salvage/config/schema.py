@@ -10,7 +10,7 @@ DEFAULT_PATH = "/etc/salvage/salvage.toml"
 DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
 GROUPINGS = ("individual", "smart", "project")
 PULLS = ("always", "missing", "never")
-NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma")
+NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma", "apprise")
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
                  "volume.shrunk")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",

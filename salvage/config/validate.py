@@ -127,6 +127,12 @@ def _flag(value: Any) -> bool:
 
 
 def _url(value: Any) -> str:
+    if isinstance(value, str) and re.match(r"[a-z][a-z0-9+.-]*://\S", value):
+        return value  # any scheme: an apprise target's; the others' are checked by kind
+    raise ValueError("must be an http:// or https:// URL (apprise: one of its URLs)")
+
+
+def _http_url(value: Any) -> str:
     if not isinstance(value, str) or not re.match(r"https?://[^\s/]+", value):
         raise ValueError("must be an http:// or https:// URL")
     return value
@@ -269,6 +275,18 @@ class _Checker:
                 self.problem(key, "must be a table ([[notify]])")
                 continue
             fields = self.table(f"{key}.", entry, NOTIFY_KEYS)
+            if "url" in fields and fields.get("kind") == "apprise":
+                from salvage.notify.apprise import check as apprise_check
+
+                if why := apprise_check(fields["url"]):
+                    self.problem(f"{key}.url", why)
+                    fields.pop("url")
+            elif "url" in fields:
+                try:
+                    _http_url(fields["url"])
+                except ValueError as error:
+                    self.problem(f"{key}.url", str(error))
+                    fields.pop("url")
             missing = [k for k in ("kind", "url") if k not in entry]
             for k in missing:
                 self.problem(f"{key}.{k}", "is required")
