@@ -109,14 +109,15 @@ class Call:
         mounted writable. list, meta: no volume is mounted; standard output is data.
         `env`: more SALVAGE_* variables for this call (SALVAGE_NO_RETENTION).
         """
-        mounted = {"backup": volume, "restore": target or volume}.get(action)
+        # verify: `target` is a scratch volume for a test restore (verify --restore)
+        mounted = {"backup": volume, "restore": target or volume, "verify": target}.get(action)
         info = engine.api.inspect_volume(mounted) if mounted else None
         return run_crane(
             engine, self.crane, name=volume, volume=mounted,
             env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
             meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
             on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
-            writable=action == "restore", capture=action in ("list", "meta"),
+            writable=action in ("restore", "verify"), capture=action in ("list", "meta"),
             cancelled=cancelled, read_back=read_back,
         )  # fmt: skip
 

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from salvage.actions.snapshots import RestoreError, tide_of
 from salvage.config import Config
+from salvage.engine import volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CraneTimeout, ensure_image, tide_actions
 from salvage.engine.discovery import discover
@@ -24,21 +25,24 @@ log = logging.getLogger("salvage")
 
 
 def targets(
-    engine: Engine, config: Config, tides: Sequence[str], volumes: Sequence[str]
+    engine: Engine, config: Config, tides: Sequence[str], names: Sequence[str]
 ) -> List[Tuple[str, str]]:
     """(tide, volume) pairs to verify: the named volumes (in --tide, or the tide whose labels
     name each), else every volume labelled for the tides."""
-    if volumes:
+    if names:
         if len(tides) > 1:
             raise RestoreError("name at most one --tide with volumes")
         tide = tides[0] if tides else None
-        return [(tide_of(engine, config, volume, tide).name, volume) for volume in volumes]
+        return [(tide_of(engine, config, volume, tide).name, volume) for volume in names]
     host = discover(engine, list(tides))
     return [(tide, volume) for tide in tides for volume in sorted(tide_volumes(host, tide)[0])]
 
 
-def verify_one(engine: Engine, call: Call, volume: str) -> Optional[str]:
-    """None when the crane says the volume's newest snapshot is intact; else why not."""
+def verify_one(engine: Engine, call: Call, volume: str, restore: bool = False) -> Optional[str]:
+    """None when the crane says the volume's newest snapshot is intact; else why not.
+    `restore`: the crane also restores it into a throwaway scratch volume and compares that
+    with the manifest its backup recorded; the scratch volume is removed whatever happens
+    (or by `salvage recover`, if salvage dies meanwhile)."""
     crane = call.crane.name
     said: List[str] = []
 
@@ -51,7 +55,16 @@ def verify_one(engine: Engine, call: Call, volume: str) -> Optional[str]:
         ensure_image(engine, call.crane)
         if "verify" not in tide_actions(engine, call.crane):
             return f'crane "{crane}" cannot verify (its image declares no verify action)'
-        code, _ = call.run(engine, "verify", volume, snapshot="latest", on_line=line)
+        if not restore:
+            code, _ = call.run(engine, "verify", volume, snapshot="latest", on_line=line)
+        else:
+            scratch = volumes.create_scratch(engine, volumes.scratch_name(call.run_id),
+                                             call.run_id, call.config.state_directory)  # fmt: skip
+            try:
+                code, _ = call.run(engine, "verify", volume, target=scratch, snapshot="latest",
+                                   env={"SALVAGE_VERIFY_RESTORE": "1"}, on_line=line)  # fmt: skip
+            finally:
+                volumes.remove_scratch(engine, scratch)
     except CraneTimeout as timeout:
         return f'crane "{crane}" {timeout}'
     except Exception as error:  # the engine, an image: one line
@@ -65,18 +78,21 @@ def verify_one(engine: Engine, call: Call, volume: str) -> Optional[str]:
 
 
 def verify(
-    engine: Engine, config: Config, tides: Sequence[str], volumes: Sequence[str]
-) -> Tuple[int, List[str]]:
+    engine: Engine, config: Config, tides: Sequence[str], names: Sequence[str],
+    restore: bool = False,
+) -> Tuple[int, List[str]]:  # fmt: skip
     """Verify each volume: how many were checked, and one line per volume found bad."""
     bad = []
     calls = {}
-    pairs = targets(engine, config, tides, volumes)
+    pairs = targets(engine, config, tides, names)
     if not pairs:
         log.warning("verify: no volume is labelled for %s", ", ".join(tides))
     for tide, volume in pairs:
-        call = calls.setdefault(tide, Call.new(config, config.tides[tide]))
+        # A run id of its own per volume: its scratch volume's name comes from it.
+        call = Call.new(config, config.tides[tide]) if restore else calls.setdefault(
+            tide, Call.new(config, config.tides[tide]))  # fmt: skip
         log.info("volume %s: verifying (tide %s, crane %s)", volume, tide, call.crane.name)
-        why = verify_one(engine, call, volume)
+        why = verify_one(engine, call, volume, restore)
         if why:
             bad.append(f"volume {volume}: verify failed: {why}")
         else:

@@ -4,7 +4,9 @@ line naming the volume and the reason, exit 1."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
 
 import pytest
@@ -87,3 +89,42 @@ def test_a_crane_that_declares_no_verify_is_never_asked(stack, salvage, api):
     assert f'volume {volume}: verify failed: crane "script" cannot verify' in done.stderr
     assert not (salvage.backups / "called-verify").exists()
     assert json.loads(salvage("history", "--json").stdout) == []  # verify is not a run
+
+
+def _scratch_volumes(api) -> list:
+    return [v["Name"] for v in api.volumes(filters={"label": "salvage.scratch"})["Volumes"] or []]
+
+
+def test_verify_restore_compares_a_test_restore_with_the_backups_manifest(stack, salvage, api):
+    volume = stack.volume("data")
+    stack.container(
+        "app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
+        command="mkdir -p /data/d && echo hello > /data/d/f && chmod 0640 /data/d/f"
+        " && chown 33:33 /data/d/f && ln -s d/f /data/link && sleep 3600",
+    )  # fmt: skip
+    salvage.use_tar()
+    salvage("run", check_code=0)
+    good = _verify_touches_nothing(salvage, stack, api, "--restore", volume)
+    assert good.returncode == 0, good.stderr
+    assert "lines of its manifest match" in good.stderr
+    assert _scratch_volumes(api) == []  # the throwaway volume is gone
+
+    # Someone with write access to the store swaps a file's bytes: a valid archive (gzip and
+    # listing are fine, same size), but not what was backed up.
+    (archive,) = salvage.archives()[volume]
+    (archive.parent / (archive.name[:-7] + ".result.json")).unlink()
+    tampered = archive.with_suffix(".new")
+    with tarfile.open(archive) as old, tarfile.open(tampered, "w:gz") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member) if member.isfile() else None
+            if member.name == "volume/d/f":
+                data = io.BytesIO(b"jello\n")
+            new.addfile(member, data)
+    tampered.replace(archive)
+    assert salvage("verify", volume).returncode == 0  # the archive itself is sound
+    bad = _verify_touches_nothing(salvage, stack, api, "--restore", volume)
+    assert bad.returncode == 1, bad.stderr
+    (line,) = [x for x in bad.stderr.splitlines() if "verify failed" in x]
+    assert f'volume {volume}: verify failed: crane "tar" exited with 1: snapshot' in line
+    assert "restores differently from its manifest: " in line and "./d/f" in line
+    assert _scratch_volumes(api) == []

@@ -19,6 +19,12 @@ bytes_of() {  # stat: busybox's wc -c reads the whole file to count its bytes
     stat -c %s "$1" 2>/dev/null || wc -c < "$1"
 }
 
+manifest() {  # what a restore must give back exactly (not times: busybox tar skips some)
+    (cd "$1" && find . -exec stat -c '%n|%F|%s|%a|%u|%g' {} + \
+        | awk -F'|' 'BEGIN { OFS = "|" } $2 == "directory" { $3 = "-" } { print }' | sort \
+        && find . -type f -exec sha256sum {} + | sort)
+}
+
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 3
     want="${SALVAGE_SNAPSHOT:-latest}"
     [ "$want" = latest ] && want=$(snapshots | head -n 1)
@@ -38,6 +44,11 @@ backup)
     find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
     partial="$dir/.$stamp.tar.gz.partial"
     trap 'rm -f "$partial"' EXIT
+    # The manifest (each path's type, size, mode, owner; each file's checksum) travels in
+    # the archive: `salvage verify --restore` compares a test restore with it.
+    if [ "${TAR_MANIFEST:-1}" != 0 ]; then
+        manifest /salvage/volume > /salvage/meta/manifest
+    fi
     # Numeric owners: the uids in the volume, not the names this image happens to know.
     # The volume and its metadata travel together: restore needs both.
     tar -C /salvage --numeric-owner -czf "$partial" volume meta
@@ -99,11 +110,27 @@ verify)  # the snapshot's archive is intact, and lists as many files as its back
     if [ -f "$result" ]; then  # written by the backup (older archives have none)
         files=$(sed -n 's/.*"files": *\([0-9]*\).*/\1/p' "$result")
         stored=$(sed -n 's/.*"bytes_stored": *\([0-9]*\).*/\1/p' "$result")
-        listed=$(($(grep -c '^[-h]' "$listing") - 1))  # regular files and hard links, not meta
+        # Regular files and hard links under volume/ (GNU and busybox: the name is field 6).
+        listed=$(awk '$1 ~ /^[-h]/ && index($6, "volume/") == 1' "$listing" | wc -l)
+        listed=$((listed))
         [ -z "$files" ] || [ "$listed" = "$files" ] \
             || bad "it lists $listed files, its backup saved $files"
         [ -z "$stored" ] || [ "$(bytes_of "$archive")" = "$stored" ] \
             || bad "it is $(bytes_of "$archive") bytes, its backup wrote $stored"
+    fi
+    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
+        saved=$(mktemp -d)
+        tar -C "$saved" -xzf "$archive" meta/manifest 2>/dev/null \
+            || bad "its backup recorded no manifest (TAR_MANIFEST=0, or an older crane)"
+        tar -C /salvage --numeric-owner -xzf "$archive" volume 2>/dev/null \
+            || bad "it cannot be restored"
+        manifest /salvage/volume > "$saved/restored"
+        if ! cmp -s "$saved/meta/manifest" "$saved/restored"; then
+            first=$(diff "$saved/meta/manifest" "$saved/restored" | grep '^[-+][^-+]' | head -n 1)
+            echo "snapshot $id restores differently from its manifest: $first" >&2
+            exit 1
+        fi
+        echo "restored $id into a scratch volume: $(($(wc -l < "$saved/restored"))) lines of its manifest match"
     fi
     echo "verified $id: $(($(wc -l < "$listing"))) entries"
     ;;
