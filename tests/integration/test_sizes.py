@@ -95,7 +95,7 @@ def test_the_size_a_crane_reports_is_what_it_stored(stack, salvage, api, receive
         time.sleep(1)  # a snapshot's time is the run's second: make it another one
         salvage("run", check_code=0)
         again = json.loads(salvage("history", "--json", "-n", "1").stdout)[0]["volumes"][0]
-        assert again["size"] < 2000 and again["bytes_read"] == READ
+        assert again["size"] < 5000 and again["bytes_read"] == READ  # metadata, manifest
         assert again["snapshot"] != saved["snapshot"]
 
 

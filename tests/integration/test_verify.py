@@ -64,6 +64,9 @@ def test_verify_passes_then_fails_on_a_flipped_byte(stack, salvage, api, request
     assert good.returncode == 0, good.stderr
     assert good.stdout == "verified 1 volume(s): the newest snapshot of each is intact\n"
     assert _verify_touches_nothing(salvage, stack, api, volume).returncode == 0
+    restored = _verify_touches_nothing(salvage, stack, api, "--restore", volume)
+    assert restored.returncode == 0, restored.stderr
+    assert "restored" in restored.stderr and _scratch_volumes(api) == []
 
     if crane == "tar":
         (archive,) = salvage.archives()[volume]
@@ -100,7 +103,7 @@ def test_verify_restore_compares_a_test_restore_with_the_backups_manifest(stack,
     stack.container(
         "app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
         command="mkdir -p /data/d && echo hello > /data/d/f && chmod 0640 /data/d/f"
-        " && chown 33:33 /data/d/f && ln -s d/f /data/link && sleep 3600",
+        " && chown 33:33 /data/d/f && ln -sf d/f /data/link; sleep 3600",
     )  # fmt: skip
     salvage.use_tar()
     salvage("run", check_code=0)

@@ -70,6 +70,12 @@ exists() {  # 0: the repository is there; 1: there is none yet; anything else: s
     exit 1
 }
 
+manifest() {  # what a restore must give back exactly: types, sizes, modes, owners, checksums
+    (cd "$1" && find . -exec stat -c '%n|%F|%s|%a|%u|%g' {} + \
+        | awk -F'|' 'BEGIN { OFS = "|" } $2 == "directory" { $3 = "-" } { print }' | sort \
+        && find . -type f -exec sha256sum {} + | sort)
+}
+
 snapshots() {  # this volume's snapshots, newest first, as JSON lines
     json=$(run snapshots --json $filters)
     echo "$json" | jq -c '(. // []) | sort_by(.time) | reverse | .[]'
@@ -99,18 +105,24 @@ backup)
     # otherwise take any snapshot of the same host and paths, i.e. another volume's.
     all=$(snapshots)
     parent=$(echo "$all" | jq -r '.id' | head -n 1)
+    # The manifest (each path's type, size, mode, owner; each file's checksum) is saved with
+    # the snapshot: `salvage verify --restore` compares a test restore with it.
+    if [ "${RESTIC_MANIFEST:-1}" != 0 ]; then
+        manifest /salvage/volume > /salvage/meta/manifest
+    fi
     progress=$(mktemp)
     run backup --json $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
         ${parent:---force} /salvage/volume /salvage/meta > "$progress"
     # What this backup stored, for salvage to read back once the crane has exited: restic's
-    # summary without /salvage/meta's own file (one file, a few hundred bytes). What it
+    # summary without /salvage/meta's own files (the metadata and manifest). What it
     # added to the repository: packed (compressed) since restic 0.16, before that not.
     summary=$(jq -c 'select(.message_type == "summary")' "$progress" | tail -n 1)
-    meta=$(stat -c %s /salvage/meta/meta.json)
-    echo "$summary" | jq -c --argjson meta "$meta" '{snapshot: .snapshot_id[:8],
-        bytes_stored: (.data_added_packed // .data_added),
-        bytes_read: (.total_bytes_processed - $meta),
-        files: (.total_files_processed - 1)}' > /salvage/meta/result.json
+    metabytes=$(find /salvage/meta -type f -exec stat -c %s {} + | awk '{ s += $1 } END { print s }')
+    metafiles=$(find /salvage/meta -type f | wc -l)
+    echo "$summary" | jq -c --argjson mb "$metabytes" --argjson mf "$metafiles" '{
+        snapshot: .snapshot_id[:8], bytes_stored: (.data_added_packed // .data_added),
+        bytes_read: (.total_bytes_processed - $mb),
+        files: (.total_files_processed - $mf)}' > /salvage/meta/result.json
     jq -r '"snapshot \(.snapshot) saved: \(.files) files, \(.bytes_read) bytes read,"
         + " \(.bytes_stored) bytes added"' /salvage/meta/result.json
     ;;
@@ -147,6 +159,21 @@ verify)  # the repository's structure and a share of its data, and the snapshot 
     id=$(resolve)
     run check --read-data-subset "${RESTIC_CHECK_SUBSET:-10%}"
     run ls "$id" > /dev/null
+    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
+        saved=$(mktemp -d)
+        if ! restic dump "$id" /salvage/meta/manifest > "$saved/manifest" 2>/dev/null; then
+            say "snapshot ${id%"${id#????????}"} has no manifest (RESTIC_MANIFEST=0, or an older crane)"
+            exit 1
+        fi
+        run restore "$id" --target / --include /salvage/volume
+        manifest /salvage/volume > "$saved/restored"
+        if ! cmp -s "$saved/manifest" "$saved/restored"; then
+            first=$(diff "$saved/manifest" "$saved/restored" | grep '^[-+][^-+]' | head -n 1)
+            say "snapshot ${id%"${id#????????}"} restores differently from its manifest: $first"
+            exit 1
+        fi
+        echo "restored ${id%"${id#????????}"} into a scratch volume: its manifest matches"
+    fi
     echo "verified snapshot ${id%"${id#????????}"}"
     ;;
 meta)
