@@ -69,6 +69,18 @@ MIGRATIONS = (
         "ALTER TABLE volumes ADD COLUMN snapshot TEXT",
         "ALTER TABLE volumes ADD COLUMN shrunk TEXT",
     ),
+    (  # 3: `salvage verify` results
+        """CREATE TABLE verifies (
+            tide TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            started REAL NOT NULL,
+            ended REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            restore INTEGER NOT NULL,
+            error TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX verifies_by_volume ON verifies (tide, volume, ended)",
+    ),
 )
 
 
@@ -209,7 +221,31 @@ class History:
             ),
         )  # fmt: skip
 
+    def verify_done(self, tide: str, volume: str, started: float, ok: bool, restore: bool,
+                    error: str = "") -> None:  # fmt: skip
+        with self._connect(write=True) as conn:
+            conn.execute(
+                "INSERT INTO verifies (tide, volume, started, ended, ok, restore, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tide, volume, started, time.time(), int(ok), int(restore), error),
+            )
+
     # --- reading ---------------------------------------------------------------------------
+
+    def last_verify(self, tide: str, volume: str) -> Optional[dict]:
+        """The volume's newest `salvage verify` result in this tide, or None."""
+        with self._connect() as conn:
+            if conn is None:
+                return None
+            row = conn.execute(
+                "SELECT * FROM verifies WHERE tide = ? AND volume = ? ORDER BY ended DESC LIMIT 1",
+                (tide, volume),
+            ).fetchone()
+        if row is None:
+            return None
+        found = dict(row)
+        found["ok"], found["restore"] = bool(found["ok"]), bool(found["restore"])
+        return found
 
     def runs(
         self, tides: Sequence[str] = (), volumes: Sequence[str] = (), limit: int = 20

@@ -31,6 +31,8 @@ METRICS: Dict[str, str] = {
     "salvage_volume_last_read_bytes": "Bytes its last good backup read, if the crane said.",
     "salvage_volume_last_files": "Files in its last good backup, if the crane said.",
     "salvage_volume_last_shrunk": "1 if its last backup fell below the tide's shrink_alert.",
+    "salvage_volume_last_verify_timestamp_seconds": "When `salvage verify` last checked it.",
+    "salvage_volume_last_verify_success": "1 if its last `salvage verify` found it intact.",
 }  # fmt: skip
 
 Sample = Tuple[str, Dict[str, str], float]
@@ -80,6 +82,12 @@ def samples(history: History, tides: List[str]) -> List[Sample]:
                 if success and success[key] is not None:
                     found.append((name, labels, success[key]))
             found.append(("salvage_volume_last_shrunk", labels, int(bool(last["shrunk"]))))
+            verified = history.last_verify(tide, volume["volume"])
+            if verified:
+                found += [
+                    ("salvage_volume_last_verify_timestamp_seconds", labels, verified["ended"]),
+                    ("salvage_volume_last_verify_success", labels, int(verified["ok"])),
+                ]
     return found
 
 

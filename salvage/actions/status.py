@@ -50,6 +50,7 @@ def report(
                     "files": success["files"] if success else None,
                     "snapshot": success["snapshot"] if success else None,
                     "shrunk": last["shrunk"],
+                    "verified": history.last_verify(name, volume["volume"]),
                 }
             )
         runs = history.runs([name], limit=1)
@@ -69,11 +70,13 @@ def report(
 
 
 def healthy(tides: List[dict]) -> bool:
-    """Every tide's last run succeeded (or still runs), and no volume is overdue."""
+    """Every tide's last run succeeded (or still runs), no volume is overdue, and none
+    failed its last `salvage verify`."""
     return all(
         tide["last_run"] is not None
         and tide["last_run"]["result"] in ("success", "running")
         and not any(volume["overdue"] for volume in tide["volumes"])
+        and all((volume.get("verified") or {}).get("ok", True) for volume in tide["volumes"])
         and not tide.get("interrupted_restores")
         for tide in tides
     )
@@ -93,6 +96,14 @@ def _result(run: dict, paint: Paint) -> str:
     why = [f"interrupted ({run['interrupted']})"] if run["interrupted"] else []
     why += [counts] + run["problems"][:1]
     return paint("failure", "red", "bold") + ", " + "; ".join(why)
+
+
+def _verified(verified: Optional[dict], now: float):
+    """The last `salvage verify` of a volume: "-", "3 h ago", or "FAILED 3 h ago"."""
+    if not verified:
+        return "-"
+    when = f"{age(now - verified['ended'])} ago"
+    return when if verified["ok"] else (f"FAILED {when}", "red")
 
 
 def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
@@ -127,6 +138,7 @@ def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
                     moment(volume["last_success"]),
                     age(volume["age"]) if volume["age"] is not None else "-",
                     size(volume.get("size")),
+                    _verified(volume.get("verified"), now),
                     ("ok", "green") if ok else (f"failed: {volume['last_error']}", "red"),
                     overdue
                     if volume["overdue"]
@@ -136,7 +148,7 @@ def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
                 ]
             )
         if rows:
-            header = ["volume", "last success", "age", "size", "last backup", ""]
+            header = ["volume", "last success", "age", "size", "verified", "last backup", ""]
             table = paint.table(header, rows)
             lines += [f"  {line}" for line in table]
     return "\n".join(lines)

@@ -10,14 +10,17 @@ since a crane that ignores SALVAGE_ACTION would take the call for a backup.
 from __future__ import annotations
 
 import logging
+import time
 from typing import List, Optional, Sequence, Tuple
 
+from salvage import metrics
 from salvage.actions.snapshots import RestoreError, tide_of
 from salvage.config import Config
 from salvage.engine import volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CraneTimeout, ensure_image, tide_actions
 from salvage.engine.discovery import discover
+from salvage.history import History, HistoryError
 from salvage.invoke import Call
 from salvage.planning import tide_volumes
 
@@ -84,6 +87,7 @@ def verify(
     """Verify each volume: how many were checked, and one line per volume found bad."""
     bad = []
     calls = {}
+    recorded = True
     pairs = targets(engine, config, tides, names)
     if not pairs:
         log.warning("verify: no volume is labelled for %s", ", ".join(tides))
@@ -92,9 +96,33 @@ def verify(
         call = Call.new(config, config.tides[tide]) if restore else calls.setdefault(
             tide, Call.new(config, config.tides[tide]))  # fmt: skip
         log.info("volume %s: verifying (tide %s, crane %s)", volume, tide, call.crane.name)
+        started = time.time()
         why = verify_one(engine, call, volume, restore)
         if why:
             bad.append(f"volume {volume}: verify failed: {why}")
         else:
             log.info("volume %s: verified: its newest snapshot is intact", volume)
+        recorded = recorded and _record(config, tide, volume, started, why, restore)
+    if pairs and recorded and config.metrics_directory:  # last verified, per volume
+        try:
+            metrics.write(
+                config.metrics_directory,
+                metrics.render(
+                    metrics.samples(History(config.state_directory), sorted(config.tides))
+                ),
+            )
+        except (OSError, HistoryError) as error:
+            log.warning("metrics: not written: %s", error)
     return len(pairs), bad
+
+
+def _record(config: Config, tide: str, volume: str, started: float, why: Optional[str],
+            restore: bool) -> bool:  # fmt: skip
+    """Into the history, for `status` and the metrics; False (and a warning) if it cannot."""
+    try:
+        History(config.state_directory).verify_done(tide, volume, started, why is None,
+                                                    restore, why or "")  # fmt: skip
+        return True
+    except HistoryError as error:
+        log.warning("history: verify results are not recorded: %s", error)
+        return False

@@ -30,6 +30,7 @@ def _config(salvage, crane: str, image: str) -> None:
         f"""
         machine = "testhost"
         state_directory = "{salvage.tmp}/state"
+        metrics_directory = "{salvage.tmp}"
         [tides.{salvage.tide}]
         crane = "{crane}"
         [cranes.{crane}]
@@ -67,6 +68,9 @@ def test_verify_passes_then_fails_on_a_flipped_byte(stack, salvage, api, request
     restored = _verify_touches_nothing(salvage, stack, api, "--restore", volume)
     assert restored.returncode == 0, restored.stderr
     assert "restored" in restored.stderr and _scratch_volumes(api) == []
+    (tide,) = json.loads(salvage("status", "--json", check_code=0).stdout)
+    assert tide["volumes"][0]["verified"]["ok"] is True
+    assert tide["volumes"][0]["verified"]["restore"] is True
 
     if crane == "tar":
         (archive,) = salvage.archives()[volume]
@@ -81,6 +85,13 @@ def test_verify_passes_then_fails_on_a_flipped_byte(stack, salvage, api, request
     (line,) = [x for x in bad.stderr.splitlines() if "verify failed" in x]
     assert f"volume {volume}: verify failed: {reason}" in line, line
     assert "Traceback" not in bad.stderr
+    status = salvage("status", "--json")
+    assert status.returncode == 1  # the last verify failed
+    verified = json.loads(status.stdout)[0]["volumes"][0]["verified"]
+    assert verified["ok"] is False and reason in verified["error"]
+    prom = (salvage.tmp / "salvage.prom").read_text()
+    assert f'salvage_volume_last_verify_success{{tide="{stack.tide}",volume="{volume}"}} 0' in prom
+    assert "FAILED" in salvage("status").stdout
 
 
 def test_a_crane_that_declares_no_verify_is_never_asked(stack, salvage, api):
