@@ -100,6 +100,7 @@ def verify(
         why = verify_one(engine, call, volume, restore)
         if why:
             bad.append(f"volume {volume}: verify failed: {why}")
+            _notify(config, call, volume, why)
         else:
             log.info("volume %s: verified: its newest snapshot is intact", volume)
         recorded = recorded and _record(config, tide, volume, started, why, restore)
@@ -126,3 +127,15 @@ def _record(config: Config, tide: str, volume: str, started: float, why: Optiona
     except HistoryError as error:
         log.warning("history: verify results are not recorded: %s", error)
         return False
+
+
+def _notify(config: Config, call: Call, volume: str, why: str) -> None:
+    """The targets that ask for verify.failure hear of it (a failure is a warning, never
+    more)."""
+    if not config.notify:
+        return
+    from salvage.notify import message, send
+
+    event = message.verify_failed(call, volume, why)
+    for target in config.notify:
+        send(target, event)

@@ -12,7 +12,7 @@ GROUPINGS = ("individual", "smart", "project")
 PULLS = ("always", "missing", "never")
 NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma", "apprise")
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
-                 "volume.shrunk")  # fmt: skip
+                 "volume.shrunk", "verify.failure")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
                 "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
 SECRETS_DIR = "/run/secrets"  # where a crane finds its secret files
@@ -76,7 +76,7 @@ class Notify:
 
     kind: str
     url: str
-    events: Tuple[str, ...] = ("tide.failure", "volume.failure")
+    events: Tuple[str, ...] = ("tide.failure", "volume.failure", "verify.failure")
     name: str = ""
     template: Optional[str] = None  # webhook: the body, a template over the run's data
     timeout: float = 10.0

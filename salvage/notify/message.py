@@ -18,7 +18,7 @@ from salvage.results import TideResult, VolumeResult
 
 @dataclass(frozen=True)
 class Event:
-    name: str  # tide.start, tide.success, tide.failure, volume.success, .failure, .shrunk
+    name: str  # tide.*, volume.success, .failure, .shrunk, verify.failure
     title: str  # the first line
     details: str  # the lines after it
     data: dict
@@ -108,6 +108,21 @@ def volume_shrunk(run, result: VolumeResult) -> Event:
     title = (f"salvage on {run.config.machine}: volume {result.volume} {result.shrunk}"
              f" (tide {run.tide.name})")  # fmt: skip
     return _event("volume.shrunk", title, [event.details], data)
+
+
+def verify_failed(call, volume: str, why: str) -> Event:
+    """`salvage verify` found a volume's newest snapshot not intact (`call`: its crane call)."""
+    data = dict.fromkeys(FIELDS)
+    data.update(
+        event="verify.failure", ok=False, machine=call.config.machine, tide=call.tide.name,
+        crane=call.crane.name, run_id=call.run_id, trigger="verify", volume=volume, error=why,
+        salvage_version=__version__, volumes=1, volumes_failed=1, volumes_ok=0,
+        failed=[{"volume": volume, "error": why}], problems=[], seconds=0.0, downtime=0.0,
+        group="", interrupted=None,
+    )  # fmt: skip
+    title = (f"salvage on {call.config.machine}: volume {volume} failed verification: {why}"
+             f" (tide {call.tide.name})")  # fmt: skip
+    return _event("verify.failure", title, [f"crane {call.crane.name}, run {call.run_id}"], data)
 
 
 def _why(result: TideResult) -> str:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from support.harness import events
+from support.receiver import Receiver
 from test_restore import RESTIC, TAR, _in, cranes  # noqa: F401 - the cranes fixture
 
 
@@ -142,3 +143,26 @@ def test_verify_restore_compares_a_test_restore_with_the_backups_manifest(stack,
     assert f'volume {volume}: verify failed: crane "tar" exited with 1: snapshot' in line
     assert "restores differently from its manifest: " in line and "./d/f" in line
     assert _scratch_volumes(api) == []
+
+
+def test_a_failed_verify_is_a_notification(stack, salvage, api):
+    volume = stack.volume("data")
+    stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
+                    command="head -c 50000 /dev/urandom > /data/f; sleep 3600")  # fmt: skip
+    server = Receiver()
+    try:  # no `events`: the default failures, verify.failure among them
+        salvage.use_tar(crane=f'[[notify]]\nkind = "webhook"\nurl = "{server.url("/hook")}"')
+        salvage("run", check_code=0)
+        salvage("verify", check_code=0)
+        assert server.requests == []
+        (archive,) = salvage.archives()[volume]
+        _flip(archive)
+        salvage("verify", check_code=1)
+        (told,) = [r.json for r in server.at("/hook")]
+    finally:
+        server.close()
+    assert told["event"] == "verify.failure" and told["volume"] == volume
+    assert told["message"].startswith(
+        f'salvage on testhost: volume {volume} failed verification: crane "tar" exited with 1:'
+        f" archive /salvage/target/testhost/{volume}/"
+    )
