@@ -52,6 +52,7 @@ class Tide:
     persistent: bool = True  # catch up on a run missed while the host was off
     # Warn when a backup is below this fraction of the volume's previous good one (0.5).
     shrink_alert: Optional[float] = None
+    verify_schedule: Optional[str] = None  # `salvage verify` by a timer of its own
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,7 @@ TIDE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "randomized_delay": lambda value: duration(value, zero=True),  # 0: no delay
     "persistent": _flag,
     "shrink_alert": _fraction,
+    "verify_schedule": _schedule,
 }
 CRANE_KEYS: Dict[str, Callable[[Any], Any]] = {
     "image": _text,
