@@ -360,3 +360,14 @@ def test_the_verify_units_pass_systemd_analyze_verify(tmp_path):
     )  # fmt: skip
     score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
     assert score and float(score.group(1)) <= 2.5, security.stdout + security.stderr
+
+
+@needs_analyze
+def test_a_verify_schedule_systemd_cannot_read_gets_its_tide_no_timer(tmp_path):
+    out = tmp_path / "generator"
+    done = run_generator(tmp_path, VERIFY_CONFIG.replace("Sat 05:00", "Sat 25:00"), out)
+    assert done.returncode == 1
+    assert "tides.daily.verify_schedule: 'Sat 25:00' is not a systemd calendar" in done.stderr
+    assert sorted(p.name for p in (out / "timers.target.wants").iterdir()) == [
+        "salvage@plain.timer"
+    ]
