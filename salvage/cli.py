@@ -435,6 +435,34 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
         _fail(problems, EXIT_FAILED)
 
 
+@main.command()
+@TIDE
+@click.argument("volumes", nargs=-1, metavar="[VOLUME]...")
+@click.option("--restore", is_flag=True, help="Also restore the snapshot into a throwaway"
+              " volume and compare it with the manifest recorded at backup time.")  # fmt: skip
+@click.pass_context
+def verify(
+    ctx: click.Context, tides: Tuple[str, ...], volumes: Tuple[str, ...], restore: bool
+) -> None:
+    """Check that the newest snapshot of each volume (every volume of the tides, without
+    VOLUME) is intact, through the crane's verify action. Stops no container. Exits 1,
+    with one line per volume, when one is not."""
+    from salvage.actions import verify as action
+    from salvage.actions.snapshots import RestoreError
+
+    config = _config(ctx)
+    names = _tides(config, tides) if tides or not volumes else []
+    engine = _engine(config)
+    with _locked(config):  # restic's check locks its repository: never beside a backup
+        try:
+            checked, bad = action.verify(engine, config, names, volumes, restore)
+        except RestoreError as error:
+            _fail([error], EXIT_FAILED)
+    if bad:
+        _fail(bad, EXIT_FAILED)
+    click.echo(f"verified {checked} volume(s): the newest snapshot of each is intact")
+
+
 @main.command("proxy-config")
 @click.pass_context
 def proxy_config(ctx: click.Context) -> None:

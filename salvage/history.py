@@ -64,6 +64,24 @@ MIGRATIONS = (
         )""",
         "CREATE INDEX volumes_by_name ON volumes (tide, volume, ok, ended)",
     ),
+    (  # 2: what the crane reported it stored (size is bytes stored), a shrink warning
+        "ALTER TABLE volumes ADD COLUMN bytes_read INTEGER",
+        "ALTER TABLE volumes ADD COLUMN files INTEGER",
+        "ALTER TABLE volumes ADD COLUMN snapshot TEXT",
+        "ALTER TABLE volumes ADD COLUMN shrunk TEXT",
+    ),
+    (  # 3: `salvage verify` results
+        """CREATE TABLE verifies (
+            tide TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            started REAL NOT NULL,
+            ended REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            restore INTEGER NOT NULL,
+            error TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX verifies_by_volume ON verifies (tide, volume, ended)",
+    ),
 )
 
 
@@ -195,15 +213,40 @@ class History:
         ended = v.started + v.seconds if v.started else time.time()
         conn.execute(
             "INSERT OR REPLACE INTO volumes (run_id, tide, volume, grp, crane, ok, started,"
-            " ended, seconds, downtime, exit_code, error, size)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ended, seconds, downtime, exit_code, error, size, bytes_read, files, snapshot,"
+            " shrunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id, tide, v.volume, v.group, v.crane, int(v.ok), v.started or None, ended,
-                v.seconds, v.downtime, v.exit_code, v.message, v.size,
+                v.seconds, v.downtime, v.exit_code, v.message, v.size, v.bytes_read, v.files,
+                v.snapshot, v.shrunk,
             ),
         )  # fmt: skip
 
+    def verify_done(self, tide: str, volume: str, started: float, ok: bool, restore: bool,
+                    error: str = "") -> None:  # fmt: skip
+        with self._connect(write=True) as conn:
+            conn.execute(
+                "INSERT INTO verifies (tide, volume, started, ended, ok, restore, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tide, volume, started, time.time(), int(ok), int(restore), error),
+            )
+
     # --- reading ---------------------------------------------------------------------------
+
+    def last_verify(self, tide: str, volume: str) -> Optional[dict]:
+        """The volume's newest `salvage verify` result in this tide, or None."""
+        with self._connect() as conn:
+            if conn is None:
+                return None
+            row = conn.execute(
+                "SELECT * FROM verifies WHERE tide = ? AND volume = ? ORDER BY ended DESC LIMIT 1",
+                (tide, volume),
+            ).fetchone()
+        if row is None:
+            return None
+        found = dict(row)
+        found["ok"], found["restore"] = bool(found["ok"]), bool(found["restore"])
+        return found
 
     def runs(
         self, tides: Sequence[str] = (), volumes: Sequence[str] = (), limit: int = 20
@@ -254,6 +297,18 @@ class History:
                 "SELECT max(ended) FROM runs WHERE tide = ? AND result = 'success'", (tide,)
             ).fetchone()
         return row[0]
+
+    def last_good(self, tide: str, volume: str) -> Optional[dict]:
+        """The volume's newest successful backup in this tide, or None."""
+        with self._connect() as conn:
+            if conn is None:
+                return None
+            row = conn.execute(
+                "SELECT * FROM volumes WHERE tide = ? AND volume = ? AND ok = 1"
+                " ORDER BY ended DESC LIMIT 1",
+                (tide, volume),
+            ).fetchone()
+        return _volume(row) if row else None
 
     def volumes(self, tide: str) -> List[dict]:
         """The tide's volumes as of its newest finished run that had any, each with its

@@ -37,3 +37,15 @@ def moment(epoch: Optional[float]) -> str:
     if not epoch:
         return "never"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def size(number: Optional[int]) -> str:
+    """Bytes: "812 B", "47.1 KiB", "3.2 GiB"; "-" when unknown."""
+    if number is None:
+        return "-"
+    value, unit = float(number), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            break
+        value /= 1024
+    return f"{number} B" if unit == "B" else f"{value:.1f} {unit}"

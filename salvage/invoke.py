@@ -10,15 +10,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
-from salvage import __version__, labels
+from salvage import __version__, backup_report, labels
+from salvage.backup_report import Report
 from salvage.config import Config, Crane, Tide
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CRANE_API, CraneTimeout, run_crane, secret_env, tide_actions
 
 log = logging.getLogger("salvage")
-ACTIONS = ("backup", "restore", "list", "meta", "mark")
+ACTIONS = ("backup", "restore", "list", "meta", "mark", "verify")
 # Once per tide, when the crane's image offers them (its salvage.crane.actions label):
 # `init` before the first backup, `retention` after the last, with every container up.
 TIDE_ACTIONS = ("init", "retention")
@@ -99,6 +100,8 @@ class Call:
         snapshot: Optional[str] = None,
         cancelled: Optional[threading.Event] = None,
         env: Optional[dict] = None,
+        read_back: Optional[tuple] = None,
+        on_line: Optional[Callable[[str], None]] = None,
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
@@ -106,16 +109,39 @@ class Call:
         mounted writable. list, meta: no volume is mounted; standard output is data.
         `env`: more SALVAGE_* variables for this call (SALVAGE_NO_RETENTION).
         """
-        mounted = {"backup": volume, "restore": target or volume}.get(action)
+        # verify: `target` is a scratch volume for a test restore (verify --restore)
+        mounted = {"backup": volume, "restore": target or volume, "verify": target}.get(action)
         info = engine.api.inspect_volume(mounted) if mounted else None
         return run_crane(
             engine, self.crane, name=volume, volume=mounted,
             env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
             meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
-            on_line=lambda line: log.info("%s: %s", volume, line),
-            writable=action == "restore", capture=action in ("list", "meta"),
-            cancelled=cancelled,
+            on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
+            writable=action in ("restore", "verify"), capture=action in ("list", "meta"),
+            cancelled=cancelled, read_back=read_back,
         )  # fmt: skip
+
+    def backup(
+        self, engine: Engine, volume: str, cancelled: Optional[threading.Event] = None
+    ) -> Tuple[int, Optional[Report]]:
+        """Back up `volume`: (exit code, what the crane reported it stored, or None). A
+        report that cannot be trusted is ignored, with a warning naming the volume."""
+        found: list = []
+        code, _ = self.run(
+            engine,
+            "backup",
+            volume,
+            cancelled=cancelled,
+            read_back=(backup_report.PATH, backup_report.LIMIT, found.append),
+        )
+        if code != 0 or not found or found[0] is None:
+            return code, None
+        try:
+            return code, backup_report.parse(found[0])
+        except backup_report.BadReport as error:
+            log.warning("volume %s: crane %s: %s ignored: %s", volume, self.crane.name,
+                        backup_report.PATH, error)  # fmt: skip
+            return code, None
 
     def tide_action(
         self,

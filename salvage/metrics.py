@@ -27,7 +27,12 @@ METRICS: Dict[str, str] = {
     "salvage_volume_last_success_timestamp_seconds": "When it was last backed up (0: never).",
     "salvage_volume_last_duration_seconds": "How long the volume's last backup took.",
     "salvage_volume_last_downtime_seconds": "How long its containers were down for it.",
-    "salvage_volume_last_size_bytes": "Bytes in the volume's last good backup, if the crane said.",
+    "salvage_volume_last_size_bytes": "Bytes its last good backup stored, if the crane said.",
+    "salvage_volume_last_read_bytes": "Bytes its last good backup read, if the crane said.",
+    "salvage_volume_last_files": "Files in its last good backup, if the crane said.",
+    "salvage_volume_last_shrunk": "1 if its last backup fell below the tide's shrink_alert.",
+    "salvage_volume_last_verify_timestamp_seconds": "When `salvage verify` last checked it.",
+    "salvage_volume_last_verify_success": "1 if its last `salvage verify` found it intact.",
 }  # fmt: skip
 
 Sample = Tuple[str, Dict[str, str], float]
@@ -71,8 +76,18 @@ def samples(history: History, tides: List[str]) -> List[Sample]:
                 ("salvage_volume_last_duration_seconds", labels, last["seconds"]),
                 ("salvage_volume_last_downtime_seconds", labels, last["downtime"]),
             ]  # fmt: skip
-            if success and success["size"] is not None:
-                found.append(("salvage_volume_last_size_bytes", labels, success["size"]))
+            for name, key in (("salvage_volume_last_size_bytes", "size"),
+                              ("salvage_volume_last_read_bytes", "bytes_read"),
+                              ("salvage_volume_last_files", "files")):  # fmt: skip
+                if success and success[key] is not None:
+                    found.append((name, labels, success[key]))
+            found.append(("salvage_volume_last_shrunk", labels, int(bool(last["shrunk"]))))
+            verified = history.last_verify(tide, volume["volume"])
+            if verified:
+                found += [
+                    ("salvage_volume_last_verify_timestamp_seconds", labels, verified["ended"]),
+                    ("salvage_volume_last_verify_success", labels, int(verified["ok"])),
+                ]
     return found
 
 

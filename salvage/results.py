@@ -20,7 +20,12 @@ class VolumeResult:
     crane: str = ""
     started: float = 0.0  # epoch seconds
     downtime: float = 0.0  # how long its group's containers were down
-    size: Optional[int] = None  # bytes backed up, when the crane reports it
+    # What the crane reported (/salvage/meta/result.json), when it did:
+    size: Optional[int] = None  # bytes this backup stored
+    bytes_read: Optional[int] = None  # bytes of the volume it read
+    files: Optional[int] = None
+    snapshot: Optional[str] = None
+    shrunk: Optional[str] = None  # why its size is a warning (the tide's shrink_alert)
 
 
 @dataclass
@@ -62,3 +67,17 @@ class TideResult:
             f" containers down {self.downtime:.1f} s in all; took {self.seconds:.1f} s"
         )
         return text + (f"; interrupted: {self.interrupted}" if self.interrupted else "")
+
+
+def stored(report) -> str:
+    """What a crane reported, for a log line: " (48211 bytes stored, 12 files)", or ""."""
+    if report is None:
+        return ""
+    parts = [f"{report.bytes_stored} bytes stored"] if report.bytes_stored is not None else []
+    if report.bytes_read is not None:
+        parts.append(f"{report.bytes_read} bytes read")
+    if report.files is not None:
+        parts.append(f"{report.files} files")
+    if report.snapshot:
+        parts.append(f"snapshot {report.snapshot}")
+    return f" ({', '.join(parts)})" if parts else ""

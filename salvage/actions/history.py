@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from salvage.humanize import duration, moment
+from salvage.humanize import duration, moment, size
 from salvage.terminal import Paint
 
 RESULT_STYLE = {"success": "green", "failure": "red", "unfinished": "red", "running": "yellow"}
@@ -30,12 +30,13 @@ def render(runs: List[dict], paint: Paint) -> str:
                 duration(volume["seconds"]),
                 duration(volume["downtime"]),
                 "" if volume["exit_code"] is None else str(volume["exit_code"]),
-                volume["error"],
+                size(volume.get("size")),
+                volume["error"] or volume.get("shrunk") or "",
             ]
             for volume in run["volumes"]
         ]
         if rows:
-            table = paint.table(["volume", "result", "took", "down", "exit", ""], rows)
+            table = paint.table(["volume", "result", "took", "down", "exit", "stored", ""], rows)
             lines += [f"  {line}" for line in table]
         lines += [f"  problem: {problem}" for problem in run["problems"]]
     return "\n".join(lines)

@@ -98,6 +98,7 @@ frontend docker
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/create$ }}
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/volumes/create$ }}
     http-request allow if {{ method PUT }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/archive$ }}
+    http-request allow if {{ method GET }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/archive$ }}
     http-request allow if {{ method GET }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/logs$ }}
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/wait$ }}
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/kill$ }}

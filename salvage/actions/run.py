@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, List, Optional
 
-from salvage import restoring, states
+from salvage import restoring, shrink, states
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
@@ -30,7 +30,7 @@ from salvage.model import LIVE, Problem
 from salvage.observers import Observer, Observers, RunView, Veto
 from salvage.planning import Group, Plan, plan_tide
 from salvage.record import Record, RecordError
-from salvage.results import TideResult, VolumeResult
+from salvage.results import TideResult, VolumeResult, stored
 
 log = logging.getLogger("salvage")
 
@@ -256,7 +256,7 @@ class TideRun:
     def _run_crane(self, group: Group, volume: str) -> VolumeResult:
         started, wall = time.monotonic(), time.time()
         crane = self.crane
-        code, error = None, None
+        code, error, report = None, None, None
         try:
             self._check_aborted(f"volume {volume}")  # before saying it starts: it may not
             unfinished = restoring.of(self.record.entries(), volume)
@@ -265,7 +265,7 @@ class TideRun:
             else:
                 self.observers.volume_started(self.view, volume)
                 log.info("volume %s: backing up (crane %s)", volume, crane.name)
-                code, _ = self.call.run(self.engine, "backup", volume, cancelled=self._aborting)
+                code, report = self.call.backup(self.engine, volume, self._aborting)
                 if code != 0:
                     error = f'crane "{crane.name}" exited with {code}'
         except Interrupted:
@@ -283,11 +283,17 @@ class TideRun:
         if error:
             log.error("volume %s: failed: %s", volume, error)
         else:
-            log.info("volume %s: backed up in %.2f s", volume, seconds)
-        return self._volume(
+            log.info("volume %s: backed up in %.2f s%s", volume, seconds, stored(report))
+        reported = vars(report) if report and not error else {}
+        result = self._volume(
             volume, group, error is None, error or "", exit_code=code, seconds=seconds,
-            started=wall,
+            started=wall, size=reported.get("bytes_stored"), bytes_read=reported.get("bytes_read"),
+            files=reported.get("files"), snapshot=reported.get("snapshot"),
         )  # fmt: skip
+        result.shrunk = shrink.check(
+            self.config.state_directory, self.tide.name, result, self.tide.shrink_alert
+        )
+        return result
 
 
 def run(

@@ -9,7 +9,7 @@ from typing import Callable, List, Optional
 
 from salvage import restoring, schedule
 from salvage.history import History
-from salvage.humanize import age, count, moment
+from salvage.humanize import age, count, moment, size
 from salvage.record import Record, RecordUnreadable
 from salvage.terminal import Paint
 
@@ -47,6 +47,13 @@ def report(
                     "last_ok": last["ok"],
                     "last_error": last["error"],
                     "last_run_id": last["run_id"],
+                    # What the crane reported for the last good backup (None: it did not).
+                    "size": success["size"] if success else None,
+                    "bytes_read": success["bytes_read"] if success else None,
+                    "files": success["files"] if success else None,
+                    "snapshot": success["snapshot"] if success else None,
+                    "shrunk": last["shrunk"],
+                    "verified": history.last_verify(name, volume["volume"]),
                 }
             )
         runs = history.runs([name], limit=1)
@@ -66,11 +73,13 @@ def report(
 
 
 def healthy(tides: List[dict]) -> bool:
-    """Every tide's last run succeeded (or still runs), and no volume is overdue."""
+    """Every tide's last run succeeded (or still runs), no volume is overdue, and none
+    failed its last `salvage verify`."""
     return all(
         tide["last_run"] is not None
         and tide["last_run"]["result"] in ("success", "running")
         and not any(volume["overdue"] for volume in tide["volumes"])
+        and all((volume.get("verified") or {}).get("ok", True) for volume in tide["volumes"])
         and not tide.get("interrupted_restores")
         for tide in tides
     )
@@ -90,6 +99,14 @@ def _result(run: dict, paint: Paint) -> str:
     why = [f"interrupted ({run['interrupted']})"] if run["interrupted"] else []
     why += [counts] + run["problems"][:1]
     return paint("failure", "red", "bold") + ", " + "; ".join(why)
+
+
+def _verified(verified: Optional[dict], now: float):
+    """The last `salvage verify` of a volume: "-", "3 h ago", or "FAILED 3 h ago"."""
+    if not verified:
+        return "-"
+    when = f"{age(now - verified['ended'])} ago"
+    return when if verified["ok"] else (f"FAILED {when}", "red")
 
 
 def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
@@ -123,11 +140,18 @@ def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
                     volume["volume"],
                     moment(volume["last_success"]),
                     age(volume["age"]) if volume["age"] is not None else "-",
+                    size(volume.get("size")),
+                    _verified(volume.get("verified"), now),
                     ("ok", "green") if ok else (f"failed: {volume['last_error']}", "red"),
-                    overdue if volume["overdue"] else "",
+                    overdue
+                    if volume["overdue"]
+                    else ("SHRUNK", "yellow")
+                    if volume.get("shrunk")
+                    else "",
                 ]
             )
         if rows:
-            table = paint.table(["volume", "last success", "age", "last backup", ""], rows)
+            header = ["volume", "last success", "age", "size", "verified", "last backup", ""]
+            table = paint.table(header, rows)
             lines += [f"  {line}" for line in table]
     return "\n".join(lines)

@@ -15,7 +15,8 @@ from salvage.notify import KINDS
 NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.notify
 
 PULLS = ("always", "missing", "never")
-NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure")
+NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
+                 "volume.shrunk", "verify.failure")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
                 "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
 MAX_DURATION = 7 * 24 * 3600.0  # a week: longer is a typo, and breaks socket timeouts
@@ -154,9 +155,21 @@ def _flag(value: Any) -> bool:
 
 
 def _url(value: Any) -> str:
+    if isinstance(value, str) and re.match(r"[a-z][a-z0-9+.-]*://\S", value):
+        return value  # any scheme: an apprise target's; the others' are checked by kind
+    raise ValueError("must be an http:// or https:// URL (apprise: one of its URLs)")
+
+
+def http_url(value: Any) -> str:
     if not isinstance(value, str) or not re.match(r"https?://[^\s/]+", value):
         raise ValueError("must be an http:// or https:// URL")
     return value
+
+
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"must be a fraction between 0 and 1, such as 0.5, not {value!r}")
+    return float(value)
 
 
 def _events(value: Any) -> Tuple[str, ...]:
@@ -213,7 +226,8 @@ DURATION_OR_ZERO = Check(
     lambda value: duration(value, zero=True), _duration_schema("minimum"), duration_text
 )
 SCHEDULE = Check(_schedule, {"type": "string", "pattern": r"\S"})
-URL = Check(_url, {"type": "string", "pattern": r"^https?://[^\s/]+"})
+URL = Check(_url, {"type": "string", "pattern": r"^[a-z][a-z0-9+.-]*://\S"})
+FRACTION = Check(_fraction, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})
 EVENTS = Check(
     _events,
     {"type": "array", "minItems": 1, "items": {"enum": list(NOTIFY_EVENTS)}},

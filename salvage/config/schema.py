@@ -191,6 +191,31 @@ class Tide:
             hint="a run missed while the host was off happens at boot",
         ),
     )
+    shrink_alert: Optional[float] = field(
+        default=None,
+        metadata=key(
+            c.FRACTION,
+            "a fraction (e.g. `0.5`): a good backup whose size (the bytes its crane read, else"
+            " those it stored) is below this fraction of the volume's previous good backup is a"
+            " warning in the log, a `volume.shrunk` notification, `SHRUNK` in `status` and"
+            " `salvage_volume_last_shrunk` 1",
+            hint="warn when a backup shrinks below this fraction of the last good one",
+            example="0.5",
+            shown="none",
+        ),
+    )
+    verify_schedule: Optional[str] = field(  # `salvage verify` by a timer of its own
+        default=None,
+        metadata=key(
+            c.SCHEDULE,
+            "a systemd calendar expression: `salvage verify --tide <tide>` then runs on a timer"
+            " of its own, `salvage-verify@<tide>.timer` (made by the generator, with the tide's"
+            " `randomized_delay` and `persistent`)",
+            hint="salvage verify by its own timer: a systemd calendar expression",
+            example="weekly",
+            shown="none",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -242,19 +267,20 @@ class Notify:
     url: str = field(
         metadata=key(
             c.URL,
-            "`http://` or `https://`; it is never logged (it often holds a token). A"
-            " `user:password@` in it is sent as HTTP basic auth (`Authorization: Basic`), never"
-            " as part of the URL, and no log, name or error shows it",
+            "`http://` or `https://` (apprise: any URL Apprise knows); it is never logged (it"
+            " often holds a token). A `user:password@` in it is sent as HTTP basic auth"
+            " (`Authorization: Basic`), never as part of the URL, and no log, name or error"
+            " shows it",
             shown="required",
         )
     )
     events: Tuple[str, ...] = field(
-        default=("tide.failure", "volume.failure"),
+        default=("tide.failure", "volume.failure", "verify.failure"),
         metadata=key(
             c.EVENTS,
             "any of " + ", ".join(f"`{e}`" for e in NOTIFY_EVENTS),
-            shown='`["tide.failure", "volume.failure"]` (healthchecks: the three `tide.*`;'
-            " uptime-kuma: `tide.success`, `tide.failure`)",
+            shown='`["tide.failure", "volume.failure", "verify.failure"]` (healthchecks: the'
+            " three `tide.*`; uptime-kuma: `tide.success`, `tide.failure`)",
         ),
     )
     tides: Tuple[str, ...] = field(  # only these tides' events; empty: every tide

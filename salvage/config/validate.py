@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from salvage.config.checks import NOTIFY_EVENTS, duration  # noqa: F401 (duration: for callers)
+from salvage.config.checks import NOTIFY_EVENTS, duration, http_url  # noqa: F401 (duration: for callers)
 from salvage.config.schema import (
     DEFAULT_CRANE,
     DEFAULT_TIDE,
@@ -84,6 +84,18 @@ class _Checker:
                 self.problem(key, "must be a table ([[notify]])")
                 continue
             fields = self.table(f"{key}.", entry, NOTIFY_KEYS)
+            if "url" in fields and fields.get("kind") == "apprise":
+                from salvage.notify.apprise import check as apprise_check
+
+                if why := apprise_check(fields["url"]):
+                    self.problem(f"{key}.url", why)
+                    fields.pop("url")
+            elif "url" in fields:
+                try:
+                    http_url(fields["url"])
+                except ValueError as error:
+                    self.problem(f"{key}.url", str(error))
+                    fields.pop("url")
             missing = [k for k in ("kind", "url") if k not in entry]
             for k in missing:
                 self.problem(f"{key}.{k}", "is required")

@@ -18,7 +18,7 @@ import time
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import requests
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 from docker.utils import parse_repository_tag
 
@@ -164,13 +164,16 @@ def run_crane(
     writable: bool = False,
     capture: bool = False,
     cancelled: Optional[threading.Event] = None,
+    read_back: Optional[Tuple[str, int, Callable[[Optional[bytes]], None]]] = None,
 ) -> Tuple[int, str]:
     """Run a crane to its end: (exit code, its standard output when `capture`).
 
     `volume` is mounted at /salvage/volume, read-only unless `writable` (a restore); with
     `capture` standard output is data for salvage (list, meta) and only standard error goes
     to `on_line`. The crane container is always removed afterwards; one that outlives
-    `timeout` is killed and CraneTimeout raised.
+    `timeout` is killed and CraneTimeout raised. `read_back` (path, limit, callback): once
+    the crane has exited, the callback gets at most limit + 1 bytes of the file at that path
+    in the container, or None when there is none (a crane's report of what it stored).
     """
     api = engine.api
     mounts: List[Mount] = []
@@ -217,6 +220,14 @@ def run_crane(
                 raise CraneTimeout(f"still running after {timeout:.0f} s; killed") from None
             raise EngineError(describe(error)) from None
         output = api.logs(crane_id, stdout=True, stderr=False) if capture else b""
+        if read_back is not None:
+            path, limit, callback = read_back
+            try:
+                found = read_file(engine, crane_id, path, limit)
+            except (DockerException, requests.exceptions.RequestException) as error:
+                log.warning("%s: %s not read back: %s", name, path, describe(error))
+                found = None  # the backup itself is done: only its report is missing
+            callback(found)
         return int(status.get("StatusCode", -1)), output.decode("utf-8", "replace")
     finally:
         if reader is not None:
@@ -226,6 +237,44 @@ def run_crane(
         except (DockerException, requests.exceptions.RequestException):
             pass  # recovery removes leftovers by label
         waiter.close()
+
+
+def read_file(engine: Engine, container_id: str, path: str, limit: int) -> Optional[bytes]:
+    """At most limit + 1 bytes of a regular file in a (stopped) container; None when the
+    path is missing or not a regular file. The rest of the stream is never read."""
+    try:
+        stream, _ = engine.api.get_archive(container_id, path)
+    except NotFound:
+        return None
+    chunks = iter(stream)
+
+    class Reader(io.RawIOBase):  # the tar stream, as tarfile reads it, chunk by chunk
+        pending = b""
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            while not self.pending:
+                self.pending = next(chunks, b"")
+                if not self.pending:
+                    return 0
+            size = min(len(buffer), len(self.pending))
+            buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+            return size
+
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(Reader()), mode="r|") as archive:
+            member = archive.next()
+            if member is None or not member.isfile():
+                return None
+            return archive.extractfile(member).read(limit + 1)
+    except tarfile.TarError:
+        return None
+    finally:
+        close = getattr(stream, "close", None)
+        if close:
+            close()
 
 
 def _running(engine: Engine, crane_id: str) -> bool:

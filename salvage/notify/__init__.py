@@ -8,7 +8,7 @@ import logging
 import re
 from typing import Callable, Set
 
-from salvage.notify import discord, healthchecks, message, ntfy, uptime_kuma, webhook
+from salvage.notify import apprise, discord, healthchecks, message, ntfy, uptime_kuma, webhook
 from salvage.notify.delivery import Undelivered, deliver, where
 from salvage.notify.message import Event
 from salvage.observers import Observer
@@ -17,12 +17,14 @@ log = logging.getLogger("salvage")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 KINDS = {"discord": discord, "ntfy": ntfy, "webhook": webhook, "healthchecks": healthchecks,
-         "uptime-kuma": uptime_kuma}  # fmt: skip
+         "uptime-kuma": uptime_kuma, "apprise": apprise}  # fmt: skip
 
 
 def describe(target) -> str:
     """A target as the log names it: its name, or its kind and host, never its URL."""
     name = f'"{target.name}"' if target.name else f"{target.kind} at {where(target.url)}"
+    if target.kind == "apprise" and not target.name:  # its URLs carry tokens where hosts go
+        name = f"apprise {target.url.split('://', 1)[0]}://"
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], name)
 
 
@@ -34,6 +36,9 @@ def send(target, event: Event, cancelled: Callable[[], bool] = lambda: False) ->
     if target.tides and event.data["tide"] not in target.tides:  # limited to some tides
         return
     try:
+        if target.kind == "apprise":  # delivers through its own library
+            apprise.send(target, event, cancelled)
+            return
         request = KINDS[target.kind].request(target, event)
         if request is None:  # an event this kind does not take
             return
@@ -67,6 +72,8 @@ class Notifier(Observer):
     def volume_done(self, run, result) -> None:
         self.told.add(result.volume)
         self._send(message.volume_done(run, result))
+        if result.shrunk:
+            self._send(message.volume_shrunk(run, result))
 
     def tide_done(self, run, result) -> None:
         for volume in result.volumes:  # those failed before their group ran, too

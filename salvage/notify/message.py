@@ -18,7 +18,7 @@ from salvage.results import TideResult, VolumeResult
 
 @dataclass(frozen=True)
 class Event:
-    name: str  # tide.start, tide.success, tide.failure, volume.success, volume.failure
+    name: str  # tide.*, volume.success, .failure, .shrunk, verify.failure
     title: str  # the first line
     details: str  # the lines after it
     data: dict
@@ -37,11 +37,11 @@ class Event:
 FIELDS = (
     "event", "ok", "message", "details", "text", "machine", "tide", "crane", "run_id",
     "trigger", "started", "ended", "seconds", "downtime", "volume", "group", "error",
-    "exit_code", "size", "volumes", "volumes_ok", "volumes_failed", "failed", "problems",
-    "interrupted", "salvage_version",
+    "exit_code", "size", "bytes_read", "files", "snapshot", "shrunk", "volumes", "volumes_ok",
+    "volumes_failed", "failed", "problems", "interrupted", "salvage_version",
 )  # fmt: skip
-NUMBERS = ("started", "ended", "seconds", "downtime", "exit_code", "size", "volumes",
-           "volumes_ok", "volumes_failed")  # fmt: skip
+NUMBERS = ("started", "ended", "seconds", "downtime", "exit_code", "size", "bytes_read",
+           "files", "volumes", "volumes_ok", "volumes_failed")  # fmt: skip
 
 
 def _data(run, name: str) -> dict:
@@ -78,7 +78,8 @@ def volume_done(run, result: VolumeResult) -> Event:
     data = _data(run, name)
     data.update(
         ok=result.ok, volume=result.volume, group=result.group, error=result.message,
-        exit_code=result.exit_code, size=result.size, seconds=result.seconds,
+        exit_code=result.exit_code, size=result.size, bytes_read=result.bytes_read,
+        files=result.files, snapshot=result.snapshot, shrunk=result.shrunk, seconds=result.seconds,
         downtime=result.downtime, started=result.started or None,
         ended=result.started + result.seconds if result.started else None,
     )  # fmt: skip
@@ -92,8 +93,36 @@ def volume_done(run, result: VolumeResult) -> Event:
         facts.append(f"exit code {result.exit_code}")
     facts.append(f"containers down {duration(result.downtime)}")
     if result.size is not None:
-        facts.append(f"{result.size} bytes")
+        facts.append(f"{result.size} bytes stored")
+    if result.files is not None:
+        facts.append(count(result.files, "file"))
+    if result.snapshot:
+        facts.append(f"snapshot {result.snapshot}")
     return _event(name, title, [", ".join(facts)], data)
+
+
+def volume_shrunk(run, result: VolumeResult) -> Event:
+    """A good backup far smaller than the previous one (the tide's shrink_alert)."""
+    event = volume_done(run, result)
+    data = dict(event.data, event="volume.shrunk")
+    title = (f"salvage on {run.config.machine}: volume {result.volume} {result.shrunk}"
+             f" (tide {run.tide.name})")  # fmt: skip
+    return _event("volume.shrunk", title, [event.details], data)
+
+
+def verify_failed(call, volume: str, why: str) -> Event:
+    """`salvage verify` found a volume's newest snapshot not intact (`call`: its crane call)."""
+    data = dict.fromkeys(FIELDS)
+    data.update(
+        event="verify.failure", ok=False, machine=call.config.machine, tide=call.tide.name,
+        crane=call.crane.name, run_id=call.run_id, trigger="verify", volume=volume, error=why,
+        salvage_version=__version__, volumes=1, volumes_failed=1, volumes_ok=0,
+        failed=[{"volume": volume, "error": why}], problems=[], seconds=0.0, downtime=0.0,
+        group="", interrupted=None,
+    )  # fmt: skip
+    title = (f"salvage on {call.config.machine}: volume {volume} failed verification: {why}"
+             f" (tide {call.tide.name})")  # fmt: skip
+    return _event("verify.failure", title, [f"crane {call.crane.name}, run {call.run_id}"], data)
 
 
 def _why(result: TideResult) -> str:

@@ -21,12 +21,14 @@ def problems(config: Config) -> Dict[str, Problem]:
         return {}
     found = {}
     for tide in config.tides.values():
-        if tide.schedule.strip().lower() in SHORTHANDS:  # no subprocess (the generator's boot)
-            continue
-        if tide.schedule and not _accepted(analyze, tide.schedule):
-            where = f"{config.path}: tides.{tide.name}.schedule"
-            found[tide.name] = Problem(where, f"{tide.schedule!r} is not a systemd calendar"
-                                       " expression (see `man systemd.time`)")  # fmt: skip
+        for key in ("schedule", "verify_schedule"):
+            expression = getattr(tide, key) or ""
+            if expression.strip().lower() in SHORTHANDS:  # no subprocess (the generator's boot)
+                continue
+            if expression and not _accepted(analyze, expression) and tide.name not in found:
+                where = f"{config.path}: tides.{tide.name}.{key}"
+                found[tide.name] = Problem(where, f"{expression!r} is not a systemd calendar"
+                                           " expression (see `man systemd.time`)")  # fmt: skip
     return found
 
 

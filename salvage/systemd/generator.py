@@ -32,8 +32,10 @@ from salvage.model import Problem
 from salvage.systemd import calendar
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"
+VERIFY_TEMPLATE = "/usr/lib/systemd/system/salvage-verify@.timer"
 KMSG = "/dev/kmsg"
-SERVICES = ("salvage.service", "salvage@.service")  # a template's drop-in covers each tide
+# A template's drop-in covers each tide.
+SERVICES = ("salvage.service", "salvage@.service", "salvage-verify@.service")
 UNIT_NAME_MAX = 255  # systemd's limit for a unit name
 _PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
 
@@ -53,8 +55,8 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
-def timer(tide: str) -> str:
-    return f"salvage@{escape(tide)}.timer"
+def timer(tide: str, kind: str = "salvage") -> str:
+    return f"{kind}@{escape(tide)}.timer"
 
 
 def problems(config: Config) -> List[Problem]:
@@ -63,19 +65,19 @@ def problems(config: Config) -> List[Problem]:
     for name in config.tides:
         if not name:
             found.append(Problem(f"{config.path}: tides", "a tide needs a name"))
-        elif len(timer(name)) > UNIT_NAME_MAX:
-            too_long = f"the name is too long for a systemd unit ({timer(name)})"
+        elif len(timer(name, "salvage-verify")) > UNIT_NAME_MAX:
+            too_long = f"the name is too long for a systemd unit ({timer(name, 'salvage-verify')})"
             found.append(Problem(f"{config.path}: tides.{name}", too_long))
     return found
 
 
-def drop_in(tide: Tide, source: str) -> str:
+def drop_in(tide: Tide, source: str, schedule: Optional[str] = None) -> str:
     lines = [
         f"# From {source} by salvage-generator: change the tide there, then run",
         "# `systemctl daemon-reload`.",
         "[Timer]",
         "OnCalendar=",  # empties the list: the drop-in alone says when
-        f"OnCalendar={_unit_text(tide.schedule or 'daily')}",
+        f"OnCalendar={_unit_text(schedule or tide.schedule or 'daily')}",
         f"RandomizedDelaySec={tide.randomized_delay:g}s",
         f"Persistent={'true' if tide.persistent else 'false'}",
     ]
@@ -128,6 +130,17 @@ def generate(config: Config, directory: Path, skip: Iterable[str] = ()) -> List[
             link.unlink()
         link.symlink_to(TEMPLATE)
         units.append(unit)
+        if tide.verify_schedule:  # `salvage verify --tide`, on a timer of its own
+            unit = timer(tide.name, "salvage-verify")
+            (directory / f"{unit}.d").mkdir(exist_ok=True)
+            (directory / f"{unit}.d" / "schedule.conf").write_text(
+                drop_in(tide, config.path, tide.verify_schedule), encoding="utf-8"
+            )
+            link = wants / unit
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(VERIFY_TEMPLATE)
+            units.append(unit)
     return units
 
 

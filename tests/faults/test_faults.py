@@ -114,6 +114,52 @@ def test_crane_exits_non_zero(scene, table):
     table("crane exits non-zero", f"exit 1; {CALM}", f"exit {done.returncode}; {scene.observe()}")
 
 
+def test_crane_reports_a_hostile_result_file(scene, table):
+    vol, app = _stack(scene)
+    scene.crane_mode("report")  # 1 MB of random bytes as its result.json
+    scene.go()
+    done = scene.salvage("run")
+    warning = f"volume {vol}: crane script: /salvage/meta/result.json ignored: larger than"
+    assert warning in done.stderr, done.stderr
+    table("crane writes a 1 MB binary result.json", f"exit 0; one warning; {CALM}",
+          f"exit {done.returncode}; {'one warning' if done.stderr.count(warning) == 1 else 'no'};"
+          f" {scene.observe()}")  # fmt: skip
+
+
+def test_sigkill_during_verify_restore_then_recover(scene, table):
+    vol, app = _stack(scene)
+    # The script crane, declaring verify: it starts, then waits (the test never says go).
+    image, context = "salvage-test/crane-verify:latest", scene.tmp / "verify-crane"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f'FROM {SCRIPT_CRANE}\nLABEL salvage.crane.actions="verify"\n'
+    )
+    subprocess.run(["docker", "build", "-q", "-t", image, str(context)], env=scene.env(),
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    scene.config.write_text(scene.config.read_text().replace(SCRIPT_CRANE, image))
+    mine = {"label": ["salvage.scratch", f"salvage.instance={scene.state}"]}
+
+    def throwaway() -> list:
+        return scene.api.volumes(filters=mine)["Volumes"] or []
+
+    verify = subprocess.Popen(
+        [sys.executable, "-m", "salvage", "-c", str(scene.config), "verify", "--restore", vol],
+        env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    scene.crane_started(vol)
+    assert len(throwaway()) == 1 and scene.state_of(app) == "running"  # nothing stopped
+    scene.kill(verify)
+    done = scene.salvage("recover")
+    assert done.returncode == 0, done.stderr
+    assert "recover: removed leftover scratch volume salvage-restore-" in done.stderr
+    left = "left" if throwaway() else "removed"
+    table(
+        "SIGKILL during `salvage verify --restore`, then `salvage recover`",
+        f"throwaway volume removed; {CALM}",
+        f"throwaway volume {left}; {scene.observe()}",
+    )
+
+
 def test_crane_hangs_past_its_timeout(scene, table):
     vol, app = _stack(scene)
     scene.config = scene.write_config(tide_extra='crane_timeout = "2s"')

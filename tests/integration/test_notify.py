@@ -208,3 +208,33 @@ def test_uptime_kuma_hears_down_with_the_reason_and_only_its_own_tide(stack, sal
         f"salvage on testhost: tide {stack.tide} failed: 1 of 1 volume failed:"
         f' {bad}: crane "script" exited with 3'
     )
+
+
+def test_apprise_delivers_through_its_json_scheme(stack, salvage, receiver):
+    pytest.importorskip("apprise", reason="kind apprise needs the apprise module (test extra)")
+    good, bad = _labelled(stack, "good"), _labelled(stack, "bad")
+    port = receiver.server.server_address[1]
+    _config(
+        salvage,
+        f'if [ "$SALVAGE_VOLUME_NAME" = "{bad}" ]; then exit 3; fi',
+        f"""
+        [[notify]]
+        kind = "apprise"
+        url = "json://127.0.0.1:{port}/apprise"
+        events = ["volume.failure", "tide.failure"]
+        """,
+    )
+    done = salvage("run")
+    assert done.returncode == 1 and "not sent" not in done.stderr, done.stderr
+    sent = [r.json for r in receiver.at("/apprise")]
+    assert [r.method for r in receiver.at("/apprise")] == ["POST", "POST"]
+    assert [s["title"] for s in sent] == [
+        f'salvage on testhost: volume {bad} failed: crane "script" exited with 3'
+        f" (tide {stack.tide})",
+        f"salvage on testhost: tide {stack.tide} failed: 1 of 2 volumes failed:"
+        f' {bad}: crane "script" exited with 3',
+    ]
+    assert all(s["type"] == "failure" for s in sent)
+    assert sent[1]["message"].startswith(f"tide {stack.tide}: 1 volume backed up, 1 failed")
+    assert SECRET not in str(sent) and FILE_SECRET not in str(sent)
+    assert good in sent[1]["message"]

@@ -300,6 +300,13 @@ class FakeAPIClient:
         return True
 
     @_api
+    def get_archive(self, ref, path: str, chunk_size=None):
+        """A crane's files are not kept here: every path is missing (a crane that reports
+        nothing, which the interface allows)."""
+        self._get(ref)
+        raise NotFound(f"Could not find the file {path} in container {ref}")
+
+    @_api
     def wait(self, ref, timeout=None) -> dict:
         """The crane runs here: `crane` says its exit code (unless it was killed)."""
         c = self._get(ref)

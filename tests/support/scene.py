@@ -55,7 +55,8 @@ class Scene:
     ) -> Path:
         script = (
             'touch /out/$SALVAGE_VOLUME_NAME.started; case "$CRANE_MODE" in fail) exit 3;;'
-            " hang) sleep 600;; esac; while [ ! -e /out/go ]; do sleep 0.05; done;"
+            " hang) sleep 600;; report) head -c 1000000 /dev/urandom > /salvage/meta/result.json;;"
+            " esac; while [ ! -e /out/go ]; do sleep 0.05; done;"
             " cp -a /salvage/volume /out/$SALVAGE_VOLUME_NAME.copy"
         )
         path = self.tmp / name

@@ -71,7 +71,8 @@ def test_a_run_is_recorded_as_it_goes(recorder):
     assert volumes["db"] == {
         "run_id": "r1", "tide": "daily", "volume": "db", "group": "g", "crane": "tar",
         "ok": True, "started": T0 + 1, "ended": T0 + 3, "seconds": 2.0, "downtime": 3.0,
-        "exit_code": 0, "error": "", "size": 4096,
+        "exit_code": 0, "error": "", "size": 4096, "bytes_read": None, "files": None,
+        "snapshot": None, "shrunk": None,
     }  # fmt: skip
     assert volumes["uploads"]["ok"] is False and volumes["uploads"]["started"] is None
     assert volumes["uploads"]["error"] == "not backed up: interrupted (SIGTERM)"
@@ -129,13 +130,28 @@ def test_a_new_database_has_the_latest_schema(recorder):
 
 
 def test_migrations_bring_an_older_database_up_to_date_keeping_its_runs(recorder, monkeypatch):
-    _record(recorder, _run(), [_volume("db")])  # written at schema 1
+    _record(recorder, _run(), [_volume("db")])  # written at the current schema
     later = (("ALTER TABLE runs ADD COLUMN host_load REAL NOT NULL DEFAULT 0",),)
     monkeypatch.setattr(history, "MIGRATIONS", history.MIGRATIONS + later)
     (run,) = recorder.history.runs()
     assert run["run_id"] == "r1" and run["host_load"] == 0
     with sqlite3.connect(recorder.history.path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(history.MIGRATIONS)
+
+
+def test_a_schema_1_database_gains_the_cranes_reports_keeping_its_sizes(recorder, monkeypatch):
+    monkeypatch.setattr(history, "MIGRATIONS", history.MIGRATIONS[:1])
+    with recorder.history._connect(write=True) as conn:  # as salvage 0.1 wrote it
+        conn.execute("INSERT INTO runs (run_id, tide, machine, trigger, started, result)"
+                     " VALUES ('old', 'daily', 'box', 'manual', 1, 'success')")  # fmt: skip
+        conn.execute(
+            "INSERT INTO volumes (run_id, tide, volume, grp, crane, ok, ended, seconds,"
+            " downtime, size) VALUES ('old', 'daily', 'db', 'g', 'tar', 1, 2, 1, 0, 42)"
+        )
+    monkeypatch.undo()
+    (run,) = recorder.history.runs()
+    (db,) = run["volumes"]
+    assert db["size"] == 42 and db["bytes_read"] is None and db["snapshot"] is None
 
 
 def test_a_database_from_a_newer_salvage_is_one_clear_line(recorder):
@@ -145,7 +161,8 @@ def test_a_database_from_a_newer_salvage_is_one_clear_line(recorder):
     with pytest.raises(HistoryError) as error:
         recorder.history.runs()
     assert str(error.value) == (
-        f"{recorder.history.path}: written by a newer salvage (schema 7; this one knows 1)"
+        f"{recorder.history.path}: written by a newer salvage (schema 7; this one knows"
+        f" {len(history.MIGRATIONS)})"
     )
 
 

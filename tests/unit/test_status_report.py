@@ -89,9 +89,22 @@ def test_the_text_names_the_last_run_the_next_and_each_volume(history):
         "(2 h ago): failure, 1 of 2 volumes backed up"
     )
     assert text[2].startswith("  next run: ") and text[2].endswith(" (in 30 min)")
-    assert text[3].split() == ["volume", "last", "success", "age", "last", "backup"]
+    assert text[3].split() == [
+        "volume", "last", "success", "age", "size", "verified", "last", "backup"
+    ]  # fmt: skip
     assert text[4].split()[0] == "db"
-    assert text[4].split()[3:] == ["2", "h", "ok", "OVERDUE", "(expected", "every", "1", "h)"]
+    assert text[4].split()[3:] == [
+        "2",
+        "h",
+        "-",
+        "-",
+        "ok",
+        "OVERDUE",
+        "(expected",
+        "every",
+        "1",
+        "h)",
+    ]
     assert text[5].split()[0] == "web" and "failed: disk full" in text[5]
     unscheduled = status.render(
         status.report(history, now=now, next_run=lambda t: None), Paint(None), now

@@ -309,3 +309,65 @@ def test_watchdog_meant_for_another_process_is_not_fed(monkeypatch):
     sock.close()
     assert sock.values("WATCHDOG") == []
     assert sock.values("STATUS") == ["ünïcode"]
+
+
+VERIFY_CONFIG = """
+[tides.daily]
+schedule = "*-*-* 03:00"
+verify_schedule = "Sat 05:00"
+randomized_delay = "10m"
+[tides.plain]
+"""
+
+
+def test_a_tides_verify_schedule_is_a_verify_timer_of_its_own(tmp_path):
+    out = tmp_path / "generator"
+    done = run_generator(tmp_path, VERIFY_CONFIG, out)
+    assert (done.returncode, done.stderr) == (0, "")
+    wants = {p.name: os.readlink(p) for p in (out / "timers.target.wants").iterdir()}
+    assert wants == {
+        "salvage@daily.timer": "/usr/lib/systemd/system/salvage@.timer",
+        "salvage@plain.timer": "/usr/lib/systemd/system/salvage@.timer",
+        "salvage-verify@daily.timer": "/usr/lib/systemd/system/salvage-verify@.timer",
+    }  # plain has no verify_schedule: no verify timer
+    text = (out / "salvage-verify@daily.timer.d" / "schedule.conf").read_text()
+    settings = [line for line in text.splitlines() if not line.startswith("#")]
+    assert settings == ["[Timer]", "OnCalendar=", "OnCalendar=Sat 05:00",
+                        "RandomizedDelaySec=600s", "Persistent=true"]  # fmt: skip
+    for service in ("salvage@.service", "salvage-verify@.service"):  # no directories to open
+        assert not (out / f"{service}.d").exists()
+
+
+@needs_analyze
+def test_the_verify_units_pass_systemd_analyze_verify(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    for unit in ("salvage-verify@.service", "salvage-verify@.timer", "salvage@.timer",
+                 "salvage@.service"):  # fmt: skip
+        shutil.copy(UNITS / unit, root / "usr/lib/systemd/system" / unit)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/salvage").write_text("#!/bin/sh\n")
+    (root / "usr/bin/salvage").chmod(0o755)
+    assert run_generator(tmp_path, VERIFY_CONFIG, root / "etc/systemd/system").returncode == 0
+    verify = subprocess.run(
+        [ANALYZE, "verify", f"--root={root}", "salvage-verify@daily.timer",
+         "salvage-verify@daily.service"], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
+    security = subprocess.run(
+        [ANALYZE, "security", "--offline=yes", str(UNITS / "salvage-verify@.service")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+    assert score and float(score.group(1)) <= 2.5, security.stdout + security.stderr
+
+
+@needs_analyze
+def test_a_verify_schedule_systemd_cannot_read_gets_its_tide_no_timer(tmp_path):
+    out = tmp_path / "generator"
+    done = run_generator(tmp_path, VERIFY_CONFIG.replace("Sat 05:00", "Sat 25:00"), out)
+    assert done.returncode == 1
+    assert "tides.daily.verify_schedule: 'Sat 25:00' is not a systemd calendar" in done.stderr
+    assert sorted(p.name for p in (out / "timers.target.wants").iterdir()) == [
+        "salvage@plain.timer"
+    ]

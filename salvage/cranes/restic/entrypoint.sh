@@ -2,6 +2,8 @@
 # salvage reference restic crane (crane API 1, docs/crane-interface.md).
 #   RESTIC_REPOSITORY       default /salvage/target/<machine>: one repository per machine
 #   RESTIC_PASSWORD_FILE    the password, from the crane's secrets (never put it in env)
+#   RESTIC_CHECK_SUBSET     how much of the data verify reads back (restic check
+#                           --read-data-subset; default 10%)
 #   RESTIC_KEEP_LAST, RESTIC_KEEP_HOURLY, _DAILY, _WEEKLY, _MONTHLY, _YEARLY
 #                           retention, once per tide after its backups (the retention action);
 #                           a backup never prunes, so a restore's safety backup
@@ -68,6 +70,12 @@ exists() {  # 0: the repository is there; 1: there is none yet; anything else: s
     exit 1
 }
 
+manifest() {  # what a restore must give back exactly: types, sizes, modes, owners, checksums
+    (cd "$1" && find . -exec stat -c '%n|%F|%s|%a|%u|%g' {} + \
+        | awk -F'|' 'BEGIN { OFS = "|" } $2 == "directory" { $3 = "-" } { print }' | sort \
+        && find . -type f -exec sha256sum {} + | sort)
+}
+
 snapshots() {  # this volume's snapshots, newest first, as JSON lines
     json=$(run snapshots --json $filters)
     echo "$json" | jq -c '(. // []) | sort_by(.time) | reverse | .[]'
@@ -97,8 +105,26 @@ backup)
     # otherwise take any snapshot of the same host and paths, i.e. another volume's.
     all=$(snapshots)
     parent=$(echo "$all" | jq -r '.id' | head -n 1)
-    run backup $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
-        ${parent:---force} /salvage/volume /salvage/meta
+    # The manifest (each path's type, size, mode, owner; each file's checksum) is saved with
+    # the snapshot: `salvage verify --restore` compares a test restore with it.
+    if [ "${RESTIC_MANIFEST:-1}" != 0 ]; then
+        manifest /salvage/volume > /salvage/meta/manifest
+    fi
+    progress=$(mktemp)
+    run backup --json $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
+        ${parent:---force} /salvage/volume /salvage/meta > "$progress"
+    # What this backup stored, for salvage to read back once the crane has exited: restic's
+    # summary without /salvage/meta's own files (the metadata and manifest). What it
+    # added to the repository: packed (compressed) since restic 0.16, before that not.
+    summary=$(jq -c 'select(.message_type == "summary")' "$progress" | tail -n 1)
+    metabytes=$(find /salvage/meta -type f -exec stat -c %s {} + | awk '{ s += $1 } END { print s }')
+    metafiles=$(find /salvage/meta -type f | wc -l)
+    echo "$summary" | jq -c --argjson mb "$metabytes" --argjson mf "$metafiles" '{
+        snapshot: .snapshot_id[:8], bytes_stored: (.data_added_packed // .data_added),
+        bytes_read: (.total_bytes_processed - $mb),
+        files: (.total_files_processed - $mf)}' > /salvage/meta/result.json
+    jq -r '"snapshot \(.snapshot) saved: \(.files) files, \(.bytes_read) bytes read,"
+        + " \(.bytes_stored) bytes added"' /salvage/meta/result.json
     ;;
 retention)
     keep=""
@@ -127,6 +153,28 @@ mark)  # this run's snapshot is not consistent: tag it
         exit 3
     fi
     run tag --add salvage-inconsistent "$id"
+    ;;
+verify)  # the repository's structure and a share of its data, and the snapshot is there
+    exists || { say "no repository at $RESTIC_REPOSITORY"; exit 3; }
+    id=$(resolve)
+    run check --read-data-subset "${RESTIC_CHECK_SUBSET:-10%}"
+    run ls "$id" > /dev/null
+    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
+        saved=$(mktemp -d)
+        if ! restic dump "$id" /salvage/meta/manifest > "$saved/manifest" 2>/dev/null; then
+            say "snapshot ${id%"${id#????????}"} has no manifest (RESTIC_MANIFEST=0, or an older crane)"
+            exit 1
+        fi
+        run restore "$id" --target / --include /salvage/volume
+        manifest /salvage/volume > "$saved/restored"
+        if ! cmp -s "$saved/manifest" "$saved/restored"; then
+            first=$(diff "$saved/manifest" "$saved/restored" | grep '^[-+][^-+]' | head -n 1)
+            say "snapshot ${id%"${id#????????}"} restores differently from its manifest: $first"
+            exit 1
+        fi
+        echo "restored ${id%"${id#????????}"} into a scratch volume: its manifest matches"
+    fi
+    echo "verified snapshot ${id%"${id#????????}"}"
     ;;
 meta)
     run dump "$(resolve)" /salvage/meta/meta.json

@@ -19,6 +19,12 @@ bytes_of() {  # stat: busybox's wc -c reads the whole file to count its bytes
     stat -c %s "$1" 2>/dev/null || wc -c < "$1"
 }
 
+manifest() {  # what a restore must give back exactly (not times: busybox tar skips some)
+    (cd "$1" && find . -exec stat -c '%n|%F|%s|%a|%u|%g' {} + \
+        | awk -F'|' 'BEGIN { OFS = "|" } $2 == "directory" { $3 = "-" } { print }' | sort \
+        && find . -type f -exec sha256sum {} + | sort)
+}
+
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 3
     want="${SALVAGE_SNAPSHOT:-latest}"
     [ "$want" = latest ] && want=$(snapshots | head -n 1)
@@ -38,16 +44,29 @@ backup)
     find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
     partial="$dir/.$stamp.tar.gz.partial"
     trap 'rm -f "$partial"' EXIT
+    # The manifest (each path's type, size, mode, owner; each file's checksum) travels in
+    # the archive: `salvage verify --restore` compares a test restore with it.
+    if [ "${TAR_MANIFEST:-1}" != 0 ]; then
+        manifest /salvage/volume > /salvage/meta/manifest
+    fi
     # Numeric owners: the uids in the volume, not the names this image happens to know.
     # The volume and its metadata travel together: restore needs both.
     tar -C /salvage --numeric-owner -czf "$partial" volume meta
     cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
     mv "$partial" "$dir/$stamp.tar.gz"
     trap - EXIT
-    echo "wrote $dir/$stamp.tar.gz ($(bytes_of "$dir/$stamp.tar.gz") bytes)"
+    stored=$(bytes_of "$dir/$stamp.tar.gz")
+    echo "wrote $dir/$stamp.tar.gz ($stored bytes)"
+    # What this backup stored, for salvage to read back once the crane has exited.
+    read=$(find /salvage/volume -type f -exec stat -c %s {} + \
+        | awk '{ s += $1 } END { printf "%.0f", s }')
+    files=$(find /salvage/volume -type f | wc -l)
+    printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": %s}\n' \
+        "$stamp" "$stored" "$read" "$((files))" > /salvage/meta/result.json
+    cp /salvage/meta/result.json "$dir/$stamp.result.json"  # what verify compares with
     if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
-            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json"
+            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json" "$dir/$old.result.json"
             echo "removed $old (TAR_KEEP=$TAR_KEEP)"
         done
     fi
@@ -78,6 +97,42 @@ mark)  # this run's snapshot is not consistent: say so in its metadata, with SAL
 meta)
     id=$(resolve)
     cat "$dir/$id.meta.json"
+    ;;
+verify)  # the snapshot's archive is intact, and lists as many files as its backup saved
+    id=$(resolve)
+    archive="$dir/$id.tar.gz"
+    bad() { echo "archive $archive is damaged: $*" >&2; exit 1; }
+    gzip -t "$archive" 2>/dev/null || bad "gzip -t fails (a corrupt or truncated archive)"
+    listing=$(mktemp)
+    tar -tvzf "$archive" > "$listing" 2>/dev/null || bad "tar cannot list it"
+    grep -q ' meta/meta.json$' "$listing" || bad "it holds no meta/meta.json"
+    result="$dir/$id.result.json"
+    if [ -f "$result" ]; then  # written by the backup (older archives have none)
+        files=$(sed -n 's/.*"files": *\([0-9]*\).*/\1/p' "$result")
+        stored=$(sed -n 's/.*"bytes_stored": *\([0-9]*\).*/\1/p' "$result")
+        # Regular files and hard links under volume/ (GNU and busybox: the name is field 6).
+        listed=$(awk '$1 ~ /^[-h]/ && index($6, "volume/") == 1' "$listing" | wc -l)
+        listed=$((listed))
+        [ -z "$files" ] || [ "$listed" = "$files" ] \
+            || bad "it lists $listed files, its backup saved $files"
+        [ -z "$stored" ] || [ "$(bytes_of "$archive")" = "$stored" ] \
+            || bad "it is $(bytes_of "$archive") bytes, its backup wrote $stored"
+    fi
+    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
+        saved=$(mktemp -d)
+        tar -C "$saved" -xzf "$archive" meta/manifest 2>/dev/null \
+            || bad "its backup recorded no manifest (TAR_MANIFEST=0, or an older crane)"
+        tar -C /salvage --numeric-owner -xzf "$archive" volume 2>/dev/null \
+            || bad "it cannot be restored"
+        manifest /salvage/volume > "$saved/restored"
+        if ! cmp -s "$saved/meta/manifest" "$saved/restored"; then
+            first=$(diff "$saved/meta/manifest" "$saved/restored" | grep '^[-+][^-+]' | head -n 1)
+            echo "snapshot $id restores differently from its manifest: $first" >&2
+            exit 1
+        fi
+        echo "restored $id into a scratch volume: $(($(wc -l < "$saved/restored"))) lines of its manifest match"
+    fi
+    echo "verified $id: $(($(wc -l < "$listing"))) entries"
     ;;
 restore)
     id=$(resolve)
