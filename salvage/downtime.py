@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import signal
 import threading
 import time
@@ -55,22 +56,39 @@ def stop_cranes(engine: Engine, run_id: str) -> None:
 @contextlib.contextmanager
 def signals_unwind(on_signal: Optional[Callable[[str], None]] = None) -> Iterator[List[str]]:
     """SIGTERM, SIGINT and SIGHUP interrupt the open downtimes (and call `on_signal`)
-    instead of killing salvage; the list holds the signals received."""
+    instead of killing salvage; the list holds the signals received.
+
+    The handler itself only hands the signal on to a thread of this context's: a handler
+    runs in the main thread between any two of its bytecodes, maybe while it holds a lock
+    that the work needs (starting a thread, writing a log line), and would wait on it for
+    ever. SimpleQueue.put is safe there."""
+    inbox: queue.SimpleQueue[Optional[str]] = queue.SimpleQueue()
+
+    def deliver() -> None:
+        while True:
+            name = inbox.get()
+            if name is None:
+                return
+            if on_signal:
+                on_signal(name)
+            for downtime in list(_open):
+                downtime.interrupt(name)
 
     def handler(signum, _frame) -> None:
         name = signal.Signals(signum).name
         _received.append(name)
-        if on_signal:
-            on_signal(name)
-        for downtime in list(_open):
-            downtime.interrupt(name)
+        inbox.put(name)
 
+    worker = threading.Thread(target=deliver, name="signals", daemon=True)
+    worker.start()
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield _received
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        inbox.put(None)  # after what came before it has been handed on
+        worker.join(timeout=10)
 
 
 class Downtime:
@@ -108,7 +126,8 @@ class Downtime:
         ).start()
 
     def check(self, where: str) -> None:
-        if self.cancelled.is_set():
+        # A signal counts from the moment it is received, before its thread hands it on.
+        if self.cancelled.is_set() or _received:
             why = self.reason or (self._why and self._why()) or _reason()
             raise Interrupted(Problem(where, f"interrupted ({why})"))
 

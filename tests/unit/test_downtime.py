@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -120,6 +121,9 @@ def test_a_signal_interrupts_every_open_downtime_kills_its_cranes_and_end_still_
         os.kill(os.getpid(), signal.SIGHUP)
         with pytest.raises(Interrupted, match=r'container "db2": interrupted \(SIGHUP\)'):
             down.enter(container(fake, "db2"), "stop", 0)
+        deadline = time.monotonic() + 5  # handed on by a thread, not by the handler itself
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert received == ["SIGHUP"] and heard == ["SIGHUP"]
         for thread in threading.enumerate():
             if thread.name == "interrupt":
