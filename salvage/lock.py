@@ -16,6 +16,10 @@ from typing import Callable, Iterator, Optional
 from salvage.errors import SalvageError
 
 FILE = "lock"
+UNKNOWN = "another process"
+# A holder writes its pid just after it takes the lock: a waiter that finds none yet waits
+# this long for it before naming the holder UNKNOWN.
+PID_GRACE = 1.0
 
 
 class LockTimeout(SalvageError):
@@ -25,7 +29,7 @@ class LockTimeout(SalvageError):
 def _holder(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     pid = os.read(fd, 32).decode(errors="replace").strip()
-    return f"pid {pid}" if pid else "another process"
+    return f"pid {pid}" if pid else UNKNOWN
 
 
 @contextlib.contextmanager
@@ -38,7 +42,8 @@ def hold(
     path = os.path.join(state_directory, FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         waited = False
         while True:
             try:
@@ -50,9 +55,10 @@ def hold(
                     raise LockTimeout(
                         f"another salvage ({holder}) still holds {path} after {timeout:.0f} s"
                     ) from None
-                if not waited and on_wait:
+                known = holder != UNKNOWN or time.monotonic() - started >= PID_GRACE
+                if not waited and known and on_wait:
                     on_wait(holder)
-                waited = True
+                    waited = True
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
