@@ -264,8 +264,15 @@ def test_kill_while_a_container_is_still_stopping_leaves_no_container_down(host)
 
 def test_purge_leaves_only_what_the_admin_wrote(host):
     archives = host.archives()
+    unit = host.unit(host.held)  # a purge during a run (issue 17 item 9)
+    assert host.box.sh(f"systemctl start '{unit}'")[0] == 0
+    deadline = time.monotonic() + 60
+    while not host.cranes(host.held):
+        assert time.monotonic() < deadline, journal(host.box, unit)
+        time.sleep(0.1)
     code, out = host.box.sh("dpkg --purge salvage")
     assert code == 0, out
+    assert host.state(host.app) == host.state(host.db) == "running"
     assert left_behind(host.before, snapshot(host.box)) == {
         "/etc/salvage",
         "/etc/salvage/restic-password",
