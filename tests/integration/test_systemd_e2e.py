@@ -217,3 +217,52 @@ def test_a_removed_tides_timer_never_starts_a_backup(e2e):
     assert e2e.result("salvage@gamma.service")["Result"] == "success"
     failed = e2e.box.sh("systemctl list-units --failed --no-pager --no-legend 'salvage@gamma*'")
     assert "salvage" not in failed[1], failed
+
+
+# A webhook that answers one byte every 2 s, on the booted container's own loopback.
+SLOW_WEBHOOK = b"""import socket, time
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 8099))
+server.listen(8)
+while True:
+    client, _ = server.accept()
+    client.recv(65536)
+    try:
+        for byte in b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok":
+            client.send(bytes([byte]))
+            time.sleep(2)
+    except OSError:
+        pass
+    client.close()
+"""
+
+
+def test_a_slow_webhook_never_holds_a_stop(e2e):
+    """Issue 17 item 6: once the containers are back, `systemctl stop` ends salvage at once,
+    although a webhook is still trickling its answer, and well within TimeoutStopSec."""
+    timeout = 5.0  # the target's own, per try
+    e2e.box.put({"/usr/local/bin/slow-webhook": (SLOW_WEBHOOK, 0o755)})
+    assert e2e.box.sh("systemd-run --unit slow-webhook /usr/bin/python3"
+                      " /usr/local/bin/slow-webhook")[0] == 0  # fmt: skip
+    notify = (f'[[notify]]\nkind = "webhook"\nurl = "http://127.0.0.1:8099/hook"\n'
+              f'events = ["tide.success"]\ntimeout = "{timeout:.0f}s"\nretries = 2\n')  # fmt: skip
+    e2e.box.put(installed_files(e2e.config(notify)))
+    unit = e2e.unit(e2e.tide_a)
+    try:
+        assert e2e.box.sh(f"systemctl start '{unit}'")[0] == 0
+        deadline = time.monotonic() + 120
+        while not re.search(r"tide \S+: \d+ volumes? backed up", e2e.journal(unit, "-o cat")):
+            assert time.monotonic() < deadline, e2e.journal(unit)
+            time.sleep(0.2)
+        assert e2e.box.sh(f"systemctl is-active '{unit}'")[1].strip() == "active"  # delivering
+        started = time.monotonic()
+        code, out = e2e.box.sh(f"systemctl stop '{unit}'")
+        took = time.monotonic() - started
+        assert code == 0, out
+        # Shorter than one try of the webhook, so far shorter than the unit's TimeoutStopSec.
+        assert took < timeout, (took, e2e.journal(unit))
+        assert e2e.state(e2e.app) == e2e.state(e2e.db) == "running"
+    finally:
+        e2e.box.sh("systemctl stop slow-webhook")
+        e2e.box.put(installed_files(e2e.config()))
