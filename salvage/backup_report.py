@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from salvage.errors import SalvageError
 
@@ -44,7 +44,7 @@ def parse(raw: bytes) -> Report:
         raise BadReport(f"not JSON ({error})") from None
     if not isinstance(data, dict):
         raise BadReport("not a JSON object")
-    values = {}
+    values: Dict[str, Any] = {}
     for key in NUMBERS:
         value = data.get(key)
         if value is None:

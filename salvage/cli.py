@@ -357,7 +357,10 @@ def completion(shell: str) -> None:
     """
     from click.shell_completion import get_completion_class
 
-    script = get_completion_class(shell)(main, {}, "salvage", "_SALVAGE_COMPLETE")
+    completer = get_completion_class(shell)
+    if completer is None:  # click.Choice lets only the known shells through
+        raise click.UsageError(f"no completion for {shell}")
+    script = completer(main, {}, "salvage", "_SALVAGE_COMPLETE")
     click.echo(script.source())
 
 

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import time
 from contextlib import closing, contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from salvage.errors import SalvageError
 from salvage.observers import Observer
@@ -114,6 +114,13 @@ class History:
         self.path = os.path.join(state_directory, FILE)
 
     @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A connection for writing: the database is made when missing, so never None."""
+        with self._connect(write=True) as conn:
+            assert conn is not None
+            yield conn
+
+    @contextmanager
     def _connect(self, write: bool = False) -> Iterator[Optional[sqlite3.Connection]]:
         """A connection to an up-to-date database; None when reading one that does not
         exist yet (nothing was ever recorded)."""
@@ -176,7 +183,7 @@ class History:
     # --- writing ---------------------------------------------------------------------------
 
     def run_started(self, result: TideResult, machine: str) -> None:
-        with self._connect(write=True) as conn:
+        with self._writing() as conn:
             # Another run of this tide still "running" died with its process.
             conn.execute(
                 "UPDATE runs SET result = 'unfinished' WHERE tide = ? AND result = 'running'",
@@ -189,11 +196,11 @@ class History:
             )
 
     def volume_done(self, run_id: str, tide: str, volume: VolumeResult) -> None:
-        with self._connect(write=True) as conn:
+        with self._writing() as conn:
             self._volume(conn, run_id, tide, volume)
 
     def run_done(self, result: TideResult) -> None:
-        with self._connect(write=True) as conn:
+        with self._writing() as conn:
             conn.execute("BEGIN")
             for volume in result.volumes:  # also those failed without a crane
                 self._volume(conn, result.run_id, result.tide, volume)
@@ -224,7 +231,7 @@ class History:
 
     def verify_done(self, tide: str, volume: str, started: float, ok: bool, restore: bool,
                     error: str = "") -> None:  # fmt: skip
-        with self._connect(write=True) as conn:
+        with self._writing() as conn:
             conn.execute(
                 "INSERT INTO verifies (tide, volume, started, ended, ok, restore, error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -252,7 +259,8 @@ class History:
         self, tides: Sequence[str] = (), volumes: Sequence[str] = (), limit: int = 20
     ) -> List[dict]:
         """The newest runs first, each with its volumes (only `volumes`, when given)."""
-        where, args = [], []
+        where: List[str] = []
+        args: List[Any] = []
         if tides:
             where.append(f"tide IN ({_marks(tides)})")
             args += tides

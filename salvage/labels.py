@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from salvage.model import Container, Host, Problem
 
@@ -71,7 +71,7 @@ def parse_exit_policy(text: str) -> ExitCodePolicy:
     text = text.strip()
     if text in ("stop", "ignore"):
         return ExitCodePolicy(text)
-    codes = set()
+    codes: Set[int] = set()
     for item in text.split(","):
         item = item.strip()
         low, sep, high = item.partition("-")

@@ -165,9 +165,10 @@ class Record:
                 os.remove(stale)
         if os.path.exists(self.legacy):
             legacy = self._read_legacy()
+            at: Optional[int] = end  # truncate a torn tail on the first append only
             for entry in legacy:
-                self._append({"add": asdict(entry)}, end)
-                end = None
+                self._append({"add": asdict(entry)}, at)
+                at = None
             self._guard(os.remove, self.legacy)
             live, end = self._read()
         return live, end

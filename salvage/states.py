@@ -158,12 +158,13 @@ def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
     deadline = (
         time.monotonic() + (containers.DOCKER_STOP_TIMEOUT if timeout is None else timeout) + 5
     )
-    while info is not None and info["State"]["Status"] in LIVE:
+    now: Optional[dict] = info
+    while now is not None and now["State"]["Status"] in LIVE:
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)
-        info = engine.retry(containers.inspect, engine, entry.container)
-    return info
+        now = engine.retry(containers.inspect, engine, entry.container)
+    return now
 
 
 def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Problem]:
@@ -246,7 +247,7 @@ def run_command(
     timeout: float,
 ) -> Optional[Problem]:
     """Run the pre or post command; a Problem when its exit code aborts under the policy."""
-    command = settings.pre if which == "pre" else settings.post
+    command = (settings.pre if which == "pre" else settings.post) or ""
     where = f'container "{container.name}": {which}-command "{command}"'
     try:
         code, output = containers.execute(engine, container.id, command, settings.user, timeout)

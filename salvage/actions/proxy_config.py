@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import List, Tuple
+from typing import List, Set, Tuple
 
 from salvage.config import Config
 from salvage.engine.volumes import SCRATCH_PREFIX
@@ -158,7 +158,8 @@ class ProxyConfigError(SalvageError):
 def host_paths(config: Config) -> Tuple[List[str], List[str]]:
     """The host paths salvage bind-mounts into cranes: crane mounts (read-write), and
     secret files (read-only)."""
-    mounts, secrets = set(), set()
+    mounts: Set[str] = set()
+    secrets: Set[str] = set()
     for crane in config.cranes.values():
         mounts.update(source for source in crane.mounts if source.startswith("/"))
         secrets.update(crane.secrets.values())

@@ -35,9 +35,9 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
     unfinished = restoring.interrupted(entries)
     for restore in unfinished.values():
         users = [e.name for e in restoring.held(entries, restore)]
-        problem = Problem(f"volume {restore.name}", restoring.explain(restore, users))
-        problems.append(problem)
-        log.error("recover: %s", problem)
+        unrestored = Problem(f"volume {restore.name}", restoring.explain(restore, users))
+        problems.append(unrestored)
+        log.error("recover: %s", unrestored)
     # Newest first: the reverse of the order in which the run changed them.
     for entry in reversed(entries):
         if entry.run_id in unfinished:

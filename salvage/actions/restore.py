@@ -48,13 +48,17 @@ def _options(options: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "none"
 
 
+def _table(meta: dict, key: str) -> dict:
+    value = meta.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def volume_spec(meta: dict, target: str, adopt: bool, trust: bool) -> Tuple[str, dict, dict]:
     """(driver, options, labels) for a target that does not exist, from untrusted metadata."""
-    volume = meta.get("volume") if isinstance(meta.get("volume"), dict) else {}
+    volume = _table(meta, "volume")
     asked_driver = str(volume.get("driver") or "local")
-    asked = volume.get("options") if isinstance(volume.get("options"), dict) else {}
-    asked = {str(k): str(v) for k, v in asked.items()}
-    found = volume.get("labels") if isinstance(volume.get("labels"), dict) else {}
+    asked = {str(k): str(v) for k, v in _table(volume, "options").items()}
+    found = _table(volume, "labels")
     # salvage's own labels mean something to recovery (a scratch volume is removed): never
     # from a backup store. A copy under another name is no part of the compose project.
     tags = {

@@ -130,9 +130,9 @@ class TideRun:
             return
         failed = self._tide_action("retention", saved)
         if failed:
-            problem = Problem(f"tide {self.tide.name}", f"retention failed: {failed}")
-            log.error("%s", problem)
-            self.result.errors.append(problem)
+            failure = Problem(f"tide {self.tide.name}", f"retention failed: {failed}")
+            log.error("%s", failure)
+            self.result.errors.append(failure)
 
     def _tide_action(self, action: str, volumes: List[str]) -> Optional[str]:
         return self.call.tide_action(
@@ -152,8 +152,8 @@ class TideRun:
 
     def _run_group(self, group: Group) -> List[VolumeResult]:
         if group.problems:
-            for problem in group.problems:
-                log.error("%s", problem)
+            for reason in group.problems:
+                log.error("%s", reason)
             self.result.problems += group.problems
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from salvage import metrics
 from salvage.actions.snapshots import RestoreError, tide_of
@@ -86,7 +86,7 @@ def verify(
 ) -> Tuple[int, List[str]]:  # fmt: skip
     """Verify each volume: how many were checked, and one line per volume found bad."""
     bad = []
-    calls = {}
+    calls: Dict[str, Call] = {}
     recorded = True
     pairs = targets(engine, config, tides, names)
     if not pairs:

@@ -69,7 +69,7 @@ def settings(cls: Type[Any], values: Any, commented: bool = False) -> List[str]:
     """examples/salvage.toml's lines for a section: each key with a hint, set to its value
     in `values` (the defaults) and saying so, or commented out with its example value.
     `commented`: every key commented out, each under its hint."""
-    rows = []
+    rows: List[Any] = []  # lines, or (setting, comment) pairs aligned at the end
     for name, key in keys(cls).items():
         if key.hint is None:
             continue

@@ -67,6 +67,6 @@ def load(path: Optional[str] = None) -> Config:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([Problem(path, f"is not valid TOML: {error}")]) from None
     config, problems = validate(raw or {}, path)
-    if problems:
+    if problems or config is None:
         raise ConfigError(problems)
     return config if raw is not None else dataclasses.replace(config, found=False)

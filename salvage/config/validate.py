@@ -125,7 +125,7 @@ class _Checker:
         if not isinstance(section, dict):
             self.problem(name, f"must be a table of [{name}.<name>] sections")
             return {}
-        good = {}
+        good: Dict[str, Mapping[str, Any]] = {}
         for key, value in section.items():
             if not isinstance(value, dict):
                 self.problem(f"{name}.{key}", f"must be a table ([{name}.{key}])")
@@ -163,7 +163,8 @@ def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[
             check.problem(f"tides.{name}.crane", f'no crane named "{tide.crane}"')
         tides[name] = tide
 
-    entries = raw.get("notify") if isinstance(raw.get("notify"), list) else []
+    listed = raw.get("notify")
+    entries: List[Any] = listed if isinstance(listed, list) else []
     for index, entry in enumerate(entries):  # [[notify]] tides = [...] name tides
         named = entry.get("tides") if isinstance(entry, dict) else None
         for name in named if isinstance(named, list) else []:

@@ -67,7 +67,7 @@ def unreachable(error: BaseException) -> Optional[str]:
             " run salvage with sudo, or join the group (sudo usermod -aG docker $USER, then"
             " log in again), or set DOCKER_HOST to an engine this user may use"
         )
-    return f"{where}: {os.strerror(found.errno).lower()}"
+    return f"{where}: {os.strerror(found.errno).lower() if found.errno else found}"
 
 
 def describe(error: Exception) -> str:
@@ -136,7 +136,7 @@ class Engine:
                 if attempt == self.retries:
                     raise
                 cause = _os_error(error)  # mid-run: the engine restarting, most likely
-                why = os.strerror(cause.errno) if cause else describe(error)
+                why = os.strerror(cause.errno) if cause and cause.errno else describe(error)
                 log.warning("Docker engine unreachable (%s); again in %.1f s", why, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)

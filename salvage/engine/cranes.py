@@ -268,7 +268,8 @@ def read_file(engine: Engine, container_id: str, path: str, limit: int) -> Optio
             member = archive.next()
             if member is None or not member.isfile():
                 return None
-            return archive.extractfile(member).read(limit + 1)
+            extracted = archive.extractfile(member)
+            return extracted.read(limit + 1) if extracted else None
     except tarfile.TarError:
         return None
     finally:

@@ -55,11 +55,11 @@ def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
 def _stoppable(host: Host, tides: Set[str]) -> Set[str]:
     """The live containers that these tides could stop: those that mount a volume a tide
     names, and the other containers of their compose projects (grouping `project`)."""
-    named = set()
+    named: Set[str] = set()
     for container in host.containers:
         for tide, refs in labels.tide_refs(container)[0].items():
             if tide in tides:
-                named.update(labels.resolve(ref, host)[0] for ref in refs)
+                named.update(filter(None, (labels.resolve(ref, host)[0] for ref in refs)))
     users = {c.id for c in host.containers if named.intersection(c.volumes)}
     projects = {c.project for c in host.containers if c.id in users and c.project}
     return {c.id for c in host.containers if c.live and (c.id in users or c.project in projects)}

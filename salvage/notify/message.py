@@ -9,7 +9,7 @@ never part of a message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import Any, Dict, List
 
 from salvage import __version__
 from salvage.humanize import count, duration
@@ -172,7 +172,7 @@ def tide_done(run, result: TideResult) -> Event:
 
 def sample() -> Event:
     """An event with every field set, to try a webhook template on when it is loaded."""
-    data = dict.fromkeys(FIELDS, 'a "quoted"\nline')
+    data: Dict[str, Any] = dict.fromkeys(FIELDS, 'a "quoted"\nline')
     data.update(dict.fromkeys(NUMBERS, 1.5), ok=False, failed=[{"volume": "v", "error": "e"}],
                 problems=["p"])  # fmt: skip
     return Event("tide.failure", data["message"], "", data)

@@ -255,7 +255,8 @@ class Inhibitor(Observer):
             run.abort(what)
 
 
-def _release(fd: Optional[int]) -> None:
+def _release(fd: Optional[int]) -> Optional[int]:
+    """Close a lock's fd; the fd's new value (None)."""
     if fd is not None:
         os.close(fd)
     return None
