@@ -17,6 +17,7 @@ from salvage.backup_report import Report
 from salvage.config import Config, Crane, Tide
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CRANE_API, CraneTimeout, run_crane, secret_env, tide_actions
+from salvage.history import History, HistoryError
 
 log = logging.getLogger("salvage")
 ACTIONS = ("backup", "restore", "list", "meta", "mark", "verify")
@@ -132,6 +133,7 @@ class Call:
             "backup",
             volume,
             cancelled=cancelled,
+            env=self._previous(volume),
             read_back=(backup_report.PATH, backup_report.LIMIT, found.append),
         )
         if code != 0 or not found or found[0] is None:
@@ -142,6 +144,17 @@ class Call:
             log.warning("volume %s: crane %s: %s ignored: %s", volume, self.crane.name,
                         backup_report.PATH, error)  # fmt: skip
             return code, None
+
+    def _previous(self, volume: str) -> dict:
+        """SALVAGE_PREVIOUS_SNAPSHOT: the snapshot the crane reported for the volume's last
+        good backup in this tide, a hint (restic's parent) that saves the crane a lookup."""
+        try:
+            last = History(self.config.state_directory).last_good(self.tide.name, volume)
+        except HistoryError:
+            return {}  # only a hint: the crane looks it up itself
+        if last and last.get("snapshot"):
+            return {"SALVAGE_PREVIOUS_SNAPSHOT": last["snapshot"]}
+        return {}
 
     def tide_action(
         self,

@@ -29,7 +29,7 @@ def restic_image(fault_engine):
     return RESTIC
 
 
-def _use_restic(scene, target, concurrent: int = 4, keep: str = "") -> None:
+def _use_restic(scene, target, concurrent: int = 4, keep: str = "", image: str = RESTIC) -> None:
     password = scene.tmp / "restic-password"
     if not password.exists():
         password.write_text(PASSWORD)
@@ -44,7 +44,7 @@ def _use_restic(scene, target, concurrent: int = 4, keep: str = "") -> None:
         grouping = "smart"
         max_concurrent = {concurrent}
         [cranes.restic]
-        image = "{RESTIC}"
+        image = "{image}"
         pull = "never"
         max_concurrent = 8
         mounts = {{ "{target}" = "/salvage/target" }}
@@ -113,7 +113,11 @@ def test_restic_retention_with_cranes_at_once(scene, table, restic_image):
     volumes = _stack(scene, megabytes=40)
     target = scene.tmp / "repo"
     _use_restic(scene, target, concurrent=4, keep="1")
-    runs = [scene.salvage("run") for _ in range(3)]
+    runs, calls = [], []
+    for _ in range(3):
+        done, called = _run_counting(scene, target, volumes)
+        runs.append(done)
+        calls.append(called)
     kept = sorted(_volume_of(s) for s in snapshots(scene, target))
     table(
         "restic: RESTIC_KEEP_LAST=1, 4 volumes at once, 3 runs",
@@ -142,6 +146,75 @@ def test_restic_parent_is_the_volumes_own_snapshot(scene, table, restic_image):
         f"{len(parents)} parents, "
         + ("each the same volume's snapshot" if not wrong else f"{len(wrong)} another volume's"),
     )
+
+
+# The restic crane with a restic that notes each time it runs in calls.log beside the
+# repository (not on the crane's standard error: the crane redirects restic's): every
+# command but `version` opens the repository (a key derivation and, mostly, a lock).
+COUNTING = "salvage-test/crane-restic-counting:latest"
+WRAPPER = """#!/bin/sh
+echo "$SALVAGE_VOLUME_NAME $1" >> /salvage/target/calls.log
+exec /usr/bin/restic "$@"
+"""
+
+
+def _run_counting(scene, target, volumes) -> tuple:
+    """One run: (the run, for each volume the restic commands its crane ran)."""
+    log = target / "calls.log"
+    log.unlink(missing_ok=True)
+    done = scene.salvage("run")
+    calls = [line.split(" ", 1) for line in log.read_text().splitlines()]  # init: no volume
+    return done, [[c for v, c in calls if v == volume] for volume in volumes]
+
+
+def test_restic_backup_opens_the_repository_once(scene, table, restic_image):
+    context = scene.tmp / "counting"
+    context.mkdir()
+    (context / "restic").write_text(WRAPPER)
+    (context / "Dockerfile").write_text(
+        f"FROM {RESTIC}\nCOPY restic /usr/local/bin/restic\nRUN chmod 0755 /usr/local/bin/restic\n"
+    )
+    subprocess.run(["docker", "build", "-q", "-t", COUNTING, str(context)], check=True,
+                   env=scene.env(), stdout=subprocess.DEVNULL)  # fmt: skip
+    volumes = _stack(scene, count=2)
+    target = scene.tmp / "repo"
+    _use_restic(scene, target, concurrent=1, image=COUNTING)
+    runs, calls = [], []
+    for _ in range(3):
+        done, called = _run_counting(scene, target, volumes)
+        runs.append(done)
+        calls.append(called)
+    # This volume's newest snapshot is forgotten behind salvage's back: the next backup
+    # looks its parent up instead.
+    newest = max((s for s in snapshots(scene, target) if _volume_of(s) == volumes[0]),
+                 key=lambda s: s["time"])  # fmt: skip
+    assert restic(scene, target, "forget", newest["id"]).returncode == 0
+    done, called = _run_counting(scene, target, volumes)
+    runs.append(done)
+    calls.append(called)
+    found = sorted(snapshots(scene, target), key=lambda s: s["time"])
+    own = {s["id"]: _volume_of(s) for s in found}
+    wrong = [
+        s["short_id"] for s in found if s.get("parent") and own.get(s["parent"]) != _volume_of(s)
+    ]
+    parents = sum(1 for s in found if s.get("parent") in own)
+    table(
+        "restic: 2 volumes, 3 runs, then a snapshot forgotten behind salvage's back, a 4th run:"
+        " restic commands each volume's backup runs",
+        "exit 0, 0, 0, 0; run 1: snapshots+backup | snapshots+backup; run 2: backup | backup;"
+        " run 3: backup | backup; run 4: backup+snapshots+backup | backup;"
+        " 0 parents of another volume, 5 own",
+        f"exit {', '.join(str(r.returncode) for r in runs)}; "
+        + "; ".join(f"run {n + 1}: " + " | ".join("+".join(c) for c in run)
+                    for n, run in enumerate(calls))
+        + f"; {len(wrong)} parents of another volume, {parents} own",
+    )  # fmt: skip
+    assert [r.returncode for r in runs] == [0, 0, 0, 0], runs[-1].stderr
+    assert calls[0] == [["snapshots", "backup"]] * 2  # nothing known yet: looked up
+    assert calls[1] == calls[2] == [["backup"]] * 2
+    assert calls[3] == [["backup", "snapshots", "backup"], ["backup"]]
+    assert len(_lines(runs[3].stderr, "is not in the repository: looking up the newest")) == 1
+    assert wrong == [] and parents == len(found) - 2  # each volume's first has none
 
 
 def _lines(stderr: str, text: str) -> list:

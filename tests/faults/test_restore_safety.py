@@ -16,7 +16,7 @@ import time
 
 import pytest
 from support.debian import debian_image
-from support.harness import ROOT, TAR_CRANE
+from support.harness import ROOT, TAR_CRANE, archive_paths
 from support.scene import CALM, LISTING, wait_for
 
 from salvage import restoring
@@ -375,10 +375,10 @@ def test_sigkill_while_a_restore_replaces_the_content(scene, table):
     held = scene.state_of(app)
     errors = [line for line in recovered.stderr.splitlines() if "interrupted" in line]
     status = scene.salvage("status").stdout
-    archives = sorted((scene.out / "faults" / vol).glob("*.tar.gz"))
+    archives = archive_paths(scene.out / "faults" / vol)
     run = scene.salvage("run")  # the half-restored volume is not backed up
     skipped = "half restored: not backed up" in run.stderr
-    skipped &= archives == sorted((scene.out / "faults" / vol).glob("*.tar.gz"))
+    skipped &= archives == archive_paths(scene.out / "faults" / vol)
     again = scene.salvage("restore", vol, "--force")
     table(
         "SIGKILL while a restore replaces a volume's content, recover, run, the same restore",

@@ -75,7 +75,7 @@ def _manifest(api, cranes, volume) -> list:
     ]  # fmt: skip
 
 
-def _config(salvage, crane: str, tmp_path) -> None:
+def _config(salvage, crane: str, tmp_path, tar_env: str = "") -> None:
     password = tmp_path / "restic-password"
     password.write_text("correct horse battery staple")
     password.chmod(0o600)
@@ -89,6 +89,7 @@ def _config(salvage, crane: str, tmp_path) -> None:
         image = "{TAR}"
         pull = "never"
         mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        env = {{ {tar_env} }}
         [cranes.restic]
         image = "{RESTIC}"
         pull = "never"
@@ -192,3 +193,68 @@ def test_to_force_and_safety_backup(stack, salvage, api, cranes, tmp_path):
     stack.volumes.append(safety)
     salvage("restore", volume, "--snapshot", ids[0], "--to", safety, check_code=0)
     assert _manifest(api, cranes, safety) == now  # what --force replaced is all there
+
+
+# What each TAR_COMPRESS writes: the archive's suffix and its first bytes (tar's own magic
+# is "ustar" at offset 257). The Debian base has zstd, so zstd is the default there.
+FORMATS = {
+    "zstd": (".tar.zst", 0, b"\x28\xb5\x2f\xfd"),
+    "gzip": (".tar.gz", 0, b"\x1f\x8b"),
+    "none": (".tar", 257, b"ustar"),
+}
+
+
+def _next_second() -> None:
+    """Wait until the clock shows another second: each run's snapshot is named after its."""
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("compress", ["zstd", "gzip", "none", ""])
+def test_tar_compress_round_trips_in_the_format_asked(stack, salvage, api, cranes, tmp_path,
+                                                      compress):  # fmt: skip
+    volume = stack.volume("data")
+    _in(api, cranes, volume, "echo hi > /v/a; head -c 300000 /dev/urandom > /v/r; "
+        "mkdir /v/d && chown 33:44 /v/d && chmod 0710 /v/d; seq 1 50000 > /v/d/n")  # fmt: skip
+    before = _manifest(api, cranes, volume)
+    app = stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    _config(salvage, "tar", tmp_path, f'TAR_COMPRESS = "{compress}"' if compress else "")
+    salvage("run", check_code=0)
+    suffix, offset, magic = FORMATS[compress or "zstd"]
+    (archive,) = salvage.archives()[volume]
+    assert archive.name.endswith(suffix) and not archive.name.endswith(".tar" + suffix)
+    assert archive.read_bytes()[offset : offset + len(magic)] == magic
+    verified = salvage("verify", "--restore", volume)
+    assert verified.returncode == 0, verified.stderr
+    api.remove_container(app, force=True)
+    api.remove_volume(volume)
+    salvage("restore", volume, check_code=0)
+    assert _manifest(api, cranes, volume) == before
+
+
+def test_tar_reads_every_format_after_the_setting_changes(stack, salvage, api, cranes, tmp_path):
+    """Archives written before (gzip, then none) still list and restore once the crane
+    writes zstd."""
+    volume = stack.volume("data")
+    stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
+    contents = {}
+    for compress in ("gzip", "none", "zstd"):
+        _in(api, cranes, volume, f"echo {compress} > /v/f")
+        _config(salvage, "tar", tmp_path, f'TAR_COMPRESS = "{compress}"')
+        _next_second()
+        salvage("run", check_code=0)
+        contents[compress] = _manifest(api, cranes, volume)
+    names = sorted(p.name for p in salvage.archives()[volume])
+    assert [n.split(".", 1)[1] for n in names] == ["tar.gz", "tar", "tar.zst"]
+    listed = json.loads(salvage("snapshots", volume, "--json", check_code=0).stdout)
+    ids = [s["id"] for s in listed]
+    assert ids == [n.split(".", 1)[0] for n in reversed(names)]  # newest first
+    sizes = {p.name.split(".", 1)[0]: p.stat().st_size for p in salvage.archives()[volume]}
+    assert [s["size"] for s in listed] == [sizes[i] for i in ids]
+    for snapshot, compress in zip(ids, ("zstd", "none", "gzip")):
+        copy = f"{stack.prefix}-{compress}"
+        stack.volumes.append(copy)
+        salvage("restore", volume, "--snapshot", snapshot, "--to", copy, check_code=0)
+        assert _in(api, cranes, copy, "cat /v/f") == f"{compress}\n"
+        assert _manifest(api, cranes, copy) == contents[compress]

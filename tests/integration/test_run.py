@@ -253,3 +253,59 @@ def test_missing_reference_crane_is_built_on_first_use(stack, salvage, api):
         assert again.returncode == 0 and "building" not in again.stderr
     finally:
         api.remove_image(image, force=True)
+
+
+def _next_second() -> None:
+    """Wait until the clock shows another second: each run's snapshot is named after its."""
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.05)
+
+
+def test_tar_crane_without_zstd_writes_gzip(stack, salvage):
+    """The busybox-based tar crane has no zstd: the default is gzip, an explicit zstd falls
+    back to gzip with one line, and a value it does not know fails the volume with one."""
+    vol = stack.volume("data")
+    stack.container("c", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
+    salvage.use_tar()
+    salvage("run", check_code=0)
+    salvage.use_tar(crane='env = { TAR_COMPRESS = "zstd" }')
+    _next_second()
+    done = salvage("run", check_code=0)
+    fallback = "TAR_COMPRESS=zstd, but this crane image has no zstd: gzip instead"
+    assert f"{vol}: {fallback}" in done.stderr
+    archives = salvage.archives()[vol]
+    assert [a.name.endswith(".tar.gz") for a in archives] == [True, True]
+    assert all(a.read_bytes()[:2] == b"\x1f\x8b" for a in archives)
+    salvage.use_tar(crane='env = { TAR_COMPRESS = "lz4" }')
+    _next_second()
+    refused = salvage("run")
+    assert refused.returncode == 1
+    assert f'{vol}: TAR_COMPRESS="lz4" is not one of zstd, gzip, none' in refused.stderr
+    assert f'volume {vol}: failed: crane "tar" exited with 2' in refused.stderr
+    assert salvage.archives()[vol] == archives
+
+
+def test_tar_keep_applies_once_per_tide_after_its_backups(stack, salvage, api):
+    """TAR_KEEP is the tide's retention action (every container up), not each backup's."""
+    one, two = stack.volume("one"), stack.volume("two")
+    stack.container("a", [one], labels={f"salvage.tide.{stack.tide}": f"g:{one}"})
+    stack.container("b", [two], labels={f"salvage.tide.{stack.tide}": f"g:{two}"})
+    salvage.use_tar(crane='env = { TAR_KEEP = "1" }')
+    salvage("run", check_code=0)
+    first = salvage.archives()
+    _next_second()
+    done = salvage("run", check_code=0)
+    after = salvage.archives()
+    assert sorted(after) == sorted([one, two])
+    for vol in (one, two):
+        (kept,) = after[vol]
+        assert kept not in first[vol]  # the newest stays, the older one went
+        old = first[vol][0].name.split(".")[0]
+        assert f"crane tar (retention): removed {vol}'s {old} (TAR_KEEP=1)" in done.stderr
+    # Once, after the last group, with every container up: one retention crane per run.
+    retention = [line for line in done.stderr.splitlines() if ": retention" in line]
+    assert len(retention) == 1, retention
+    backups = [i for i, line in enumerate(done.stderr.splitlines()) if "wrote /salvage" in line]
+    removed = [i for i, line in enumerate(done.stderr.splitlines()) if "TAR_KEEP=1" in line]
+    assert max(backups) < min(removed)

@@ -1,6 +1,7 @@
 """A Debian-family image for the tests (the host's own release, from the mirror its apt
 uses), made with debootstrap (no registry needed): GNU tar for the tar crane's full
-fidelity, restic and jq for the restic crane.
+fidelity, restic and jq for the restic crane, zstd for the tar
+crane's default compression.
 
 debootstrap runs once per machine (its result is cached as a tarball); the tarball is
 imported once per engine.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from support import distro
 
-PACKAGES = ("restic", "jq")
+PACKAGES = ("restic", "jq", "zstd")
 CACHE = Path(os.environ.get("SALVAGE_TEST_CACHE", "/var/cache/salvage-tests"))
 
 

@@ -21,6 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 BUSYBOX = "salvage-test/busybox:latest"
 TAR_CRANE = "salvage/crane-tar:latest"
 SCRIPT_CRANE = "salvage-test/crane-script:latest"
+# The tar crane's archives, in each of its TAR_COMPRESS formats (zstd, gzip, none).
+ARCHIVE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
+
+
+def archive_paths(directory: Path) -> list:
+    """The tar crane's archives in a volume's directory (not its hidden partial files)."""
+    return sorted(p for p in directory.glob("[!.]*") if p.name.endswith(ARCHIVE_SUFFIXES))
 
 
 def build_images(docker_host: str) -> dict:
@@ -127,7 +134,8 @@ class Stack:
     def archives_in(self, volume: str) -> list:
         """The tar crane's archive paths in a volume (a crane target that is a volume)."""
         config = self.api.create_host_config(binds=[f"{volume}:/t:ro"], network_mode="none")
-        box = self.api.create_container(BUSYBOX, ["find", "/t", "-name", "*.tar.gz"],
+        names = " -o ".join(f"-name '*{suffix}'" for suffix in ARCHIVE_SUFFIXES)
+        box = self.api.create_container(BUSYBOX, ["sh", "-c", f"find /t {names}"],
                                         host_config=config)  # fmt: skip
         try:
             self.api.start(box)
@@ -255,6 +263,7 @@ class Salvage:
     def archives(self) -> dict:
         """volume -> archive paths the tar crane wrote."""
         found: dict = {}
-        for path in sorted(self.backups.glob("*/*/*.tar.gz")):
-            found.setdefault(path.parent.name, []).append(path)
+        for directory in sorted(p for p in self.backups.glob("*/*") if p.is_dir()):
+            for path in archive_paths(directory):
+                found.setdefault(path.parent.name, []).append(path)
         return found

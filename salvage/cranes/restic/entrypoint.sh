@@ -11,7 +11,8 @@
 # Each snapshot holds /salvage/volume and /salvage/meta, with host = the machine and the
 # tag volume=<volume>, so that one repository keeps every volume of a machine apart.
 # The repository is created by the init action, which salvage runs once per tide before any
-# backup: cranes backing up at once never race to create it.
+# backup: cranes backing up at once never race to create it. A backup then opens it once
+# (its parent from SALVAGE_PREVIOUS_SNAPSHOT), checks and pruning stay out of it.
 set -eu
 
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/salvage/target/$SALVAGE_MACHINE_NAME}"
@@ -99,20 +100,42 @@ init)
     run init
     ;;
 backup)
-    exists || { say "no repository at $RESTIC_REPOSITORY (the init action creates it)"; exit 1; }
     when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%d %H:%M:%S')
-    # This volume's own newest snapshot is the parent, or none (--force): restic 0.14 would
-    # otherwise take any snapshot of the same host and paths, i.e. another volume's.
-    all=$(snapshots)
-    parent=$(echo "$all" | jq -r '.id' | head -n 1)
     # The manifest (each path's type, size, mode, owner; each file's checksum) is saved with
     # the snapshot: `salvage verify --restore` compares a test restore with it.
     if [ "${RESTIC_MANIFEST:-1}" != 0 ]; then
         manifest /salvage/volume > /salvage/meta/manifest
     fi
     progress=$(mktemp)
-    run backup --json $filters --tag salvage --time "$when" ${parent:+--parent "$parent"} \
-        ${parent:---force} /salvage/volume /salvage/meta > "$progress"
+    # The parent is this volume's own snapshot, or none (--force): restic 0.14 would
+    # otherwise take any snapshot of the same host and paths, i.e. another volume's.
+    # Opening the repository costs a key derivation and a lock, so a backup opens it once:
+    # salvage names this volume's previous snapshot (SALVAGE_PREVIOUS_SNAPSHOT). Only
+    # without it (a first backup) or when it is gone (forgotten) is the newest one looked up.
+    attempt() {  # restic backup with these parent options; its exit status in $code
+        code=0
+        restic backup --json $filters --tag salvage --time "$when" "$@" \
+            /salvage/volume /salvage/meta > "$progress" 2>"$errors" || code=$?
+    }
+    parent=$(printf '%s\n' "${SALVAGE_PREVIOUS_SNAPSHOT:-}" | grep -x '[0-9a-f]\{8,64\}' || true)
+    if [ -n "$parent" ]; then
+        attempt --parent "$parent"
+        if [ "$code" != 0 ] && grep -q 'invalid id' "$errors"; then
+            say "previous snapshot $parent is not in the repository: looking up the newest"
+            parent=""
+        fi
+    fi
+    if [ -z "$parent" ]; then
+        all=$(snapshots)
+        parent=$(echo "$all" | jq -r '.id' | head -n 1)
+        attempt ${parent:+--parent "$parent"} ${parent:---force}
+    fi
+    if [ "$code" != 0 ]; then
+        missing && { say "no repository at $RESTIC_REPOSITORY (the init action creates it)"; exit 1; }
+        explain backup
+        exit 1
+    fi
+    cat "$errors" >&2  # warnings, e.g. a file that changed while it was read
     # What this backup stored, for salvage to read back once the crane has exited: restic's
     # summary without /salvage/meta's own files (the metadata and manifest). What it
     # added to the repository: packed (compressed) since restic 0.16, before that not.

@@ -1,18 +1,68 @@
 #!/bin/sh
 # salvage reference tar crane (crane API 1, docs/crane-interface.md).
-#   TAR_TARGET  where archives go (default /salvage/target; mount it from the crane config)
-#   TAR_KEEP    keep only the newest N archives of each volume (default: keep all);
-#               never applied when salvage sets SALVAGE_NO_RETENTION=1 (a safety backup)
-# Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.gz, with <snapshot>.meta.json beside
-# it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
+#   TAR_TARGET    where archives go (default /salvage/target; mount it from the crane config)
+#   TAR_COMPRESS  zstd, gzip or none (default: zstd when this image has it, else gzip)
+#   TAR_KEEP      keep only the newest N archives of each volume (default: keep all), once
+#                 per tide after its backups (the retention action): a backup never removes
+#                 one, so a restore's safety backup (SALVAGE_NO_RETENTION=1) never does
+# Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.zst (.tar.gz, .tar), with
+# <snapshot>.meta.json beside it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
+# Every action reads all three formats, whatever TAR_COMPRESS says now.
 set -eu
 
 target="${TAR_TARGET:-/salvage/target}"
-dir="$target/$SALVAGE_MACHINE_NAME/$SALVAGE_VOLUME_NAME"
+dir="$target/$SALVAGE_MACHINE_NAME/${SALVAGE_VOLUME_NAME:-}"
 
 snapshots() {  # newest first
     [ -d "$dir" ] || return 0
-    ls -1 "$dir" | grep '\.tar\.gz$' | sed 's/\.tar\.gz$//' | sort -r
+    ls -1 "$dir" | sed -n -e 's/\.tar\.zst$//p' -e 's/\.tar\.gz$//p' -e 's/\.tar$//p' | sort -ru
+}
+
+archive_of() {  # a snapshot id -> its archive, whichever its format (none: fails)
+    for suffix in tar.zst tar.gz tar; do
+        [ -f "$dir/$1.$suffix" ] && echo "$dir/$1.$suffix" && return 0
+    done
+    return 1
+}
+
+tar_read() {  # tar_read ARCHIVE "TAR-OPTIONS" [MEMBER...]: tar reads ARCHIVE, any format
+    archive_=$1 options_=$2
+    shift 2
+    case "$archive_" in
+    *.tar.zst)
+        if ! command -v zstd >/dev/null; then
+            echo "$archive_ is zstd-compressed and this crane image has no zstd" >&2
+            return 1
+        fi
+        # zstd's own exit status too: a damaged frame must not pass for a short archive.
+        status_=$(mktemp)
+        { zstd -dcq "$archive_"; echo $? > "$status_"; } | tar $options_ -f - "$@" || return 1
+        [ "$(cat "$status_")" = 0 ]
+        ;;
+    *.tar.gz) tar $options_ -z -f "$archive_" "$@" ;;
+    *) tar $options_ -f "$archive_" "$@" ;;
+    esac
+}
+
+compression() {  # TAR_COMPRESS, or the default: zstd when this image has it, else gzip
+    want="${TAR_COMPRESS:-}"
+    if [ -z "$want" ]; then
+        command -v zstd >/dev/null && want=zstd || want=gzip
+    fi
+    case "$want" in
+    zstd)
+        if ! command -v zstd >/dev/null; then
+            echo "TAR_COMPRESS=zstd, but this crane image has no zstd: gzip instead" >&2
+            want=gzip
+        fi
+        ;;
+    gzip | none) ;;
+    *)
+        echo "TAR_COMPRESS=\"$want\" is not one of zstd, gzip, none" >&2
+        exit 2
+        ;;
+    esac
+    echo "$want"
 }
 
 bytes_of() {  # stat: busybox's wc -c reads the whole file to count its bytes
@@ -28,7 +78,7 @@ manifest() {  # what a restore must give back exactly (not times: busybox tar sk
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 3
     want="${SALVAGE_SNAPSHOT:-latest}"
     [ "$want" = latest ] && want=$(snapshots | head -n 1)
-    if [ -z "$want" ] || [ ! -f "$dir/$want.tar.gz" ]; then
+    if [ -z "$want" ] || ! archive_of "$want" >/dev/null; then
         echo "no snapshot ${SALVAGE_SNAPSHOT:-latest} of $SALVAGE_VOLUME_NAME in $dir" >&2
         exit 3
     fi
@@ -38,11 +88,13 @@ resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 
 case "${SALVAGE_ACTION:-backup}" in
 backup)
     stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
+    compress=$(compression)
+    suffix=$(case "$compress" in zstd) echo tar.zst ;; gzip) echo tar.gz ;; *) echo tar ;; esac)
     mkdir -p "$dir"
     # A crane killed mid-backup (salvage killed, a timeout, an engine restart) leaves its
     # hidden partial files behind: this volume's next backup removes them.
     find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
-    partial="$dir/.$stamp.tar.gz.partial"
+    partial="$dir/.$stamp.$suffix.partial"
     trap 'rm -f "$partial"' EXIT
     # The manifest (each path's type, size, mode, owner; each file's checksum) travels in
     # the archive: `salvage verify --restore` compares a test restore with it.
@@ -51,12 +103,21 @@ backup)
     fi
     # Numeric owners: the uids in the volume, not the names this image happens to know.
     # The volume and its metadata travel together: restore needs both.
-    tar -C /salvage --numeric-owner -czf "$partial" volume meta
+    case "$compress" in
+    zstd)  # tar's exit status too: a pipeline's is only zstd's
+        status=$(mktemp)
+        { tar -C /salvage --numeric-owner -cf - volume meta; echo $? > "$status"; } \
+            | zstd -q -T0 > "$partial"
+        [ "$(cat "$status")" = 0 ] || exit 1
+        ;;
+    gzip) tar -C /salvage --numeric-owner -czf "$partial" volume meta ;;
+    none) tar -C /salvage --numeric-owner -cf "$partial" volume meta ;;
+    esac
     cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
-    mv "$partial" "$dir/$stamp.tar.gz"
+    mv "$partial" "$dir/$stamp.$suffix"
     trap - EXIT
-    stored=$(bytes_of "$dir/$stamp.tar.gz")
-    echo "wrote $dir/$stamp.tar.gz ($stored bytes)"
+    stored=$(bytes_of "$dir/$stamp.$suffix")
+    echo "wrote $dir/$stamp.$suffix ($stored bytes)"
     # What this backup stored, for salvage to read back once the crane has exited.
     read=$(find /salvage/volume -type f -exec stat -c %s {} + \
         | awk '{ s += $1 } END { printf "%.0f", s }')
@@ -64,16 +125,21 @@ backup)
     printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": %s}\n' \
         "$stamp" "$stored" "$read" "$((files))" > /salvage/meta/result.json
     cp /salvage/meta/result.json "$dir/$stamp.result.json"  # what verify compares with
-    if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
+    ;;
+retention)  # once per tide, after its backups: the newest TAR_KEEP of each volume it saved
+    [ -n "${TAR_KEEP:-}" ] || exit 0
+    for volume in ${SALVAGE_VOLUMES:-}; do
+        dir="$target/$SALVAGE_MACHINE_NAME/$volume"
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
-            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json" "$dir/$old.result.json"
-            echo "removed $old (TAR_KEEP=$TAR_KEEP)"
+            rm -f "$dir/$old.tar.zst" "$dir/$old.tar.gz" "$dir/$old.tar" \
+                "$dir/$old.meta.json" "$dir/$old.result.json"
+            echo "removed $volume's $old (TAR_KEEP=$TAR_KEEP)"
         done
-    fi
+    done
     ;;
 list)
     snapshots | while read -r id; do
-        size=$(bytes_of "$dir/$id.tar.gz")
+        size=$(bytes_of "$(archive_of "$id")")
         consistent=true
         grep -q '"inconsistent"' "$dir/$id.meta.json" 2>/dev/null && consistent=false
         printf '{"id": "%s", "time": "%s", "size": %s, "consistent": %s}\n' \
@@ -100,11 +166,16 @@ meta)
     ;;
 verify)  # the snapshot's archive is intact, and lists as many files as its backup saved
     id=$(resolve)
-    archive="$dir/$id.tar.gz"
+    archive=$(archive_of "$id")
     bad() { echo "archive $archive is damaged: $*" >&2; exit 1; }
-    gzip -t "$archive" 2>/dev/null || bad "gzip -t fails (a corrupt or truncated archive)"
+    case "$archive" in
+    *.tar.gz) gzip -t "$archive" 2>/dev/null \
+        || bad "gzip -t fails (a corrupt or truncated archive)" ;;
+    *.tar.zst) command -v zstd >/dev/null || bad "it is zstd-compressed and this image has no zstd"
+        zstd -tq "$archive" 2>/dev/null || bad "zstd -t fails (a corrupt or truncated archive)" ;;
+    esac
     listing=$(mktemp)
-    tar -tvzf "$archive" > "$listing" 2>/dev/null || bad "tar cannot list it"
+    tar_read "$archive" -tv > "$listing" 2>/dev/null || bad "tar cannot list it"
     grep -q ' meta/meta.json$' "$listing" || bad "it holds no meta/meta.json"
     result="$dir/$id.result.json"
     if [ -f "$result" ]; then  # written by the backup (older archives have none)
@@ -120,9 +191,9 @@ verify)  # the snapshot's archive is intact, and lists as many files as its back
     fi
     if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
         saved=$(mktemp -d)
-        tar -C "$saved" -xzf "$archive" meta/manifest 2>/dev/null \
+        tar_read "$archive" "-C $saved -x" meta/manifest 2>/dev/null \
             || bad "its backup recorded no manifest (TAR_MANIFEST=0, or an older crane)"
-        tar -C /salvage --numeric-owner -xzf "$archive" volume 2>/dev/null \
+        tar_read "$archive" "-C /salvage --numeric-owner -x" volume 2>/dev/null \
             || bad "it cannot be restored"
         manifest /salvage/volume > "$saved/restored"
         if ! cmp -s "$saved/meta/manifest" "$saved/restored"; then
@@ -140,7 +211,7 @@ restore)
     # owner and mode (a database refuses a data directory with the wrong ones).
     # salvage hands over an empty scratch volume of its own, and copies it onto the
     # target only once this restore has succeeded.
-    tar -C /salvage --numeric-owner -xzf "$dir/$id.tar.gz" volume
+    tar_read "$(archive_of "$id")" "-C /salvage --numeric-owner -x" volume
     echo "restored $id into $SALVAGE_VOLUME_NAME's target"
     ;;
 *)
