@@ -116,7 +116,8 @@ class Downtime:
         self.posts: Dict[str, Entry] = {}  # container id -> its due post-command
         self.since: Optional[float] = None  # monotonic, at the first change
         self.seconds = 0.0
-        self.order = Order()  # how `end` brings them back: as `enter_all` took them down
+        # How `end` brings them back: as `enter_all` took them down (else newest first).
+        self.order = Order(unknown="taken down one by one")
         self._lock = threading.Lock()
         _open.append(self)
 

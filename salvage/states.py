@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import List, Optional
@@ -30,6 +31,7 @@ from salvage.record import Entry, Record, RecordError
 
 log = logging.getLogger("salvage")
 UNDO = ("stop", "pause")
+_RECORDED = threading.Lock()  # a downtime's list of entries, changed from several threads
 _DOCKER_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z")
 
 
@@ -63,7 +65,8 @@ def enter(
     )  # fmt: skip
     record.add(entry)  # on disk before the change
     if recorded is not None:
-        recorded.append(entry)
+        with _RECORDED:
+            recorded.append(entry)
     try:
         if action == "stop":
             containers.stop(engine, container.id, stop_timeout)
@@ -79,7 +82,8 @@ def enter(
             if now.get("State", {}).get("Status") in LIVE and not _started_since(now, entry):
                 record.remove(entry)
                 if recorded is not None:
-                    recorded.remove(entry)
+                    with _RECORDED:
+                        recorded.remove(entry)
         raise
     if action == "stop":
         # Once stopped: a later start is someone else's (the engine's clock).
@@ -97,7 +101,8 @@ def enter(
                 )  # fmt: skip
                 record.add(done)
                 if recorded is not None:
-                    recorded[recorded.index(entry)] = done
+                    with _RECORDED:
+                        recorded[recorded.index(entry)] = done
                 entry = done
     return entry
 
