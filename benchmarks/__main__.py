@@ -14,11 +14,11 @@ import traceback
 from pathlib import Path
 from typing import Callable, List
 
-from benchmarks import discovery, downtime, report, startup, throughput
+from benchmarks import discovery, downtime, parallel, report, startup, throughput
 from benchmarks.engine import ROOT, Engine
 from benchmarks.measure import Result
 
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B10")
 
 
 def _parse() -> argparse.Namespace:
@@ -79,7 +79,9 @@ def main() -> int:
             bench("B2", "parallel cranes", lambda: downtime.b2_parallel(engine, four, **kw))
         if args.only & {"B3", "B5"}:
             bench("B3/B5", "scale", lambda: discovery.b3_b5_scale(engine, **kw))
-        results.sort(key=lambda r: r.key)
+        if "B10" in args.only:
+            bench("B10", "parallel stops", lambda: parallel.b10_parallel_stops(engine, **kw))
+        results.sort(key=lambda r: int(r.key[1:].split("/")[0]))  # B10 after B6
         if args.report:
             report.write(engine, results, time.monotonic() - started, Path(args.report))
         else:

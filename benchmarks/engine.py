@@ -148,8 +148,10 @@ class Engine:
         volumes: List[str],
         labels: dict,
         start: bool = True,
+        command: Optional[List[str]] = None,
     ) -> str:
-        """A container like a small service: tini as PID 1, so it stops at once on SIGTERM."""
+        """A container like a small service: tini as PID 1, so it stops at once on SIGTERM
+        (unless `command` says otherwise)."""
         config = self.api.create_host_config(
             binds=[f"{v}:/data/{i}" for i, v in enumerate(volumes)],
             init=True,
@@ -157,7 +159,7 @@ class Engine:
         )
         created = self.api.create_container(
             BUSYBOX,
-            ["sleep", "3600"],
+            command or ["sleep", "3600"],
             name=self.name(what),
             host_config=config,
             labels={**self.labels, **labels},

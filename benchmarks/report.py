@@ -47,6 +47,10 @@ and volume is labelled `salvage-bench.run` and removed at the end.
   of a `salvage run` over the B3 stack of a tide whose two (empty) volumes keep it short.
 - **B6** the tar crane's backup of the B1 volume against `tar -czf` of the same data
   (volume and meta) in the crane's image, each timed from container start to exit.
+- **B10** three containers of one group (one volume), each taking 2 s to stop (a shell
+  trapping SIGTERM), no depends_on between them: salvage's stop phase against one
+  `docker stop a b c` (the docker CLI stops them at once), each from the first `kill`
+  event of the three to the last `die`.
 
 On an engine shared with other salvage runs (tests), their recovery removes every crane
 it finds, ours included; a round that fails so is run again (at most three times), and the

@@ -6,6 +6,9 @@ for a run's group and for a restore, so that the two cannot drift apart.
   container, also one whose change was never seen to finish (an engine that froze mid-stop
   may still stop it once it thaws).
 - The downtime clock runs from the first change to the end of `end`.
+- Containers go down and come back in parallel where Compose's depends_on relates none of
+  them (salvage.ordering), one at a time when the relations are unknown. The record is
+  written from those threads (it has its own lock).
 - SIGTERM, SIGINT and SIGHUP (`signals_unwind`) interrupt every open downtime: its cranes
   are killed, no further container is touched, and `end` still brings every one back.
 """
@@ -18,14 +21,15 @@ import queue
 import signal
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from salvage import labels, states
+from salvage import labels, ordering, states
 from salvage.engine.client import Engine, describe
 from salvage.engine.errors import DockerException
 from salvage.errors import SalvageError
 from salvage.labels import Settings
 from salvage.model import Container, Problem
+from salvage.ordering import Order
 from salvage.record import Entry, Record, RecordError
 
 log = logging.getLogger("salvage")
@@ -112,6 +116,9 @@ class Downtime:
         self.posts: Dict[str, Entry] = {}  # container id -> its due post-command
         self.since: Optional[float] = None  # monotonic, at the first change
         self.seconds = 0.0
+        # How `end` brings them back: as `enter_all` took them down (else newest first).
+        self.order = Order(unknown="taken down one by one")
+        self._lock = threading.Lock()
         _open.append(self)
 
     def interrupt(self, reason: str) -> None:
@@ -134,12 +141,37 @@ class Downtime:
     def enter(self, container: Container, action: str, stop_timeout: int) -> Entry:
         """Stop or pause a container; it is brought back by `end` whatever happens."""
         self.check(f'container "{container.name}"')
-        if self.since is None:
-            self.since = time.monotonic()
+        with self._lock:
+            if self.since is None:
+                self.since = time.monotonic()
         return states.enter(
             self.engine, self.record, container, action, stop_timeout, self.run_id, self.tide,
             recorded=self.entries,
         )  # fmt: skip
+
+    def enter_all(
+        self, changes: Sequence[Tuple[Container, str, int]], order: Order,
+        before: Optional[Callable[[Container], None]] = None,
+    ) -> None:  # fmt: skip
+        """`enter` each (container, action, stop timeout): a container once every one that
+        depends on it is down, unrelated ones at once (`before` runs just before each).
+        After a failure or an interrupt no further container is touched; the changes under
+        way finish, and the first failure is raised. `end` brings them back in `order`."""
+        self.order = order
+        dependents = order.dependents()
+
+        def one(change: Tuple[Container, str, int]) -> None:
+            self.check(f'container "{change[0].name}"')
+            if before:
+                before(change[0])
+            self.enter(*change)
+
+        errors = ordering.in_order(
+            changes, lambda change: change[0].id, dependents, one, order.workers
+        )
+        if errors:
+            # An interrupt is said by the check of the next container; a real failure wins.
+            raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
 
     def post_due(self, container: Container, settings: Settings) -> None:
         """A post-command is due from the moment its container is touched."""
@@ -157,10 +189,11 @@ class Downtime:
         return None
 
     def end(self) -> List[Problem]:
-        """Bring back every recorded container, newest first (once); stop the clock."""
+        """Bring back every recorded container (once), each after the ones it depends on,
+        unrelated ones at once; newest first when the order is unknown. Stop the clock."""
         if self in _open:  # a signal from now on interrupts nothing of this
             _open.remove(self)
-        problems = states.restore_all(self.engine, self.record, self.entries)
+        problems = states.restore_all(self.engine, self.record, self.entries, self.order)
         self.close()
         return problems
 

@@ -15,6 +15,8 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_VOLUME = "com.docker.compose.volume"
 COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"
+COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
+COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
 LIVE = ("running", "restarting")  # states a backup must stop or pause
 
 
@@ -80,11 +82,22 @@ class Container:
 
 
 @dataclass(frozen=True)
+class ComposeFiles:
+    """What a compose project's files say of its services' dependencies: read only for a
+    project whose containers carry no depends_on label (docker-compose 1.x)."""
+
+    files: Tuple[str, ...]
+    depends_on: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # service -> its
+    problem: str = ""  # why they say nothing (unreadable, malformed): the order is unknown
+
+
+@dataclass(frozen=True)
 class Host:
     """A snapshot of the engine: every container and every volume."""
 
     containers: Tuple[Container, ...] = ()
     volumes: Mapping[str, Volume] = field(default_factory=dict)
+    compose_files: Mapping[str, ComposeFiles] = field(default_factory=dict)  # by project
 
     def consumers(self, volume: str) -> Tuple[Container, ...]:
         return tuple(c for c in self.containers if volume in c.volumes)

@@ -8,12 +8,13 @@ back); and the problems that fail a volume or a whole group before anything is t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Mapping, Sequence, Tuple
 
-from salvage import grouping, labels
+from salvage import grouping, labels, ordering
 from salvage.config import Config, Crane, Tide
 from salvage.labels import Settings
-from salvage.model import LIVE, Container, Host, Problem
+from salvage.model import LIVE, ComposeFiles, Container, Host, Problem
+from salvage.ordering import Order
 
 
 def effective_action(action: str, state: str) -> str:
@@ -33,8 +34,9 @@ class Step:
     def action(self) -> str:
         return effective_action(self.settings.action, self.container.state)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, names: Mapping[str, str] = None, order: Order = None) -> dict:
         running = self.container.state == "running"
+        after = (order.after if order else {}).get(self.container.id, ())
         return {
             "container": self.container.name,
             "id": self.container.id,
@@ -43,6 +45,7 @@ class Step:
             "pre": self.settings.pre if running else None,
             "post": self.settings.post if running else None,
             "user": self.settings.user,
+            "depends_on": [(names or {}).get(i, i) for i in after],
         }
 
 
@@ -52,12 +55,15 @@ class Group:
     volumes: Tuple[str, ...]
     steps: Tuple[Step, ...]  # in stop order; reversed to restore
     problems: Tuple[Problem, ...] = ()  # any problem fails the group untouched
+    order: Order = Order()  # which containers wait for which; unrelated ones go at once
 
     def as_dict(self) -> dict:
+        names = {step.container.id: step.container.name for step in self.steps}
         return {
             "name": self.name,
             "volumes": list(self.volumes),
-            "containers": [step.as_dict() for step in self.steps],
+            "containers": [step.as_dict(names, self.order) for step in self.steps],
+            "order_unknown": self.order.unknown or None,
             "problems": [str(p) for p in self.problems],
         }
 
@@ -81,27 +87,19 @@ class Plan:
         }
 
 
-def stop_order(containers: Sequence[Container]) -> List[Container]:
+def stop_order(
+    containers: Sequence[Container], files: Mapping[str, ComposeFiles] = None
+) -> List[Container]:
     """Dependents before their dependencies (Compose's depends_on), otherwise by name.
 
-    Restoring in the reverse order then starts dependencies first, as Compose would.
-    """
+    Restoring in the reverse order then starts dependencies first, as Compose would. Which
+    of them may go at once is `ordering.dependencies`' to say."""
     by_name = sorted(containers, key=lambda c: c.name)
-    providers: Dict[Tuple[str, str], List[Container]] = {}
-    for c in by_name:
-        if c.project and c.service:
-            providers.setdefault((c.project, c.service), []).append(c)
-    # waits[x] = the dependents that must stop before x
-    waits: Dict[str, set] = {c.id: set() for c in by_name}
-    for c in by_name:
-        for service in c.depends_on:
-            for provider in providers.get((c.project, service), []):
-                if provider.id != c.id:
-                    waits[provider.id].add(c.id)
+    dependents = ordering.dependencies(by_name, files).dependents()
     order: List[Container] = []
     done: set = set()
     while len(order) < len(by_name):
-        ready = [c for c in by_name if c.id not in done and waits[c.id] <= done]
+        ready = [c for c in by_name if c.id not in done and dependents.get(c.id, set()) <= done]
         # A dependency cycle: fall back to name order for what is left.
         nxt = ready[0] if ready else next(c for c in by_name if c.id not in done)
         order.append(nxt)
@@ -156,14 +154,17 @@ def plan_tide(host: Host, config: Config, tide_name: str) -> Plan:
     )
     groups = []
     for shape in shapes:
-        members = stop_order([by_id[i] for i in shape.containers])
+        members = stop_order([by_id[i] for i in shape.containers], host.compose_files)
         steps, group_problems = [], []
         for container in members:
             settings, bad = labels.parse_settings(container)
             steps.append(Step(container, settings))
             group_problems += bad + [p for p in [auto_remove_problem(container, settings)] if p]
         vols = tuple(sorted(shape.volumes))
-        groups.append(Group(_group_name(vols, members), vols, tuple(steps), tuple(group_problems)))
+        order = ordering.dependencies(members, host.compose_files)
+        groups.append(
+            Group(_group_name(vols, members), vols, tuple(steps), tuple(group_problems), order)
+        )
     return Plan(tide, config.crane_of(tide), tuple(groups), tuple(problems))
 
 

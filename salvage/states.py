@@ -15,19 +15,23 @@ import contextlib
 import dataclasses
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import List, Optional
 
+from salvage import ordering
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.errors import APIError
 from salvage.labels import Settings, parse_exit_policy
 from salvage.model import LIVE, Container, Problem
+from salvage.ordering import Order
 from salvage.record import Entry, Record, RecordError
 
 log = logging.getLogger("salvage")
 UNDO = ("stop", "pause")
+_RECORDED = threading.Lock()  # a downtime's list of entries, changed from several threads
 _DOCKER_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z")
 
 
@@ -61,7 +65,8 @@ def enter(
     )  # fmt: skip
     record.add(entry)  # on disk before the change
     if recorded is not None:
-        recorded.append(entry)
+        with _RECORDED:
+            recorded.append(entry)
     try:
         if action == "stop":
             containers.stop(engine, container.id, stop_timeout)
@@ -77,7 +82,8 @@ def enter(
             if now.get("State", {}).get("Status") in LIVE and not _started_since(now, entry):
                 record.remove(entry)
                 if recorded is not None:
-                    recorded.remove(entry)
+                    with _RECORDED:
+                        recorded.remove(entry)
         raise
     if action == "stop":
         # Once stopped: a later start is someone else's (the engine's clock).
@@ -95,7 +101,8 @@ def enter(
                 )  # fmt: skip
                 record.add(done)
                 if recorded is not None:
-                    recorded[recorded.index(entry)] = done
+                    with _RECORDED:
+                        recorded[recorded.index(entry)] = done
                 entry = done
     return entry
 
@@ -167,13 +174,19 @@ def _stopped_within(engine: Engine, entry: Entry, info: dict) -> Optional[dict]:
     return now
 
 
-def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Problem]:
-    """Bring back every changed container, the newest change first; the record forgets each
-    one that is back. One that cannot be is logged, and stays recorded for `salvage recover`.
+def restore_all(
+    engine: Engine, record: Record, changes: List[Entry], order: Optional[Order] = None
+) -> List[Problem]:
+    """Bring back every changed container: each once the ones it depends on (`order`) are
+    back, unrelated ones at once; one at a time, newest change first, when the order is
+    unknown (or not given). The record forgets each one that is back. One that cannot be
+    is logged, and stays recorded for `salvage recover`; its dependents are still started.
     A record that cannot be written stops nothing: every container is still brought back."""
     problems: List[Problem] = []
-    unwritable: Optional[RecordError] = None
-    for entry in reversed(changes):
+    unwritable: List[RecordError] = []
+    order = order or Order(unknown="not given")
+
+    def one(entry: Entry) -> None:
         where = f'container "{entry.name}"'
         try:
             outcome = restore(engine, entry)
@@ -182,7 +195,7 @@ def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Pr
                               " `salvage recover`)")  # fmt: skip
             log.error("%s", problem)
             problems.append(problem)
-            continue
+            return
         if outcome.done:
             log.info("container %s: %s", entry.name, outcome)
         else:
@@ -190,9 +203,14 @@ def restore_all(engine: Engine, record: Record, changes: List[Entry]) -> List[Pr
         try:
             record.remove(entry)
         except RecordError as error:
-            unwritable = unwritable or error
+            unwritable.append(error)
+
+    ordering.in_order(
+        list(reversed(changes)), lambda entry: entry.container, order.after, one,
+        order.workers, keep_going=True,
+    )  # fmt: skip
     if unwritable and _still_recorded(record, changes):  # (emptying it needs no space)
-        problem = Problem("record", f"{unwritable} (its containers are back all the same)")
+        problem = Problem("record", f"{unwritable[0]} (its containers are back all the same)")
         log.error("%s", problem)
         problems.append(problem)
     return problems

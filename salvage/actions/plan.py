@@ -23,11 +23,16 @@ def render(plans: List[Plan]) -> str:
         for number, group in enumerate(data["groups"], 1):
             lines.append(f"  group {number}/{len(plan.groups)} {group['name']}")
             lines.append(f"    volumes: {', '.join(group['volumes'])}")
+            if group["order_unknown"]:
+                why = group["order_unknown"]
+                lines.append(f"    order unknown ({why}): one container at a time")
             for step in group["containers"]:
                 what = step["action"] + (
                     f" ({NOTE[step['action']]})" if step["action"] in NOTE else ""
                 )
                 lines.append(f"    {step['container']} [{step['state']}]: {what}")
+                if step["depends_on"]:
+                    lines.append(f"      after: {', '.join(step['depends_on'])} (depends_on)")
                 for which in ("pre", "post"):
                     if step[which]:
                         user = f" as {step['user']}" if step["user"] else ""

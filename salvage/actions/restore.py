@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from salvage import restoring
+from salvage import ordering, restoring
 from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
 from salvage.downtime import Downtime
@@ -171,7 +171,7 @@ def restore(
             )
         log.info("volume %s: snapshot read in %.1f s", target, time.monotonic() - started)
         job = _Job(call, down, volume, target, chosen.id, scratch, force, unfinished)
-        return job.replace(engine, users)
+        return job.replace(engine, users, host.compose_files)
     finally:
         down.close()  # no-op once the job has ended it
         volumes.remove_scratch(engine, scratch)
@@ -190,7 +190,7 @@ class _Job:
     force: bool
     unfinished: Optional[Entry]  # a restore of the target that was interrupted mid-copy
 
-    def replace(self, engine: Engine, users) -> List[Problem]:
+    def replace(self, engine: Engine, users, files) -> List[Problem]:
         call, target, down = self.call, self.target, self.down
         record = down.record
         if self.unfinished:  # the users it stopped are this downtime's too
@@ -198,9 +198,12 @@ class _Job:
         half = self.unfinished is not None  # the target's content is partly replaced
         marker, problems = self.unfinished, []
         try:
-            for container in stop_order([c for c in users if c.live]):
-                log.info("container %s: stop", container.name)
-                down.enter(container, "stop", containers.current(engine, container.id).stop_timeout)
+            stopping = stop_order([c for c in users if c.live], files)
+            down.enter_all(
+                [(c, "stop", containers.current(engine, c.id).stop_timeout) for c in stopping],
+                ordering.dependencies(stopping, files),
+                lambda c: log.info("container %s: stop", c.name),
+            )  # fmt: skip
             # Looked at again with its users down: what they wrote meanwhile counts too.
             if not half and not _empty(engine, call, target):
                 if not self.force:

@@ -1,8 +1,9 @@
 """`salvage run`: back up the volumes of a tide, one group after another.
 
-For each group: run the pre-commands, put the containers into their safe states (in stop
-order), run one crane per volume (up to max_concurrent at once), then, whatever happened,
-bring every changed container back (in reverse order) and run the post-commands.
+For each group: run the pre-commands, put the containers into their safe states (at once,
+but dependents before their dependencies: salvage.ordering), run one crane per volume (up
+to max_concurrent at once), then, whatever happened, bring every changed container back
+(dependencies first) and run the post-commands.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class TideRun:
             lambda: self.result.interrupted,
         )  # fmt: skip
         pre_done, live, commands, results = [], [], [], []
+        leaving = False  # observers were told the containers leave
         inconsistent: List[str] = []
         aborted: Optional[Problem] = None
         try:
@@ -183,17 +185,27 @@ class TideRun:
                     if problem:
                         raise Interrupted(problem)
                     pre_done.append(step)
+            down.check(f"group {group.name}")
+            changes = [s for s in live if s.settings.action in states.UNDO]
             for step in live:
-                down.check(f"group {group.name}")
-                if step in commands:
+                if step in commands and step not in changes:
                     down.post_due(step.container, step.settings)
-                if step.settings.action in states.UNDO:
-                    if down.since is None:
-                        self.observers.containers_leaving(self.view, group)
-                    log.info("container %s: %s", step.container.name, step.settings.action)
-                    down.enter(
-                        step.container, step.settings.action, now[step.container.id].stop_timeout
-                    )
+            if changes:
+                self.observers.containers_leaving(self.view, group)
+                leaving = True
+            steps = {s.container.id: s for s in changes}
+
+            def before(container) -> None:
+                step = steps[container.id]
+                if step in commands:
+                    down.post_due(container, step.settings)
+                log.info("container %s: %s", container.name, step.settings.action)
+
+            down.enter_all(
+                [(s.container, s.settings.action, now[s.container.id].stop_timeout)
+                 for s in changes],
+                group.order, before,
+            )  # fmt: skip
             results = self._run_cranes(group)
             disturbed = down.disturbed() or self._left_alone(group, now, live)
             if disturbed:
@@ -211,8 +223,9 @@ class TideRun:
             aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
         finally:
             self.result.errors += down.end()
-            if down.since is not None:
+            if leaving:
                 self.observers.containers_back(self.view, group)
+            if down.since is not None:
                 self.result.downtime += down.seconds
                 log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
             self._run_posts(reversed(pre_done if aborted else commands), timeout)

@@ -3,7 +3,8 @@
 The list answers carry almost everything planning needs (labels, state, mounts; volume
 labels, driver and options). Only whether a container was started with `--rm` is in no
 list answer: for planning (`tides`), that is asked of each live container those tides
-could stop, one inspect each. salvage's own cranes are left out.
+could stop, one inspect each. salvage's own cranes are left out. The compose files of
+docker-compose 1.x projects are read for their depends_on (salvage.compose_files).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Set
 
-from salvage import labels
+from salvage import compose_files, labels
 from salvage.engine import containers as engine_containers
 from salvage.engine.client import Engine
 from salvage.model import Container, Host, Volume
@@ -41,7 +42,8 @@ def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
         )
         for item in (api.volumes() or {}).get("Volumes") or ()
     }
-    host = Host(containers, volumes)
+    # docker-compose 1.x records no depends_on: its projects' files say it (when readable).
+    host = Host(containers, volumes, compose_files.for_containers(containers))
     stoppable = _stoppable(host, set(tides))
     auto_removed = {i for i in stoppable if engine_containers.auto_remove(engine, i)}
     if not auto_removed:
@@ -49,6 +51,7 @@ def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
     return Host(
         tuple(dataclasses.replace(c, auto_remove=c.id in auto_removed) for c in containers),
         volumes,
+        host.compose_files,
     )
 
 

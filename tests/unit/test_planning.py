@@ -206,7 +206,9 @@ def test_plan_as_dict_is_json():
         "pre": "sync",
         "post": None,
         "user": None,
+        "depends_on": ["shop-db-1"],
     }
+    assert shop["order_unknown"] is None
 
 
 def test_empty_host_plans_nothing():
