@@ -293,6 +293,35 @@ def test_sigterm_before_a_volumes_crane_starts(scene, table):
           f"exit {run.returncode}; the waiting volume: {said}; {scene.observe()}")  # fmt: skip
 
 
+def test_sigterm_while_containers_stop_at_once(scene, table):
+    vol = scene.volume("data")
+    slow = ("sh", "-c", "trap 'sleep 2; exit 0' TERM; sleep 3600 & wait")  # 2 s to stop
+    compose = {"com.docker.compose.project": f"{scene.prefix}p"}
+    needs_db = {**compose, "com.docker.compose.depends_on": "db:service_started:false"}
+    db = scene.container("db", [vol], {**scene.label(vol), **compose,
+                         "com.docker.compose.service": "db", "com.docker.compose.depends_on": ""},
+                         command=slow)  # fmt: skip
+    web = scene.container("web", [vol], {**needs_db, "com.docker.compose.service": "web"},
+                          command=slow)  # fmt: skip
+    worker = scene.container("worker", [vol], {**needs_db, "com.docker.compose.service": "w"},
+                             command=slow)  # fmt: skip
+    scene.snapshot()
+    with container_events(scene.engine.host, [db, web, worker]) as seen:
+        run = scene.start_run()
+        wait_for(lambda: {(web, "kill"), (worker, "kill")} <= {e[:2] for e in seen},
+                 "the stop signals of the two dependents, at once")  # fmt: skip
+        stderr = scene.kill(run, signal.SIGTERM)  # db waits for them: never touched
+    assert "interrupted (SIGTERM)" in stderr, stderr
+    db_stopped = (db, "kill") in {e[:2] for e in seen}
+    first_die = min(t for name, action, t in seen if action == "die")
+    both = all(t < first_die for name, action, t in seen if action == "kill")
+    table("SIGTERM while two containers stop at once, their dependency waiting",
+          f"exit 1; both signalled before either died; the dependency never stopped; {CALM}",
+          f"exit {run.returncode}; {'both' if both else 'not both'} signalled before either died;"
+          f" the dependency {'stopped' if db_stopped else 'never stopped'}; {scene.observe()}",
+          )  # fmt: skip
+
+
 # --- no failure path leaves a container down or destroys one (issue 11, items 6-12) -------
 
 
