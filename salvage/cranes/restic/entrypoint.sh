@@ -11,7 +11,8 @@
 # Each snapshot holds /salvage/volume and /salvage/meta, with host = the machine and the
 # tag volume=<volume>, so that one repository keeps every volume of a machine apart.
 # The repository is created by the init action, which salvage runs once per tide before any
-# backup: cranes backing up at once never race to create it.
+# backup: cranes backing up at once never race to create it. Several machines can share one
+# repository (RESTIC_REPOSITORY): each sees, keeps and forgets only its own snapshots.
 set -eu
 
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/salvage/target/$SALVAGE_MACHINE_NAME}"
@@ -46,9 +47,24 @@ explain() {  # restic's failure in one line (restic prints Go stack traces on so
     fi
 }
 
+locked() {  # the failure restic just had means: another restic holds a lock that excludes ours
+    grep -q 'repository is already locked' "$errors"
+}
+
 run() {  # restic "$@"; on failure one line saying why and exit: 3 when there is no repository
-    code=0
-    restic "$@" 2>"$errors" || code=$?
+    # Another host's prune on a shared repository locks it exclusively for a while: wait
+    # for restic's own lock to go (RESTIC_LOCK_WAIT seconds), never remove it.
+    waited=0
+    while :; do
+        code=0
+        restic "$@" 2>"$errors" || code=$?
+        if [ "$code" = 0 ] || ! locked || [ "$waited" -ge "${RESTIC_LOCK_WAIT:-900}" ]; then
+            break
+        fi
+        [ "$waited" = 0 ] && say "the repository is locked by another restic: waiting for it"
+        sleep 5
+        waited=$((waited + 5))
+    done
     if [ "$code" = 0 ]; then
         cat "$errors" >&2  # warnings, e.g. a file that changed while it was read
         return 0
@@ -96,7 +112,40 @@ resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> this volume's snapshot i
 case "${SALVAGE_ACTION:-backup}" in
 init)
     exists && exit 0
-    run init
+    # Hosts sharing a repository may race to create it, and restic init is not atomic (a
+    # second config would replace the first). A local path is made under a name of its own
+    # and renamed into place, which only one host can do; the others find it there.
+    parent=$(dirname "$RESTIC_REPOSITORY")
+    if [ "${RESTIC_REPOSITORY#/}" != "$RESTIC_REPOSITORY" ] && mkdir -p "$parent" \
+        && { [ ! -d "$RESTIC_REPOSITORY" ] \
+            || [ "$(stat -c %d "$RESTIC_REPOSITORY")" = "$(stat -c %d "$parent")" ]; }; then
+        new=$(mktemp -d "$parent/.$(basename "$RESTIC_REPOSITORY").init-XXXXXX")
+        trap 'rm -rf "$new"' EXIT
+        (export RESTIC_REPOSITORY="$new"; run init >/dev/null) || exit $?
+        if mv -T "$new" "$RESTIC_REPOSITORY" 2>/dev/null; then
+            echo "created restic repository at $RESTIC_REPOSITORY"
+            exit 0
+        fi
+        exists && { echo "another host created the repository meanwhile: using it"; exit 0; }
+        say "cannot create a repository at $RESTIC_REPOSITORY: it is there, not a restic one"
+        exit 1
+    else  # a remote repository, or a mount point: restic's own refusal of a second init
+        code=0
+        restic init 2>"$errors" || code=$?
+        [ "$code" = 0 ] && exit 0
+        failed=$code
+        cp "$errors" "$errors.init"
+        exists && { echo "another host created the repository meanwhile: using it"; exit 0; }
+        code=$failed
+        mv "$errors.init" "$errors"
+        explain init
+        exit 1
+    fi
+    ;;
+volumes)  # the volumes this machine has snapshots of, as JSON lines, by name
+    exists || exit 0
+    run snapshots --json --host "$host" | jq -c '[(. // [])[] | (.tags // [])[]
+        | select(startswith("volume=")) | .[7:]] | unique | .[] | {volume: .}'
     ;;
 backup)
     exists || { say "no repository at $RESTIC_REPOSITORY (the init action creates it)"; exit 1; }
