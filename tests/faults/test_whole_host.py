@@ -12,13 +12,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import docker
 import pytest
 from support.debian import debian_image
 from support.dockerd import PrivateDockerd
-from support.harness import BUSYBOX, ROOT, build_images
+from support.harness import BUSYBOX, ROOT, TAR_CRANE, build_images
 from support.scene import wait_for
 
 RESTIC = "salvage-test/crane-restic:latest"
@@ -171,6 +172,12 @@ def _row(outcomes: str, volume: str) -> str:
     return next(line for line in outcomes.splitlines() if line.startswith(volume + " "))
 
 
+def _result(outcomes: str, volume: str) -> str:
+    """The RESULT column of the volume's row in the summary table."""
+    column = next(line for line in outcomes.splitlines() if line.startswith("VOLUME "))
+    return _row(outcomes, volume)[column.index("RESULT") :]
+
+
 def test_whole_host_back_on_a_new_machine(fault_engine, tmp_path, table):
     _prepare(fault_engine, busybox=False)
     engine_a = _engine("a")
@@ -263,8 +270,8 @@ def test_whole_host_back_on_a_new_machine(fault_engine, tmp_path, table):
         table(
             "restore --machine host-a --all killed once shop_files exists, then run again",
             "exit 0; shop_db: already restored: left alone; shop_files: finished",
-            f"exit {again.returncode}; shop_db: {_row(again.stdout, 'shop_db').split('  ')[-1]};"
-            f" shop_files: {_row(again.stdout, 'shop_files').split('  ')[-1]}",
+            f"exit {again.returncode}; shop_db: {_result(again.stdout, 'shop_db')};"
+            f" shop_files: {_result(again.stdout, 'shop_files')}",
         )
         assert c.api.inspect_volume("shop_db")["CreatedAt"] == first
 
@@ -287,3 +294,88 @@ def test_whole_host_back_on_a_new_machine(fault_engine, tmp_path, table):
         for engine in (engine_a, engine_c):
             if engine and engine.base.exists():
                 engine.remove()
+
+
+def test_restore_all_refuses_a_volume_that_exists_unless_force(fault_engine, tmp_path, table):
+    """The new machine already has a volume of that name (its own data): refused, and with
+    --force restored over after a safety backup under the new machine's own name."""
+    api = docker.APIClient(base_url=fault_engine.host, version="auto", timeout=120)
+    env = dict(os.environ, DOCKER_HOST=fault_engine.host)
+    env.pop("SALVAGE_CONFIG", None)
+    prefix = "w" + uuid.uuid4().hex[:6]
+    names = [f"{prefix}-one", f"{prefix}-two"]
+
+    def config(machine: str) -> Path:
+        path = tmp_path / f"{machine}.toml"
+        path.write_text(textwrap.dedent(f"""
+            machine = "{machine}"
+            state_directory = "{tmp_path / machine}"
+            [tides.t]
+            crane = "tar"
+            [cranes.tar]
+            image = "{TAR_CRANE}"
+            pull = "never"
+            mounts = {{ "{tmp_path / "out"}" = "/salvage/target" }}
+            """))  # fmt: skip
+        return path
+
+    def salvage(machine: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "salvage", "-c", str(config(machine)),
+                               *args], env=env, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+
+    def box(volume: str, command: str) -> str:
+        created = api.create_container(BUSYBOX, ["sh", "-c", command], host_config=api.
+                                       create_host_config(binds=[f"{volume}:/v"]))  # fmt: skip
+        api.start(created)
+        api.wait(created, timeout=120)
+        output = api.logs(created).decode()
+        api.remove_container(created, force=True)
+        return output
+
+    app = None
+    try:
+        for name in names:
+            api.create_volume(name)
+            box(name, f"echo {name} from old > /v/data")
+        app = api.create_container(
+            BUSYBOX, ["sleep", "3600"], labels={"salvage.tide.t": ",".join(names)},
+            host_config=api.create_host_config(binds=[f"{n}:/{n}" for n in names], init=True),
+        )  # fmt: skip
+        api.start(app)
+        saved = salvage("old", "run")
+        assert saved.returncode == 0, saved.stderr
+        api.remove_container(app, force=True)
+        app = None
+        for name in names:  # the old host is gone; the new one has a volume "two" of its own
+            api.remove_volume(name)
+        api.create_volume(names[1])
+        box(names[1], "echo the new host data > /v/data")
+
+        refused = salvage("new", "restore", "--machine", "old", "--all")
+        kept = box(names[1], "cat /v/data").strip()
+        forced = salvage("new", "restore", "--machine", "old", "--all", "--force")
+        now = [box(n, "cat /v/data").strip() for n in names]
+        safety = list((tmp_path / "out" / "new" / names[1]).glob("*.tar.gz"))
+        table(
+            "restore --all on a host that has a volume of that name, then with --force",
+            f"exit 1; {names[0]}: restored; {names[1]}: exists: not touched (--force restores"
+            " over it), its data kept; then exit 0; already restored: left alone; restored"
+            " over after 1 safety backup under the new machine; data from the old host",
+            f"exit {refused.returncode}; {names[0]}: {_result(refused.stdout, names[0])};"
+            f" {names[1]}: {_result(refused.stdout, names[1])},"
+            f" its data {'kept' if kept == 'the new host data' else kept};"
+            f" then exit {forced.returncode}; {_result(forced.stdout, names[0])};"
+            f" {_result(forced.stdout, names[1])} over after {len(safety)} safety backup under"
+            " the new machine; "
+            + ("data from the old host" if now == [f"{n} from old" for n in names] else str(now)),
+        )
+    finally:
+        if app:
+            api.remove_container(app, force=True)
+        for name in names:
+            try:
+                api.remove_volume(name, force=True)
+            except docker.errors.NotFound:
+                pass
+        api.close()
