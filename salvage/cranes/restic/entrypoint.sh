@@ -116,12 +116,18 @@ init)
     # second config would replace the first). A local path is made under a name of its own
     # and renamed into place, which only one host can do; the others find it there.
     parent=$(dirname "$RESTIC_REPOSITORY")
-    if [ "${RESTIC_REPOSITORY#/}" != "$RESTIC_REPOSITORY" ] && mkdir -p "$parent" \
+    new=""
+    if [ "${RESTIC_REPOSITORY#/}" != "$RESTIC_REPOSITORY" ] && mkdir -p "$parent" 2>/dev/null \
         && { [ ! -d "$RESTIC_REPOSITORY" ] \
             || [ "$(stat -c %d "$RESTIC_REPOSITORY")" = "$(stat -c %d "$parent")" ]; }; then
-        new=$(mktemp -d "$parent/.$(basename "$RESTIC_REPOSITORY").init-XXXXXX")
+        new=$(mktemp -d "$parent/.$(basename "$RESTIC_REPOSITORY").init-XXXXXX" 2>/dev/null) \
+            || new=""
+    fi
+    if [ -n "$new" ]; then
         trap 'rm -rf "$new"' EXIT
-        (export RESTIC_REPOSITORY="$new"; run init >/dev/null) || exit $?
+        code=0
+        RESTIC_REPOSITORY="$new" restic init >/dev/null 2>"$errors" || code=$?
+        [ "$code" = 0 ] || { explain init; exit 1; }
         if mv -T "$new" "$RESTIC_REPOSITORY" 2>/dev/null; then
             echo "created restic repository at $RESTIC_REPOSITORY"
             exit 0
@@ -129,7 +135,7 @@ init)
         exists && { echo "another host created the repository meanwhile: using it"; exit 0; }
         say "cannot create a repository at $RESTIC_REPOSITORY: it is there, not a restic one"
         exit 1
-    else  # a remote repository, or a mount point: restic's own refusal of a second init
+    else  # remote, a mount point, a read-only parent: restic's own refusal of a second init
         code=0
         restic init 2>"$errors" || code=$?
         [ "$code" = 0 ] && exit 0
