@@ -379,3 +379,51 @@ def test_restore_all_refuses_a_volume_that_exists_unless_force(fault_engine, tmp
             except docker.errors.NotFound:
                 pass
         api.close()
+
+
+def test_hosts_racing_to_create_one_repository(fault_engine, tmp_path, table):
+    """Four hosts' init at the same moment on a new repository, three times over: one
+    repository, one key, every init exit 0 (the losers find the winner's)."""
+    _prepare(fault_engine, busybox=False)
+    api = docker.APIClient(base_url=fault_engine.host, version="auto", timeout=120)
+    password = tmp_path / "restic-password"
+    password.write_text(PASSWORD)
+    found = []
+    for attempt in range(3):
+        target = tmp_path / f"repo{attempt}"
+        target.mkdir()
+        cranes = [
+            api.create_container(
+                RESTIC, environment={
+                    "SALVAGE_ACTION": "init", "SALVAGE_MACHINE_NAME": f"host{n}",
+                    "RESTIC_REPOSITORY": "/salvage/target/shared",
+                    "RESTIC_PASSWORD_FILE": "/pw",
+                },
+                host_config=api.create_host_config(
+                    binds=[f"{target}:/salvage/target", f"{password}:/pw:ro"],
+                    network_mode="none",
+                ),
+            )["Id"]
+            for n in range(4)
+        ]  # fmt: skip
+        for crane in cranes:  # as close together as the engine allows
+            api.start(crane)
+        codes = [api.wait(crane, timeout=300)["StatusCode"] for crane in cranes]
+        for crane in cranes:
+            api.remove_container(crane, force=True)
+        keys = len(list((target / "shared" / "keys").iterdir()))
+        check = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", "-v", f"{target}:/t",
+             "-v", f"{password}:/pw:ro", "-e", "RESTIC_PASSWORD_FILE=/pw",
+             "-e", "RESTIC_REPOSITORY=/t/shared", "--entrypoint", "restic", RESTIC, "check"],
+            env=dict(os.environ, DOCKER_HOST=fault_engine.host), capture_output=True,
+        ).returncode  # fmt: skip
+        leftovers = [p.name for p in target.iterdir() if p.name != "shared"]
+        found.append(f"exit {' '.join(map(str, codes))}, {keys} key, check {check},"
+                     f" {len(leftovers)} leftovers")  # fmt: skip
+    api.close()
+    table(
+        "restic init by 4 hosts at once on one new repository, 3 times",
+        "; ".join(["exit 0 0 0 0, 1 key, check 0, 0 leftovers"] * 3),
+        "; ".join(found),
+    )
