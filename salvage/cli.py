@@ -390,32 +390,56 @@ def recover(ctx: click.Context, if_idle: bool) -> None:
     sys.exit(EXIT_FAILED if problems else EXIT_OK)
 
 
+MACHINE = click.option("-m", "--machine", metavar="NAME", help="Whose snapshots: another"
+                       " machine's (its `machine` setting) [default: this one's].")  # fmt: skip
+
+
 @main.command()
-@click.argument("volume")
+@click.argument("volume", required=False)
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
+@MACHINE
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None:
-    """List what can be restored of VOLUME, newest first (asks the crane)."""
+def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json: bool) -> None:
+    """List what can be restored of VOLUME, newest first (asks the crane). With --machine
+    and no VOLUME: every volume that machine has snapshots of."""
     from salvage.actions import snapshots as action
+    from salvage.actions.restore_host import pick_tide
     from salvage.invoke import Call
 
     config = _config(ctx)
+    if not volume and not machine:
+        _fail(["snapshots: name a VOLUME, or a --machine to list its volumes"])
     engine = _engine(config)
-    call = Call.new(config, action.tide_of(engine, config, volume, tide))
-    found = action.snapshots(engine, call, volume)  # RestoreError: _Salvage
+    if volume:
+        call = Call.new(config, action.tide_of(engine, config, volume, tide), machine)
+        found = action.snapshots(engine, call, volume)  # RestoreError: _Salvage
+        if as_json:
+            click.echo(json.dumps([s.as_dict() for s in found], indent=2))
+        else:
+            click.echo(action.describe(found))
+        return
+    call = Call.new(config, pick_tide(config, tide), machine)
+    listed = {v: action.snapshots(engine, call, v) for v in action.machine_volumes(engine, call)}
     if as_json:
-        click.echo(json.dumps([s.as_dict() for s in found], indent=2))
+        click.echo(json.dumps({v: [s.as_dict() for s in f] for v, f in listed.items()}, indent=2))
     else:
-        click.echo(action.describe(found))
+        click.echo(action.describe_volumes(machine, listed))
 
 
 @main.command()
-@click.argument("volume")
+@click.argument("volume", required=False)
 @click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
               " newest not marked inconsistent].")  # fmt: skip
 @click.option("--to", "to", metavar="NAME", help="Restore into another volume (created).")
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
+@MACHINE
+@click.option("--all", "every", is_flag=True, help="Every volume the machine has snapshots"
+              " of (a whole host), instead of VOLUME.")  # fmt: skip
+@click.option("--before", metavar="TIME", help="The newest snapshot taken before TIME"
+              " (ISO 8601, e.g. 2026-11-26T03:00; local time unless it says).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="With --all: print what would be created and"
+              " restored; change nothing.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Restore over a volume that holds data (after a"
               " safety backup of it).")  # fmt: skip
 @click.option(
@@ -424,16 +448,42 @@ def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None
     " metadata [default: driver local, no options].",
 )  # fmt: skip
 @click.pass_context
-def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, force: bool,
-            trust_meta: bool):  # fmt: skip
-    """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile."""
+def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, machine: str,
+            every: bool, before: str, dry_run: bool, force: bool, trust_meta: bool):  # fmt: skip
+    """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile.
+    With --all, every volume of a machine (--machine), e.g. on a new host."""
     from salvage.actions.restore import restore as action
+    from salvage.actions.snapshots import moment
     from salvage.downtime import signals_unwind
 
     config = _config(ctx)
+    wrong = (
+        "name a VOLUME, or --all" if not volume and not every
+        else "--all restores every volume: no VOLUME with it" if volume and every
+        else "--to and --snapshot are for one VOLUME, not --all" if every and (to or snapshot)
+        else "--dry-run goes with --all" if dry_run and not every
+        else "--before or --snapshot, not both" if before and snapshot
+        else None
+    )  # fmt: skip
+    when = moment(before) if before else None
+    if before and not when:
+        wrong = f"--before {before}: not a time (e.g. 2026-11-26T03:00 or 2026-11-26)"
+    if wrong:
+        _fail([f"restore: {wrong}"])
     engine = _engine(config)
+    if every:
+        from salvage.actions.restore_host import restore_all, table
+
+        with signals_unwind(), _locked(config):
+            done = restore_all(engine, config, machine or config.machine, tide, when, dry_run,
+                               force, trust_meta)  # fmt: skip
+        click.echo(table(done))
+        if not all(o.ok for o in done):
+            sys.exit(EXIT_FAILED)
+        return
     with signals_unwind(), _locked(config):  # a signal unwinds: the users are started again
-        problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta)
+        problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta,
+                          machine, when)  # fmt: skip
     if problems:
         _fail(problems, EXIT_FAILED)
 

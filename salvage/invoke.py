@@ -20,7 +20,7 @@ from salvage.engine.cranes import CRANE_API, CraneTimeout, run_crane, secret_env
 from salvage.history import History, HistoryError
 
 log = logging.getLogger("salvage")
-ACTIONS = ("backup", "restore", "list", "meta", "mark", "verify")
+ACTIONS = ("backup", "restore", "list", "meta", "mark", "verify", "volumes")
 # Once per tide, when the crane's image offers them (its salvage.crane.actions label):
 # `init` before the first backup, `retention` after the last, with every container up.
 TIDE_ACTIONS = ("init", "retention")
@@ -35,20 +35,25 @@ class Call:
     crane: Crane
     run_id: str
     timestamp: int  # the run's start (epoch seconds): a backup's snapshot time
+    # Whose snapshots: another machine's (`--machine`, restoring a host) or, None, this one's.
+    machine: Optional[str] = None
 
     @classmethod
-    def new(cls, config: Config, tide: Tide) -> Call:
-        return cls(config, tide, config.crane_of(tide), uuid.uuid4().hex, int(time.time()))
+    def new(cls, config: Config, tide: Tide, machine: Optional[str] = None) -> Call:
+        return cls(config, tide, config.crane_of(tide), uuid.uuid4().hex, int(time.time()),
+                   machine)  # fmt: skip
 
     def env(
         self, action: str, volume: str, snapshot: Optional[str] = None, volumes: Sequence[str] = ()
     ) -> dict:
         env = dict(self.crane.env)
         env.update(secret_env(self.crane))
+        # A backup (a restore's safety backup too) is always this machine's own.
+        machine = self.config.machine if action == "backup" else self.machine
         env.update(
             SALVAGE_CRANE_API=CRANE_API,
             SALVAGE_ACTION=action,
-            SALVAGE_MACHINE_NAME=self.config.machine,
+            SALVAGE_MACHINE_NAME=machine or self.config.machine,
             SALVAGE_CRANE_NAME=self.crane.name,
             SALVAGE_TIDE_NAME=self.tide.name,
             SALVAGE_VOLUME_NAME=volume,
@@ -118,7 +123,8 @@ class Call:
             env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
             meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
             on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
-            writable=action in ("restore", "verify"), capture=action in ("list", "meta"),
+            writable=action in ("restore", "verify"),
+            capture=action in ("list", "meta", "volumes"),
             cancelled=cancelled, read_back=read_back,
         )  # fmt: skip
 

@@ -40,6 +40,9 @@ RUN = "salvage.run"
 INSTANCE = "salvage.instance"
 # On the scratch volume a restore fills before it touches its target: the restore's run id.
 SCRATCH = "salvage.scratch"
+# On a volume `salvage restore --all` created: "<machine>/<volume>" whose snapshot fills it.
+# A rerun tells a volume it made (finished, or empty: to fill again) from someone else's.
+RESTORED = "salvage.restored"
 # The crane API version a crane image declares (LABEL in its Dockerfile).
 CRANE_API = "salvage.crane.api"
 # The tide-wide actions a crane image offers, e.g. "init retention" (docs/crane-interface.md).

@@ -24,9 +24,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import List, Optional, Tuple
 
-from salvage import ordering, restoring
+from salvage import labels, ordering, restoring
 from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
 from salvage.downtime import Downtime
@@ -107,10 +108,15 @@ def restore(
     tide: Optional[str] = None,
     force: bool = False,
     trust_meta: bool = False,
+    machine: Optional[str] = None,
+    before: Optional[datetime] = None,
+    marked: bool = False,
 ) -> List[Problem]:
     """Problems that remain after the restore (containers not brought back); RestoreError
-    when the target was not changed."""
-    call = Call.new(config, tide_of(engine, config, volume, tide))
+    when the target was not changed. `machine`: whose snapshot (default this machine's);
+    `before`: the newest one taken before then; `marked`: a volume it creates carries the
+    labels.RESTORED marker (restore --all)."""
+    call = Call.new(config, tide_of(engine, config, volume, tide), machine)
     crane, target = call.crane, to or volume
     try:
         check_secrets(crane)
@@ -122,7 +128,7 @@ def restore(
     unfinished = restoring.of(record.entries(), target)
     if unfinished and not snapshot:  # the same restore again: the same snapshot
         snapshot = unfinished.prior
-    chosen = choose(crane.name, volume, snapshots(engine, call, volume), snapshot)
+    chosen = choose(crane.name, volume, snapshots(engine, call, volume), snapshot, before)
     if not chosen.consistent:
         log.warning("snapshot %s of %s is marked not consistent: restoring it as named",
                     chosen.id, volume)  # fmt: skip
@@ -136,7 +142,10 @@ def restore(
 
     host = discover(engine)
     if target not in host.volumes:
-        _create(engine, target, volume_spec(meta, target, target == volume, trust_meta))
+        driver, options, tags = volume_spec(meta, target, target == volume, trust_meta)
+        if marked:
+            tags[labels.RESTORED] = f"{machine or config.machine}/{volume}"
+        _create(engine, target, (driver, options, tags))
     if unfinished:
         log.warning("volume %s: finishing the restore that was interrupted while replacing its"
                     " content (run %s)", target, unfinished.run_id[:8])  # fmt: skip

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import List, Optional
 
 from salvage.config import Config, Tide
@@ -13,6 +15,7 @@ from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
 from salvage.errors import SalvageError
 from salvage.invoke import Call
+from salvage.labels import VOLUME_NAME
 from salvage.planning import tide_volumes
 
 log = logging.getLogger("salvage")
@@ -71,6 +74,48 @@ def snapshots(engine: Engine, call: Call, volume: str) -> List[Snapshot]:
     return parse(volume, output)
 
 
+def machine_volumes(engine: Engine, call: Call) -> List[str]:
+    """The volumes the crane has snapshots of for the call's machine (its `volumes` action),
+    by name. A name that is not a volume name is untrusted input: left out, with a warning."""
+    code, output = call.run(engine, "volumes", "")
+    machine = call.machine or call.config.machine
+    if code == 64:
+        raise RestoreError(f'crane "{call.crane.name}" cannot list the volumes of a machine'
+                           " (no volumes action): name each volume")  # fmt: skip
+    if code != 0:
+        raise RestoreError(f'crane "{call.crane.name}" could not list the volumes of machine'
+                           f" {machine}: exit {code}")  # fmt: skip
+    found = set()
+    for line in output.splitlines():
+        try:
+            name = json.loads(line)["volume"]
+        except (ValueError, KeyError, TypeError):
+            name = None
+        if isinstance(name, str) and re.fullmatch(VOLUME_NAME, name):
+            found.add(name)
+        elif line.strip():
+            log.warning('crane "%s": not a volume of machine %s: %s', call.crane.name, machine,
+                        line[:200])  # fmt: skip
+    return sorted(found)
+
+
+def moment(text: str) -> Optional[datetime]:
+    """A time as cranes and people write it (ISO 8601, or 20261126T030000Z), aware; one
+    without a zone is local time. None: not a time."""
+    text = text.strip()
+    try:
+        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        pass
+    text = re.sub(r"[zZ]$", "+00:00", text)
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # restic gives nanoseconds
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.astimezone()
+
+
 def mark_inconsistent(engine: Engine, call: Call, volumes: List[str], why: str) -> None:
     """Have the crane mark the snapshots this run made of `volumes` as not consistent (its
     `mark` action), so that no restore takes one of them unless it is named."""
@@ -87,10 +132,23 @@ def mark_inconsistent(engine: Engine, call: Call, volumes: List[str], why: str) 
                       "mark not supported" if code == 64 else code)  # fmt: skip
 
 
-def choose(crane: str, volume: str, found: List[Snapshot], wanted: Optional[str]) -> Snapshot:
-    """The named snapshot; else ("latest" too) the newest one not marked inconsistent."""
+def choose(
+    crane: str,
+    volume: str,
+    found: List[Snapshot],
+    wanted: Optional[str],
+    before: Optional[datetime] = None,
+) -> Snapshot:
+    """The named snapshot; else ("latest" too) the newest one not marked inconsistent
+    (taken before `before`, when given)."""
     if not found:
         raise RestoreError(f'crane "{crane}" has no snapshot of {volume}')
+    if before and not wanted:
+        earlier = [s for s in found if (moment(s.time) or before) < before]
+        if not earlier:
+            raise RestoreError(f'crane "{crane}" has no snapshot of {volume} taken before'
+                               f" {before.isoformat(timespec='seconds')}")  # fmt: skip
+        found = earlier
     if wanted and wanted != "latest":
         for snapshot in found:
             if snapshot.id == wanted:
@@ -116,3 +174,13 @@ def describe(found: List[Snapshot]) -> str:
         f"{'' if s.consistent else '  NOT CONSISTENT (restored only if named)'}".rstrip()
         for s in found
     )
+
+
+def describe_volumes(machine: str, listed: dict) -> str:
+    """Each volume of a machine: how many snapshots, and the newest."""
+    if not listed:
+        return f"no snapshots of machine {machine}"
+    rows = [("VOLUME", "SNAPSHOTS", "NEWEST")]
+    rows += [(v, str(len(f)), f"{f[0].id}  {f[0].time}" if f else "-") for v, f in listed.items()]
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    return "\n".join(f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]}" for r in rows)

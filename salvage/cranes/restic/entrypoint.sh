@@ -12,7 +12,9 @@
 # tag volume=<volume>, so that one repository keeps every volume of a machine apart.
 # The repository is created by the init action, which salvage runs once per tide before any
 # backup: cranes backing up at once never race to create it. A backup then opens it once
-# (its parent from SALVAGE_PREVIOUS_SNAPSHOT), checks and pruning stay out of it.
+# (its parent from SALVAGE_PREVIOUS_SNAPSHOT), checks and pruning stay out of it. Several
+# machines can share one repository (RESTIC_REPOSITORY): each sees, keeps and forgets only
+# its own snapshots.
 set -eu
 
 export RESTIC_REPOSITORY="${RESTIC_REPOSITORY:-/salvage/target/$SALVAGE_MACHINE_NAME}"
@@ -47,9 +49,24 @@ explain() {  # restic's failure in one line (restic prints Go stack traces on so
     fi
 }
 
+locked() {  # the failure restic just had means: another restic holds a lock that excludes ours
+    grep -q 'repository is already locked' "$errors"
+}
+
 run() {  # restic "$@"; on failure one line saying why and exit: 3 when there is no repository
-    code=0
-    restic "$@" 2>"$errors" || code=$?
+    # Another host's prune on a shared repository locks it exclusively for a while: wait
+    # for restic's own lock to go (RESTIC_LOCK_WAIT seconds), never remove it.
+    waited=0
+    while :; do
+        code=0
+        restic "$@" 2>"$errors" || code=$?
+        if [ "$code" = 0 ] || ! locked || [ "$waited" -ge "${RESTIC_LOCK_WAIT:-900}" ]; then
+            break
+        fi
+        [ "$waited" = 0 ] && say "the repository is locked by another restic: waiting for it"
+        sleep 5
+        waited=$((waited + 5))
+    done
     if [ "$code" = 0 ]; then
         cat "$errors" >&2  # warnings, e.g. a file that changed while it was read
         return 0
@@ -97,7 +114,46 @@ resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> this volume's snapshot i
 case "${SALVAGE_ACTION:-backup}" in
 init)
     exists && exit 0
-    run init
+    # Hosts sharing a repository may race to create it, and restic init is not atomic (a
+    # second config would replace the first). A local path is made under a name of its own
+    # and renamed into place, which only one host can do; the others find it there.
+    parent=$(dirname "$RESTIC_REPOSITORY")
+    new=""
+    if [ "${RESTIC_REPOSITORY#/}" != "$RESTIC_REPOSITORY" ] && mkdir -p "$parent" 2>/dev/null \
+        && { [ ! -d "$RESTIC_REPOSITORY" ] \
+            || [ "$(stat -c %d "$RESTIC_REPOSITORY")" = "$(stat -c %d "$parent")" ]; }; then
+        new=$(mktemp -d "$parent/.$(basename "$RESTIC_REPOSITORY").init-XXXXXX" 2>/dev/null) \
+            || new=""
+    fi
+    if [ -n "$new" ]; then
+        trap 'rm -rf "$new"' EXIT
+        code=0
+        RESTIC_REPOSITORY="$new" restic init >/dev/null 2>"$errors" || code=$?
+        [ "$code" = 0 ] || { explain init; exit 1; }
+        if mv -T "$new" "$RESTIC_REPOSITORY" 2>/dev/null; then
+            echo "created restic repository at $RESTIC_REPOSITORY"
+            exit 0
+        fi
+        exists && { echo "another host created the repository meanwhile: using it"; exit 0; }
+        say "cannot create a repository at $RESTIC_REPOSITORY: it is there, not a restic one"
+        exit 1
+    else  # remote, a mount point, a read-only parent: restic's own refusal of a second init
+        code=0
+        restic init 2>"$errors" || code=$?
+        [ "$code" = 0 ] && exit 0
+        failed=$code
+        cp "$errors" "$errors.init"
+        exists && { echo "another host created the repository meanwhile: using it"; exit 0; }
+        code=$failed
+        mv "$errors.init" "$errors"
+        explain init
+        exit 1
+    fi
+    ;;
+volumes)  # the volumes this machine has snapshots of, as JSON lines, by name
+    exists || exit 0
+    run snapshots --json --host "$host" | jq -c '[(. // [])[] | (.tags // [])[]
+        | select(startswith("volume=")) | .[7:]] | unique | .[] | {volume: .}'
     ;;
 backup)
     when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%d %H:%M:%S')
@@ -113,9 +169,18 @@ backup)
     # salvage names this volume's previous snapshot (SALVAGE_PREVIOUS_SNAPSHOT). Only
     # without it (a first backup) or when it is gone (forgotten) is the newest one looked up.
     attempt() {  # restic backup with these parent options; its exit status in $code
-        code=0
-        restic backup --json $filters --tag salvage --time "$when" "$@" \
-            /salvage/volume /salvage/meta > "$progress" 2>"$errors" || code=$?
+        waited=0  # another host's prune holds an exclusive lock: wait, as run() does
+        while :; do
+            code=0
+            restic backup --json $filters --tag salvage --time "$when" "$@" \
+                /salvage/volume /salvage/meta > "$progress" 2>"$errors" || code=$?
+            if [ "$code" = 0 ] || ! locked || [ "$waited" -ge "${RESTIC_LOCK_WAIT:-900}" ]; then
+                return 0
+            fi
+            [ "$waited" = 0 ] && say "the repository is locked by another restic: waiting for it"
+            sleep 5
+            waited=$((waited + 5))
+        done
     }
     parent=$(printf '%s\n' "${SALVAGE_PREVIOUS_SNAPSHOT:-}" | grep -x '[0-9a-f]\{8,64\}' || true)
     if [ -n "$parent" ]; then

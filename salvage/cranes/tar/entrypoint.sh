@@ -146,6 +146,14 @@ list)
             "$id" "$id" "$size" "$consistent"
     done
     ;;
+volumes)  # the volumes this machine has archives of, as JSON lines, by name
+    [ -d "$target/$SALVAGE_MACHINE_NAME" ] || exit 0
+    for volume in "$target/$SALVAGE_MACHINE_NAME"/*/; do
+        [ -d "$volume" ] || continue
+        ls -1 "$volume" | grep -q '\.tar\.gz$' || continue
+        printf '{"volume": "%s"}\n' "$(basename "$volume")"
+    done
+    ;;
 mark)  # this run's snapshot is not consistent: say so in its metadata, with SALVAGE_MARK
     stamp=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" +%Y%m%dT%H%M%SZ)
     meta="$dir/$stamp.meta.json"
