@@ -1,7 +1,6 @@
 """A Debian-family image for the tests (the host's own release, from the mirror its apt
 uses), made with debootstrap (no registry needed): GNU tar for the tar crane's full
-fidelity, restic and jq for the restic crane, zstd for the tar
-crane's default compression.
+fidelity and zstd for its default compression, restic and jq for the restic crane.
 
 debootstrap runs once per machine (its result is cached as a tarball); the tarball is
 imported once per engine.
