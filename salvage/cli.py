@@ -249,7 +249,7 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 
     config = _config(ctx)
     names = _tides(config, tides)
-    host = discover(_engine(config), names)
+    host = discover(_engine(config), [config.tides[name] for name in names])
     plans = [plan_tide(host, config, name) for name in names]
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in plans], indent=2, ensure_ascii=False))

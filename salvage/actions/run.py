@@ -7,6 +7,7 @@ bring every changed container back (in reverse order) and run the post-commands.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -75,7 +76,8 @@ class TideRun:
 
     def run(self) -> TideResult:
         self.result.started = time.time()
-        plan = plan_tide(discover(self.engine, [self.tide.name]), self.config, self.tide.name)
+        plan = plan_tide(discover(self.engine, [self.tide]), self.config, self.tide.name)
+        self.call = dataclasses.replace(self.call, binds=plan.binds)
         self.observers.tide_started(self.view, plan)
         for problem in plan.problems:
             log.error("%s", problem)
