@@ -411,7 +411,8 @@ def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None
 @click.argument("volume")
 @click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
               " newest not marked inconsistent].")  # fmt: skip
-@click.option("--to", "to", metavar="NAME", help="Restore into another volume (created).")
+@click.option("--to", "to", metavar="NAME", help="Restore into another volume (created), or"
+              " into a new host directory (/new/path, which must not exist).")  # fmt: skip
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
 @click.option("--force", is_flag=True, help="Restore over a volume that holds data (after a"
               " safety backup of it).")  # fmt: skip
