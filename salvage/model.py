@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Tuple
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -63,6 +63,8 @@ class Bind:
 
     source: str
     destination: str
+    # Whether the host path is a directory, as salvage sees it; None: not visible from here.
+    directory: Optional[bool] = None
 
 
 @dataclass(frozen=True)

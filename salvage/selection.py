@@ -4,7 +4,8 @@
   mount by its destination inside the labelled container, and only a bind mount that
   container has (a label writer never reaches any other host path);
 - all (`select = "all"`): also every named volume on the host, used or not, and the bind
-  mounts of compose services whose host path is under their project's directory;
+  mounts of compose services whose host path is under their project's directory (only
+  directories: `./nginx.conf:/etc/nginx/nginx.conf` is left alone);
 - never: salvage's own volumes; anonymous volumes unless `include_anonymous`; whatever an
   `exclude` pattern matches or `salvage.exclude=true` marks (on the volume, or on a
   container that mounts it). An exclusion wins over a label.
@@ -24,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 from salvage import labels
 from salvage.engine.volumes import SCRATCH_PREFIX
-from salvage.model import Container, Host, Problem, Volume
+from salvage.model import Bind, Container, Host, Problem, Volume
 
 BIND_PREFIX = "bind_"
 # Volumes salvage makes for itself (a restore's scratch volume) carry these labels.
@@ -108,15 +109,11 @@ def select(host: Host, tide) -> Selection:
         for ref in refs.get(name, []):
             because = f'label {label} on container "{container.name}"'
             if ref.is_bind:
-                wanted = posixpath.normpath(ref.text)
-                bind = next((b for b in container.binds if b.destination == wanted), None)
-                if bind is None:
-                    problems.append(Problem(labels.where(container, label),
-                                            f'"{ref.text}" is not a bind mount of this container'
-                                            " (only a container's own bind mounts can be backed"
-                                            " up)"))  # fmt: skip
-                    continue
-                found.setdefault(bind_name(bind.source), (because, "bind", bind.source))
+                bind, wrong = _own_bind(container, ref.text)
+                if wrong:
+                    problems.append(Problem(labels.where(container, label), wrong))
+                else:
+                    found.setdefault(bind_name(bind.source), (because, "bind", bind.source))
                 continue
             volume, problem = labels.resolve(ref, host)
             if problem:
@@ -129,7 +126,7 @@ def select(host: Host, tide) -> Selection:
         for container in sorted(host.containers, key=lambda c: c.name):
             directory = container.working_dir
             for bind in container.binds if container.project and directory else ():
-                if _under(bind.source, directory):
+                if _under(bind.source, directory) and bind.directory is not False:
                     why = f'select = all: under compose project "{container.project}"\'s directory'
                     found.setdefault(bind_name(bind.source), (why, "bind", bind.source))
     choices, binds = [], {}
@@ -144,6 +141,18 @@ def select(host: Host, tide) -> Selection:
             users = tuple(sorted(c.name for c in bind_users(host, path)))
             binds[item] = BindSource(item, path, users)
     return Selection(choices, binds, problems)
+
+
+def _own_bind(container: Container, text: str) -> Tuple[Optional[Bind], Optional[str]]:
+    """The container's own bind mount at destination `text`, or why there is none."""
+    wanted = posixpath.normpath(text)
+    bind = next((b for b in container.binds if b.destination == wanted), None)
+    if bind is None:
+        return None, (f'"{text}" is not a bind mount of this container (only a container\'s'
+                      " own bind mounts can be backed up)")  # fmt: skip
+    if bind.directory is False:
+        return None, f'"{text}" is a file ({bind.source}): only directories can be backed up'
+    return bind, None
 
 
 def _excluded(

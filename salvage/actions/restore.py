@@ -101,6 +101,8 @@ def host_directory(host: Host, meta: dict, volume: str, to: Optional[str], force
     when a bind mount's backup may not be restored where asked."""
     if to and to.startswith("/"):
         directory = posixpath.normpath(to)
+        if ":" in directory or not directory.strip("/"):
+            raise RestoreError(f"--to {to}: not a path a restore can make (no colon, not /)")
         if os.path.lexists(directory) and not resuming:
             raise RestoreError(f"{directory} exists: a restore into a host directory makes a new"
                                " one (--to a path that does not exist)")  # fmt: skip

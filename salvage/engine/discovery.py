@@ -9,7 +9,8 @@ could stop, one inspect each. salvage's own cranes are left out.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Set
+import os
+from typing import Iterable, Optional, Set
 
 from salvage import labels, selection
 from salvage.config import Tide
@@ -28,7 +29,7 @@ def discover(engine: Engine, tides: Iterable[Tide] = ()) -> Host:
             labels=item.get("Labels") or {},
             volumes=tuple(m["Name"] for m in item.get("Mounts") or () if m.get("Type") == "volume"),
             binds=tuple(
-                Bind(m["Source"], m["Destination"])
+                Bind(m["Source"], m["Destination"], _directory(m["Source"]))
                 for m in item.get("Mounts") or ()
                 if m.get("Type") == "bind" and m.get("Source") and m.get("Destination")
             ),
@@ -56,6 +57,11 @@ def discover(engine: Engine, tides: Iterable[Tide] = ()) -> Host:
         tuple(dataclasses.replace(c, auto_remove=c.id in auto_removed) for c in containers),
         volumes,
     )
+
+
+def _directory(path: str) -> Optional[bool]:
+    """A bind mount's source is a directory, a file, or not visible from here (None)."""
+    return os.path.isdir(path) if os.path.lexists(path) else None
 
 
 def _stoppable(host: Host, tides: Iterable[Tide]) -> Set[str]:

@@ -211,3 +211,15 @@ def test_the_configuration_checks_select_and_exclude():
         "f: tides.daily.include_anonymous",
         "f: tides.daily.select",
     ]
+
+
+def test_a_file_bind_mount_is_never_backed_up():
+    nginx = Bind("/srv/shop/nginx.conf", "/etc/nginx/nginx.conf", directory=False)
+    unseen = Bind("/srv/shop/data", "/data", directory=None)  # not visible from here: kept
+    scene = host(compose("web", [nginx, unseen], **{"salvage.tide.daily": "/etc/nginx/nginx.conf"}))
+    found = select(scene, Tide("daily", select="all"))
+    assert found.names == ["bind_srv_shop_data"]
+    assert [str(p) for p in found.problems] == [
+        'container "shop-web-1": label salvage.tide.daily: "/etc/nginx/nginx.conf" is a file'
+        " (/srv/shop/nginx.conf): only directories can be backed up"
+    ]
