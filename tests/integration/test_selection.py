@@ -36,13 +36,31 @@ def test_select_all_backs_up_exactly_what_the_plan_says(stack, salvage, api):
     api.start(anon_box)
     (anonymous,) = [m["Name"] for m in api.inspect_container(anon_box)["Mounts"]]
     stack.volumes.append(anonymous)
+    # A compose service's bind mounts: a directory under the project's (in), a file (out).
+    (stack.tmp / f"{p}web").mkdir()
+    (stack.tmp / f"{p}web" / "site.conf").write_text("x")
+    project = stack.compose(
+        "web",
+        f"""
+        version: "2.4"
+        services:
+          web:
+            image: {BUSYBOX}
+            init: true
+            network_mode: none
+            command: sh -c 'echo page > /www/index.html; sleep 3600'
+            volumes: [./www:/www, ./site.conf:/etc/site.conf]
+        """,
+    )
+    www = "bind_" + str(stack.tmp / project / "www").strip("/").replace("/", "_")
     salvage.use_tar(tide=f'select = "all"\nexclude = ["{p}-c*"]')
     before = stack.states()
 
     (plan,) = salvage.plan("--tide", tide)
     reasons = {c["name"]: (c["selected"], c["reason"]) for c in plan["selection"]}
-    mine = {name: why for name, why in reasons.items() if name.startswith(p) or name == anonymous}
+    mine = {name: why for name, why in reasons.items() if p in name or name == anonymous}
     assert mine == {
+        www: (True, f'select = all: under compose project "{project}"\'s directory'),
         labelled: (True, f'label salvage.tide.{tide} on container "{p}-labeller"'),
         used: (True, "select = all"),
         unused: (True, "select = all"),
@@ -60,7 +78,7 @@ def test_select_all_backs_up_exactly_what_the_plan_says(stack, salvage, api):
     salvage("run", "--tide", tide, check_code=0)
     backed_up = set(salvage.archives())
     assert backed_up == planned  # every planned volume, and nothing else
-    assert {labelled, used, unused} <= backed_up
+    assert {labelled, used, unused, www} <= backed_up
     assert not {cache, marked, private, anonymous} & backed_up
     # The excluded container was never touched; the others are back as they were.
     assert not [a for n, a, _ in events(api, since) if n == f"{p}-secret"]
