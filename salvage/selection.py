@@ -28,8 +28,6 @@ from salvage.engine.volumes import SCRATCH_PREFIX
 from salvage.model import Bind, Container, Host, Problem, Volume
 
 BIND_PREFIX = "bind_"
-# Volumes salvage makes for itself (a restore's scratch volume) carry these labels.
-OWN_LABELS = (labels.SCRATCH, labels.INSTANCE, labels.CRANE)
 
 
 def bind_name(host_path: str) -> str:
@@ -80,7 +78,11 @@ class Selection:
 
 
 def own(volume: Volume) -> bool:
-    return volume.name.startswith(SCRATCH_PREFIX) or any(k in volume.labels for k in OWN_LABELS)
+    """A volume salvage made for itself (a restore's scratch volume, any working volume):
+    it carries salvage's labels (salvage.scratch, salvage.instance...), which users don't
+    set on volumes but for salvage.exclude."""
+    marks = [k for k in volume.labels if k.startswith("salvage.") and k != labels.EXCLUDE]
+    return volume.name.startswith(SCRATCH_PREFIX) or bool(marks)
 
 
 def bind_users(host: Host, host_path: str) -> Tuple[Container, ...]:

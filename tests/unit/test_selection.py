@@ -59,6 +59,7 @@ def test_all_takes_every_named_volume_used_or_not_and_leaves_out_the_rest_saying
         vol("optout", **{"salvage.exclude": "true"}),
         vol("private"),
         vol("salvage-restore-0123456789ab", **{"salvage.scratch": "r"}),
+        vol("work", **{"salvage.instance": "/var/lib/salvage"}),  # any volume salvage made
         box("app", ["used", HEX]),
         box("other", ["labelled"], **{"salvage.tide.daily": "labelled"}),
         box("secret", ["private"], **{"salvage.exclude": "true"}),
@@ -74,6 +75,7 @@ def test_all_takes_every_named_volume_used_or_not_and_leaves_out_the_rest_saying
         "optout": (False, "excluded by label salvage.exclude on the volume"),
         "private": (False, 'excluded by label salvage.exclude on container "secret"'),
         "salvage-restore-0123456789ab": (False, "salvage's own volume"),
+        "work": (False, "salvage's own volume"),
     }
     with_anonymous = select(scene, Tide("daily", select="all", include_anonymous=True))
     assert {HEX, "anon-marked"} <= set(with_anonymous.names)
