@@ -249,7 +249,7 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 
     config = _config(ctx)
     names = _tides(config, tides)
-    host = discover(_engine(config), names)
+    host = discover(_engine(config), [config.tides[name] for name in names])
     plans = [plan_tide(host, config, name) for name in names]
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in plans], indent=2, ensure_ascii=False))
@@ -431,7 +431,8 @@ def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json:
 @click.argument("volume", required=False)
 @click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
               " newest not marked inconsistent].")  # fmt: skip
-@click.option("--to", "to", metavar="NAME", help="Restore into another volume (created).")
+@click.option("--to", "to", metavar="NAME", help="Restore into another volume (created), or"
+              " into a new host directory (/new/path, which must not exist).")  # fmt: skip
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
 @MACHINE
 @click.option("--all", "every", is_flag=True, help="Every volume the machine has snapshots"

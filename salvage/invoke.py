@@ -8,9 +8,9 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from salvage import __version__, backup_report, labels
 from salvage.backup_report import Report
@@ -18,6 +18,7 @@ from salvage.config import Config, Crane, Tide
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CRANE_API, CraneTimeout, run_crane, secret_env, tide_actions
 from salvage.history import History, HistoryError
+from salvage.selection import BindSource
 
 log = logging.getLogger("salvage")
 ACTIONS = ("backup", "restore", "list", "meta", "mark", "verify", "volumes")
@@ -37,6 +38,8 @@ class Call:
     timestamp: int  # the run's start (epoch seconds): a backup's snapshot time
     # Whose snapshots: another machine's (`--machine`, restoring a host) or, None, this one's.
     machine: Optional[str] = None
+    # The bind mounts among the names it backs up: their host directories (the plan's).
+    binds: Mapping[str, BindSource] = field(default_factory=dict)
 
     @classmethod
     def new(cls, config: Config, tide: Tide, machine: Optional[str] = None) -> Call:
@@ -74,8 +77,9 @@ class Call:
             labels.INSTANCE: self.config.state_directory,
         }
 
-    def meta(self, info: Optional[dict]) -> dict:
-        """What /salvage/meta/meta.json holds; `info` is Docker's answer about the volume."""
+    def meta(self, info: Optional[dict], bind: Optional[BindSource] = None) -> dict:
+        """What /salvage/meta/meta.json holds; `info` is Docker's answer about the volume,
+        `bind` the bind mount backed up instead of a volume."""
         meta = {
             "salvage_version": __version__,
             "crane_api": CRANE_API,
@@ -85,7 +89,10 @@ class Call:
             "tide_timestamp": self.timestamp,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        if info:
+        if bind:
+            meta.update(kind="bind", host_path=bind.host_path, containers=list(bind.containers))
+        elif info:
+            meta["kind"] = "volume"
             meta["volume"] = {
                 "name": info["Name"],
                 "driver": info.get("Driver"),
@@ -111,17 +118,21 @@ class Call:
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
-        backup: `volume` is mounted read-only. restore: `target` (default `volume`) is
+        backup: `volume` is mounted read-only (a bind mount of `binds`: its host directory,
+        read-only). restore: `target` (default `volume`) is
         mounted writable. list, meta: no volume is mounted; standard output is data.
         `env`: more SALVAGE_* variables for this call (SALVAGE_NO_RETENTION).
         """
         # verify: `target` is a scratch volume for a test restore (verify --restore)
         mounted = {"backup": volume, "restore": target or volume, "verify": target}.get(action)
-        info = engine.api.inspect_volume(mounted) if mounted else None
+        # A bind mount is only ever backed up (a restore fills a scratch volume first).
+        bind = self.binds.get(volume) if action == "backup" else None
+        info = engine.api.inspect_volume(mounted) if mounted and not bind else None
         return run_crane(
-            engine, self.crane, name=volume, volume=mounted,
+            engine, self.crane, name=volume, volume=None if bind else mounted,
+            bind=bind.host_path if bind else None,
             env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
-            meta=self.meta(info), run_id=self.run_id, timeout=self.tide.crane_timeout,
+            meta=self.meta(info, bind), run_id=self.run_id, timeout=self.tide.crane_timeout,
             on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
             writable=action in ("restore", "verify"),
             capture=action in ("list", "meta", "volumes"),

@@ -7,13 +7,17 @@ The label names are the original tool's, so existing compose files keep working:
     salvage.command.pre / salvage.command.post
     salvage.command.exitcode=stop|ignore|1,3-5
     salvage.user
+    salvage.exclude=true (on a container or a volume: never back it up)
+
+A tide label's entry that starts with "/" names a bind mount by its destination inside the
+labelled container (`salvage.tide.daily=db,/config`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from salvage.model import Container, Host, Problem
 
@@ -23,13 +27,16 @@ PRE = "salvage.command.pre"
 POST = "salvage.command.post"
 EXITCODE = "salvage.command.exitcode"
 USER = "salvage.user"
-KNOWN = (ACTION, PRE, POST, EXITCODE, USER)
+EXCLUDE = "salvage.exclude"
+KNOWN = (ACTION, PRE, POST, EXITCODE, USER, EXCLUDE)
+FLAGS = ("true", "false")
 
 ACTIONS = ("stop", "pause", "ignore")
 GLOBAL_PREFIX = "g:"
 # Docker's own rule for volume names: no slash, so never a path.
 VOLUME_NAME = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
 _VOLUME_NAME = re.compile(VOLUME_NAME)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Set by salvage on its own crane containers, so that leftovers can be found.
 CRANE = "salvage.crane"
 CRANE_TIDE = "salvage.crane.tide"
@@ -116,6 +123,10 @@ def parse_settings(container: Container) -> Tuple[Settings, List[Problem]]:
             policy = parse_exit_policy(labels[EXITCODE])
         except ValueError as error:
             problems.append(Problem(where(container, EXITCODE), str(error)))
+    if labels.get(EXCLUDE, "false").strip().lower() not in FLAGS:
+        problems.append(
+            Problem(where(container, EXCLUDE), f'"{labels[EXCLUDE]}" is not true or false')
+        )
     user = labels.get(USER)
     if user is not None and not user.strip():
         problems.append(Problem(where(container, USER), "is empty"))
@@ -143,6 +154,21 @@ class VolumeRef:
     def is_global(self) -> bool:
         return self.text.startswith(GLOBAL_PREFIX)
 
+    @property
+    def is_bind(self) -> bool:
+        """A bind mount, named by its destination inside the labelled container."""
+        return self.text.startswith("/")
+
+
+def excluded(labels: Mapping[str, str]) -> bool:
+    """salvage.exclude=true on a container or a volume."""
+    return labels.get(EXCLUDE, "").strip().lower() == "true"
+
+
+def destination_ok(text: str) -> bool:
+    parts = text.split("/")
+    return text.startswith("/") and ".." not in parts and not _CONTROL.search(text)
+
 
 def tide_refs(container: Container) -> Tuple[Dict[str, List[VolumeRef]], List[Problem]]:
     """The volume references per tide named in a container's labels."""
@@ -160,6 +186,12 @@ def tide_refs(container: Container) -> Tuple[Dict[str, List[VolumeRef]], List[Pr
             problems.append(Problem(where(container, label), "names no volume"))
             continue
         for entry in entries:
+            if entry.startswith("/"):
+                if not destination_ok(entry):
+                    problems.append(Problem(where(container, label), f'"{entry}" is not a path'))
+                else:
+                    refs.setdefault(tide, []).append(VolumeRef(container, tide, entry))
+                continue
             name = entry[len(GLOBAL_PREFIX) :] if entry.startswith(GLOBAL_PREFIX) else entry
             if not _VOLUME_NAME.fullmatch(name):
                 problems.append(Problem(where(container, label), f'"{entry}" is not a volume name'))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Tuple
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -17,6 +17,9 @@ COMPOSE_VOLUME = "com.docker.compose.volume"
 COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"
 COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
 COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
+# Set by the engine (Docker 23+) on the volumes it makes for a VOLUME or `-v /path` mount.
+ANONYMOUS = "com.docker.volume.anonymous"
+_ANONYMOUS_NAME = re.compile(r"[0-9a-f]{64}")
 LIVE = ("running", "restarting")  # states a backup must stop or pause
 
 
@@ -48,6 +51,22 @@ class Volume:
     def compose_name(self) -> str | None:
         return self.labels.get(COMPOSE_VOLUME)
 
+    @property
+    def anonymous(self) -> bool:
+        """Made by the engine for a mount that named no volume (older engines set no
+        label: their anonymous volumes are known by their 64 hex digits)."""
+        return ANONYMOUS in self.labels or bool(_ANONYMOUS_NAME.fullmatch(self.name))
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A container's bind mount: a host path seen at `destination` inside it."""
+
+    source: str
+    destination: str
+    # Whether the host path is a directory, as salvage sees it; None: not visible from here.
+    directory: Optional[bool] = None
+
 
 @dataclass(frozen=True)
 class Container:
@@ -56,6 +75,7 @@ class Container:
     state: str  # Docker's own words: running, paused, exited, created, restarting, dead
     labels: Mapping[str, str] = field(default_factory=dict)
     volumes: Tuple[str, ...] = ()  # names of the named volumes it mounts
+    binds: Tuple[Bind, ...] = ()  # its bind mounts
     auto_remove: bool = False  # started with --rm: a stop deletes it for good
 
     @property
@@ -70,6 +90,11 @@ class Container:
     @property
     def service(self) -> str | None:
         return self.labels.get(COMPOSE_SERVICE)
+
+    @property
+    def working_dir(self) -> str | None:
+        """Its compose project's directory, as compose recorded it."""
+        return self.labels.get(COMPOSE_WORKING_DIR)
 
     @property
     def depends_on(self) -> Tuple[str, ...]:

@@ -7,14 +7,15 @@ back); and the problems that fail a volume or a whole group before anything is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Mapping, Sequence, Tuple
 
-from salvage import grouping, labels, ordering
+from salvage import grouping, labels, ordering, selection
 from salvage.config import Config, Crane, Tide
 from salvage.labels import Settings
 from salvage.model import LIVE, ComposeFiles, Container, Host, Problem
 from salvage.ordering import Order
+from salvage.selection import BindSource, Choice
 
 
 def effective_action(action: str, state: str) -> str:
@@ -74,6 +75,8 @@ class Plan:
     crane: Crane
     groups: Tuple[Group, ...]
     problems: Tuple[Problem, ...] = ()  # volume references that name no volume, bad labels
+    choices: Tuple[Choice, ...] = ()  # every volume considered, in or out, and why
+    binds: Mapping[str, BindSource] = field(default_factory=dict)  # bind mounts backed up
 
     def as_dict(self) -> dict:
         return {
@@ -82,6 +85,8 @@ class Plan:
             "image": self.crane.image,
             "grouping": self.tide.grouping,
             "max_concurrent": min(self.tide.max_concurrent, self.crane.max_concurrent),
+            "select": self.tide.select,
+            "selection": [choice.as_dict() for choice in self.choices],
             "groups": [group.as_dict() for group in self.groups],
             "problems": [str(p) for p in self.problems],
         }
@@ -114,21 +119,10 @@ def _group_name(volumes: Sequence[str], containers: Sequence[Container]) -> str:
     return volumes[0]
 
 
-def tide_volumes(host: Host, tide: str) -> Tuple[List[str], List[Problem]]:
-    """The real names of the volumes labelled for `tide`, and the labels that fail."""
-    names: List[str] = []
-    problems: List[Problem] = []
-    for container in host.containers:
-        refs, label_problems = labels.tide_refs(container)
-        label = labels.TIDE_PREFIX + tide
-        problems += [p for p in label_problems if p.where == labels.where(container, label)]
-        for ref in refs.get(tide, []):
-            name, problem = labels.resolve(ref, host)
-            if problem:
-                problems.append(problem)
-            elif name not in names:
-                names.append(name)
-    return names, problems
+def tide_volumes(host: Host, tide: Tide) -> Tuple[List[str], List[Problem]]:
+    """The names of what `tide` backs up (volumes, bind mounts), and the labels that fail."""
+    chosen = selection.select(host, tide)
+    return chosen.names, chosen.problems
 
 
 def auto_remove_problem(container: Container, settings: Settings):
@@ -144,11 +138,11 @@ def auto_remove_problem(container: Container, settings: Settings):
 
 def plan_tide(host: Host, config: Config, tide_name: str) -> Plan:
     tide = config.tides[tide_name]
-    volumes, problems = tide_volumes(host, tide_name)
+    chosen = selection.select(host, tide)
     by_id = {c.id: c for c in host.containers}
     shapes = grouping.group(
-        volumes,
-        {c.id: c.volumes for c in host.containers},
+        chosen.names,
+        selection.mounts(host),
         {c.id: c.project for c in host.containers},
         tide.grouping,
     )
@@ -165,27 +159,24 @@ def plan_tide(host: Host, config: Config, tide_name: str) -> Plan:
         groups.append(
             Group(_group_name(vols, members), vols, tuple(steps), tuple(group_problems), order)
         )
-    return Plan(tide, config.crane_of(tide), tuple(groups), tuple(problems))
+    return Plan(tide, config.crane_of(tide), tuple(groups), tuple(chosen.problems),
+                tuple(chosen.choices), chosen.binds)  # fmt: skip
 
 
 def check_host(host: Host, config: Config) -> List[Problem]:
     """Every problem with the labels on this host, for every tide (for `salvage check`)."""
+    plans = [plan_tide(host, config, tide) for tide in config.tides]
+    failing = [p for plan in plans for p in plan.problems]  # references that fail
     problems: List[Problem] = []
     for container in host.containers:
         refs, label_problems = labels.tide_refs(container)
         problems += label_problems
-        for tide, tide_refs in refs.items():
+        for tide in refs:
+            label = labels.where(container, labels.TIDE_PREFIX + tide)
             if tide not in config.tides:
-                problems.append(
-                    Problem(
-                        labels.where(container, labels.TIDE_PREFIX + tide),
-                        f'no tide named "{tide}" in {config.path}',
-                    )
-                )
-                continue
-            for ref in tide_refs:
-                problems += [p for p in [labels.resolve(ref, host)[1]] if p]
+                problems.append(Problem(label, f'no tide named "{tide}" in {config.path}'))
+            problems += [p for p in failing if p.where == label]
         problems += labels.parse_settings(container)[1]
-    for tide in config.tides:  # what only a plan shows: a --rm container a tide would stop
-        problems += [p for g in plan_tide(host, config, tide).groups for p in g.problems]
+    # What only a plan shows: a --rm container a tide would stop, a bind name clash.
+    problems += failing + [p for plan in plans for g in plan.groups for p in g.problems]
     return list(dict.fromkeys(problems))

@@ -42,4 +42,4 @@ def labels(engine, config: Config) -> List[Problem]:
     from salvage.engine.discovery import discover
     from salvage.planning import check_host
 
-    return check_host(discover(engine, config.tides), config)
+    return check_host(discover(engine, config.tides.values()), config)

@@ -16,10 +16,14 @@ def render(plans: List[Plan]) -> str:
         data = plan.as_dict()
         lines.append(
             f"tide {plan.tide.name}: crane {plan.crane.name} ({plan.crane.image}),"
-            f" grouping {plan.tide.grouping}, {data['max_concurrent']} crane(s) at a time"
+            f" select {plan.tide.select}, grouping {plan.tide.grouping},"
+            f" {data['max_concurrent']} crane(s) at a time"
         )
-        if not plan.groups:
+        if not plan.groups and not plan.choices:
             lines.append(f"  no volume is labelled salvage.tide.{plan.tide.name}")
+        if plan.choices:  # why each volume is in or out
+            lines.append("  selection:")
+            lines += [f"    {choice}" for choice in plan.choices]
         for number, group in enumerate(data["groups"], 1):
             lines.append(f"  group {number}/{len(plan.groups)} {group['name']}")
             lines.append(f"    volumes: {', '.join(group['volumes'])}")

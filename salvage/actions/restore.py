@@ -16,18 +16,26 @@ data it was not asked to replace.
    backup's, the safety backup taken, the scratch copied onto the target (a local copy in a
    helper container), and the users brought back. The scratch volume is removed (by
    `salvage recover` if salvage dies).
+
+A bind mount's backup (salvage.selection) is restored into a host directory: the one some
+container bind-mounts now under that backup name, only with --force (a safety backup of it
+first), or `--to /new/path`, a directory that does not exist yet. The metadata's host path
+is never used: a backup store cannot make a restore write anywhere else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+import posixpath
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import List, Optional, Tuple
 
-from salvage import labels, ordering, restoring
+from salvage import labels, ordering, restoring, selection
 from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
 from salvage.downtime import Downtime
@@ -36,7 +44,7 @@ from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, ensure_image
 from salvage.engine.discovery import discover
 from salvage.invoke import Call
-from salvage.model import Problem
+from salvage.model import Host, Problem
 from salvage.planning import stop_order
 from salvage.record import Entry, Record
 
@@ -92,6 +100,33 @@ def _create(engine: Engine, name: str, spec: Tuple[str, dict, dict]) -> None:
                              labels=tags or None)  # fmt: skip
 
 
+def host_directory(host: Host, meta: dict, volume: str, to: Optional[str], force: bool,
+                   resuming: bool) -> Optional[str]:  # fmt: skip
+    """The host directory a restore fills, or None when it fills a volume; RestoreError
+    when a bind mount's backup may not be restored where asked."""
+    if to and to.startswith("/"):
+        directory = posixpath.normpath(to)
+        if ":" in directory or not directory.strip("/"):
+            raise RestoreError(f"--to {to}: not a path a restore can make (no colon, not /)")
+        if os.path.lexists(directory) and not resuming:
+            raise RestoreError(f"{directory} exists: a restore into a host directory makes a new"
+                               " one (--to a path that does not exist)")  # fmt: skip
+        return directory
+    if to:
+        return None  # into a volume, whatever the snapshot was of
+    mounted = {selection.bind_name(b.source): b.source for c in host.containers for b in c.binds}
+    if volume in mounted:
+        if not force and not resuming:
+            raise RestoreError(f"{volume} is the bind mount {mounted[volume]}: not refilling it"
+                               " without --force (which first takes a safety backup of it),"
+                               " or restore it --to /new/path")  # fmt: skip
+        return mounted[volume]
+    if meta.get("kind") == "bind":
+        raise RestoreError(f"{volume} is a bind mount's backup and no container bind-mounts its"
+                           " directory now: restore it --to /new/path")  # fmt: skip
+    return None
+
+
 def _empty(engine: Engine, call: Call, volume: str) -> bool:
     try:
         return volumes.is_empty(engine, call.crane.image, volume, call.labels(volume))
@@ -141,7 +176,15 @@ def restore(
         raise RestoreError(f'crane "{crane.name}" gave no metadata for snapshot {chosen.id}')
 
     host = discover(engine)
-    if target not in host.volumes:
+    directory = host_directory(host, meta, volume, to, force, unfinished is not None)
+    if directory:  # what a helper mounts, and a safety backup's bind mount
+        users = list(selection.bind_users(host, directory))
+        found = selection.BindSource(target, directory, tuple(c.name for c in users))
+        call = dataclasses.replace(call, binds={target: found})
+    else:
+        users = list(host.consumers(target))
+    source = directory or target
+    if not directory and target not in host.volumes:
         driver, options, tags = volume_spec(meta, target, target == volume, trust_meta)
         if marked:
             tags[labels.RESTORED] = f"{machine or config.machine}/{volume}"
@@ -149,12 +192,11 @@ def restore(
     if unfinished:
         log.warning("volume %s: finishing the restore that was interrupted while replacing its"
                     " content (run %s)", target, unfinished.run_id[:8])  # fmt: skip
-    elif not force and not _empty(engine, call, target):
+    elif not force and not (directory and to) and not _empty(engine, call, source):
         raise RestoreError(
             f"volume {target} is not empty: not restoring over it without --force"
             " (which first takes a safety backup of it)"
         )
-    users = list(host.consumers(target))
     paused = [c.name for c in users if c.state == "paused"]
     if paused:
         raise RestoreError(f"volume {target} is used by paused {', '.join(paused)}: unpause first")
@@ -179,7 +221,7 @@ def restore(
                 f" volume {target} is {'still half restored' if unfinished else 'unchanged'}"
             )
         log.info("volume %s: snapshot read in %.1f s", target, time.monotonic() - started)
-        job = _Job(call, down, volume, target, chosen.id, scratch, force, unfinished)
+        job = _Job(call, down, volume, target, source, chosen.id, scratch, force, unfinished)
         return job.replace(engine, users, host.compose_files)
     finally:
         down.close()  # no-op once the job has ended it
@@ -194,6 +236,7 @@ class _Job:
     down: Downtime
     volume: str  # whose snapshot
     target: str
+    source: str  # what holds the target's content: the volume, or a host directory
     snapshot: str
     scratch: str
     force: bool
@@ -214,7 +257,7 @@ class _Job:
                 lambda c: log.info("container %s: stop", c.name),
             )  # fmt: skip
             # Looked at again with its users down: what they wrote meanwhile counts too.
-            if not half and not _empty(engine, call, target):
+            if not half and not _empty(engine, call, self.source):
                 if not self.force:
                     raise RestoreError(f"volume {target} is not empty any more: not restoring"
                                        " over it without --force")  # fmt: skip
@@ -230,7 +273,7 @@ class _Job:
                                      call.tide.name)  # fmt: skip
             record.add(marker)  # on disk before the first byte of the target changes
             half, started = True, time.monotonic()
-            volumes.replace(engine, call.crane.image, self.scratch, target,
+            volumes.replace(engine, call.crane.image, self.scratch, self.source,
                             call.labels(self.volume), call.tide.crane_timeout)  # fmt: skip
             half = False
             record.remove(marker)

@@ -8,6 +8,7 @@ to max_concurrent at once), then, whatever happened, bring every changed contain
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -76,7 +77,8 @@ class TideRun:
 
     def run(self) -> TideResult:
         self.result.started = time.time()
-        plan = plan_tide(discover(self.engine, [self.tide.name]), self.config, self.tide.name)
+        plan = plan_tide(discover(self.engine, [self.tide]), self.config, self.tide.name)
+        self.call = dataclasses.replace(self.call, binds=plan.binds)
         self.observers.tide_started(self.view, plan)
         for problem in plan.problems:
             log.error("%s", problem)

@@ -44,7 +44,7 @@ def tide_of(engine: Engine, config: Config, volume: str, tide: Optional[str]) ->
             raise RestoreError(f'no tide named "{tide}" in {config.path}')
         return config.tides[tide]
     host = discover(engine)
-    naming = [name for name in config.tides if volume in tide_volumes(host, name)[0]]
+    naming = [n for n, t in config.tides.items() if volume in tide_volumes(host, t)[0]]
     if len(naming) == 1:
         return config.tides[naming[0]]
     if not naming and len(config.tides) == 1:

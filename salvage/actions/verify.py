@@ -37,8 +37,9 @@ def targets(
             raise RestoreError("name at most one --tide with volumes")
         tide = tides[0] if tides else None
         return [(tide_of(engine, config, volume, tide).name, volume) for volume in names]
-    host = discover(engine, list(tides))
-    return [(tide, volume) for tide in tides for volume in sorted(tide_volumes(host, tide)[0])]
+    chosen = [config.tides[tide] for tide in tides]
+    host = discover(engine, chosen)
+    return [(t.name, volume) for t in chosen for volume in sorted(tide_volumes(host, t)[0])]
 
 
 def verify_one(engine: Engine, call: Call, volume: str, restore: bool = False) -> Optional[str]:

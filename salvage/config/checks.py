@@ -15,6 +15,7 @@ from salvage.notify import KINDS
 NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.notify
 
 PULLS = ("always", "missing", "never")
+SELECTS = ("labels", "all")
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
                  "volume.shrunk", "verify.failure")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
@@ -187,6 +188,12 @@ def _names(value: Any) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _patterns(value: Any) -> Tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError('must be a list of name patterns, such as ["*_cache", "tmp-*"]')
+    return tuple(dict.fromkeys(value))
+
+
 def _inhibit_what(value: Any) -> str:
     parts = value.split(":") if isinstance(value, str) else [None]
     for part in parts:
@@ -234,6 +241,7 @@ EVENTS = Check(
     list,
 )
 TIDE_NAMES = Check(_names, {"type": "array", "minItems": 1, "items": {"type": "string"}}, list)
+PATTERNS = Check(_patterns, {"type": "array", "items": {"type": "string", "minLength": 1}}, list)
 INHIBIT = Check(
     _inhibit_what,
     {"type": "string", "pattern": f"^({'|'.join(INHIBIT_WHAT)})(:({'|'.join(INHIBIT_WHAT)}))*$"},
@@ -267,4 +275,5 @@ SECRETS = Check(
 )
 GROUPING = choice(GROUPINGS)
 PULL = choice(PULLS)
+SELECT = choice(SELECTS)
 KIND = choice(NOTIFY_KINDS)

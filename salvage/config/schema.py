@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple, Type
 
 from salvage.config import checks as c
-from salvage.config.checks import GROUPINGS, INHIBIT_WHAT, NOTIFY_EVENTS, PULLS
+from salvage.config.checks import GROUPINGS, INHIBIT_WHAT, NOTIFY_EVENTS, PULLS, SELECTS
 
 DEFAULT_PATH = "/etc/salvage/salvage.toml"
 DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
@@ -213,6 +213,35 @@ class Tide:
             " `randomized_delay` and `persistent`)",
             hint="salvage verify by its own timer: a systemd calendar expression",
             example="weekly",
+            shown="none",
+        ),
+    )
+    select: str = field(
+        default="labels",
+        metadata=key(
+            c.SELECT,
+            "`labels`: the volumes and bind mounts named by `salvage.tide.<tide>` labels; `all`:"
+            " those, every named volume on the host (used or not) and the bind mounts of compose"
+            " services under their project's directory ([README](../README.md#selection))",
+            hint=" | ".join(SELECTS),
+        ),
+    )
+    include_anonymous: bool = field(
+        default=False,
+        metadata=key(
+            c.FLAG,
+            'with `select = "all"`, anonymous volumes too (those the engine made for a'
+            " mount that named no volume)",
+        ),
+    )
+    exclude: Tuple[str, ...] = field(
+        default=(),
+        metadata=key(
+            c.PATTERNS,
+            "volume names never backed up in this tide, as shell patterns (`*`, `?`, `[..]`);"
+            " a bind mount matches by its backup name or its host path. Wins over labels",
+            hint="never back up these volumes (shell patterns)",
+            example=["*_cache"],
             shown="none",
         ),
     )

@@ -155,6 +155,7 @@ def run_crane(
     *,
     name: str,
     volume: Optional[str],
+    bind: Optional[str] = None,
     env: Mapping[str, str],
     labels: Mapping[str, str],
     meta: Mapping,
@@ -168,7 +169,8 @@ def run_crane(
 ) -> Tuple[int, str]:
     """Run a crane to its end: (exit code, its standard output when `capture`).
 
-    `volume` is mounted at /salvage/volume, read-only unless `writable` (a restore); with
+    `volume` is mounted at /salvage/volume, read-only unless `writable` (a restore), or
+    else the host directory `bind`, always read-only; with
     `capture` standard output is data for salvage (list, meta) and only standard error goes
     to `on_line`. The crane container is always removed afterwards; one that outlives
     `timeout` is killed and CraneTimeout raised. `read_back` (path, limit, callback): once
@@ -180,6 +182,8 @@ def run_crane(
     if volume:
         mounts.append(Mount(VOLUME_MOUNT, volume, type="volume", read_only=not writable,
                             no_copy=True))  # fmt: skip
+    elif bind:  # a mount, not a bind string: a missing host path fails, never is created
+        mounts.append(Mount(VOLUME_MOUNT, bind, type="bind", read_only=True))
     binds: Dict[str, Dict[str, str]] = {}
     for source, target in crane.mounts.items():
         if source.startswith("/"):

@@ -10,15 +10,17 @@ docker-compose 1.x projects are read for their depends_on (salvage.compose_files
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Set
+import os
+from typing import Iterable, Optional, Set
 
-from salvage import compose_files, labels
+from salvage import compose_files, labels, selection
+from salvage.config import Tide
 from salvage.engine import containers as engine_containers
 from salvage.engine.client import Engine
-from salvage.model import Container, Host, Volume
+from salvage.model import Bind, Container, Host, Volume
 
 
-def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
+def discover(engine: Engine, tides: Iterable[Tide] = ()) -> Host:
     api = engine.api
     containers = tuple(
         Container(
@@ -27,6 +29,11 @@ def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
             state=item.get("State", ""),
             labels=item.get("Labels") or {},
             volumes=tuple(m["Name"] for m in item.get("Mounts") or () if m.get("Type") == "volume"),
+            binds=tuple(
+                Bind(m["Source"], m["Destination"], _directory(m["Source"]))
+                for m in item.get("Mounts") or ()
+                if m.get("Type") == "bind" and m.get("Source") and m.get("Destination")
+            ),
         )
         for item in api.containers(all=True)
         # salvage's own cranes are no application's containers: never plan to stop one.
@@ -44,7 +51,7 @@ def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
     }
     # docker-compose 1.x records no depends_on: its projects' files say it (when readable).
     host = Host(containers, volumes, compose_files.for_containers(containers))
-    stoppable = _stoppable(host, set(tides))
+    stoppable = _stoppable(host, tides)
     auto_removed = {i for i in stoppable if engine_containers.auto_remove(engine, i)}
     if not auto_removed:
         return host
@@ -55,14 +62,17 @@ def discover(engine: Engine, tides: Iterable[str] = ()) -> Host:
     )
 
 
-def _stoppable(host: Host, tides: Set[str]) -> Set[str]:
-    """The live containers that these tides could stop: those that mount a volume a tide
-    names, and the other containers of their compose projects (grouping `project`)."""
-    named: Set[str] = set()
-    for container in host.containers:
-        for tide, refs in labels.tide_refs(container)[0].items():
-            if tide in tides:
-                named.update(filter(None, (labels.resolve(ref, host)[0] for ref in refs)))
-    users = {c.id for c in host.containers if named.intersection(c.volumes)}
+def _directory(path: str) -> Optional[bool]:
+    """A bind mount's source is a directory, a file, or not visible from here (None)."""
+    return os.path.isdir(path) if os.path.lexists(path) else None
+
+
+def _stoppable(host: Host, tides: Iterable[Tide]) -> Set[str]:
+    """The live containers that these tides could stop: those that mount a volume or bind
+    mount a tide backs up, and the other containers of their compose projects (grouping
+    `project`)."""
+    named = {name for tide in tides for name in selection.select(host, tide).names}
+    mounted = selection.mounts(host)
+    users = {c.id for c in host.containers if named.intersection(mounted[c.id])}
     projects = {c.project for c in host.containers if c.id in users and c.project}
     return {c.id for c in host.containers if c.live and (c.id in users or c.project in projects)}

@@ -126,6 +126,23 @@ def test_crane_reports_a_hostile_result_file(scene, table):
           f" {scene.observe()}")  # fmt: skip
 
 
+def test_label_names_a_path_the_container_does_not_bind_mount(scene, table):
+    # The container bind-mounts /signals only; its label asks for the host's /etc.
+    app = scene.container("app", [], {f"salvage.tide.{scene.tide}": "/etc"})
+    scene.snapshot()
+    scene.go()
+    done = scene.salvage("run")
+    line = (f'container "{app}": label salvage.tide.{scene.tide}: "/etc" is not a bind mount'
+            " of this container")  # fmt: skip
+    said = [x for x in done.stderr.splitlines() if line in x]
+    cranes = [p.name for p in scene.out.iterdir() if p.name.endswith(".started")]
+    lines = "one line" if len(said) == 1 else repr(done.stderr)
+    table("a tide label names a path its container does not bind-mount (/etc)",
+          f"exit 2; one line; no crane; {CALM}",  # 2: a label problem
+          f"exit {done.returncode}; {lines};"
+          f" {'no crane' if not cranes else cranes}; {scene.observe()}")  # fmt: skip
+
+
 def test_sigkill_during_verify_restore_then_recover(scene, table):
     vol, app = _stack(scene)
     # The script crane, declaring verify: it starts, then waits (the test never says go).

@@ -70,7 +70,7 @@ class Stack:
         """Bring up a compose project; its real name is returned (prefixed, unique)."""
         project = f"{self.prefix}{name}"
         directory = self.tmp / project
-        directory.mkdir()
+        directory.mkdir(exist_ok=True)  # a test may put files there first
         (directory / "docker-compose.yml").write_text(textwrap.dedent(yaml))
         self.projects.append((project, directory))
         subprocess.run(["docker-compose", "-p", project, "up", "-d"], cwd=directory,
