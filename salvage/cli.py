@@ -243,7 +243,8 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
 @click.pass_context
 def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
     """Show what a run would do: groups, containers and their actions. Changes nothing."""
-    from salvage.actions.plan import render
+    from salvage.actions.plan import dump_dicts, render
+    from salvage.dumps import tide_dumps
     from salvage.engine.discovery import discover
     from salvage.planning import plan_tide
 
@@ -251,11 +252,14 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
     names = _tides(config, tides)
     host = discover(_engine(config), names)
     plans = [plan_tide(host, config, name) for name in names]
+    dumped = {name: tide_dumps(host, name) for name in names}
     if as_json:
-        click.echo(json.dumps([p.as_dict() for p in plans], indent=2, ensure_ascii=False))
+        found = [{**p.as_dict(), "dumps": dump_dicts(p, dumped[p.tide.name][0])} for p in plans]
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     else:
-        click.echo(render(plans))
+        click.echo(render(plans, dumped))
     problems = [p for plan in plans for p in plan.problems]
+    problems += [p for _, bad in dumped.values() for p in bad]
     problems += [p for plan in plans for group in plan.groups for p in group.problems]
     sys.exit(EXIT_CONFIG if problems else EXIT_OK)
 
@@ -408,9 +412,18 @@ def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None
 
 
 @main.command()
-@click.argument("volume")
+@click.argument("volume", required=False)
 @click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
               " newest not marked inconsistent].")  # fmt: skip
+@click.option(
+    "--dump",
+    "dump",
+    metavar="CONTAINER",
+    help="Replay a dump of this running"
+    " database container into it (its salvage.dump label), instead of a volume.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --dump: the replay overwrites the"
+              " database's data.")  # fmt: skip
 @click.option("--to", "to", metavar="NAME", help="Restore into another volume (created).")
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
 @click.option("--force", is_flag=True, help="Restore over a volume that holds data (after a"
@@ -421,18 +434,39 @@ def snapshots(ctx: click.Context, volume: str, tide: str, as_json: bool) -> None
     " metadata [default: driver local, no options].",
 )  # fmt: skip
 @click.pass_context
-def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, force: bool,
-            trust_meta: bool):  # fmt: skip
-    """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile."""
+def restore(ctx: click.Context, volume: str, snapshot: str, dump: str, yes: bool, to: str,
+            tide: str, force: bool, trust_meta: bool):  # fmt: skip
+    """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile. With
+    --dump CONTAINER --yes, replay a database dump into its running container."""
     from salvage.actions.restore import restore as action
     from salvage.downtime import signals_unwind
 
+    if dump:
+        _restore_dump(ctx, dump, volume, yes, to, force, snapshot, tide)
+        return
+    if not volume:
+        _fail(["restore: name a VOLUME, or --dump CONTAINER"], EXIT_CONFIG)
     config = _config(ctx)
     engine = _engine(config)
     with signals_unwind(), _locked(config):  # a signal unwinds: the users are started again
         problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta)
     if problems:
         _fail(problems, EXIT_FAILED)
+
+
+def _restore_dump(ctx, container, volume, yes, to, force, snapshot, tide) -> None:
+    from salvage.actions.dump import restore as action
+
+    if volume or to or force:
+        _fail(["restore --dump: takes no VOLUME, --to or --force"], EXIT_CONFIG)
+    if not yes:
+        _fail([f"restore --dump {container}: the replay overwrites the database's data:"
+               " confirm with --yes"], EXIT_CONFIG)  # fmt: skip
+    config = _config(ctx)
+    engine = _engine(config)
+    with _locked(config):
+        chosen = action(engine, config, container, snapshot, tide)  # RestoreError: _Salvage
+    click.echo(f"replayed {container}.dump {chosen} into container {container}")
 
 
 @main.command()

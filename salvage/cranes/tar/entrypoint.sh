@@ -4,7 +4,8 @@
 #   TAR_KEEP    keep only the newest N archives of each volume (default: keep all);
 #               never applied when salvage sets SALVAGE_NO_RETENTION=1 (a safety backup)
 # Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.gz, with <snapshot>.meta.json beside
-# it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
+# it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z. A stream (SALVAGE_SOURCE=stdin,
+# a database's dump) is stored gzipped as <snapshot>.dump.gz instead.
 set -eu
 
 target="${TAR_TARGET:-/salvage/target}"
@@ -12,7 +13,11 @@ dir="$target/$SALVAGE_MACHINE_NAME/$SALVAGE_VOLUME_NAME"
 
 snapshots() {  # newest first
     [ -d "$dir" ] || return 0
-    ls -1 "$dir" | grep '\.tar\.gz$' | sed 's/\.tar\.gz$//' | sort -r
+    ls -1 "$dir" | grep -E '^[^.].*\.(tar|dump)\.gz$' | sed -E 's/\.(tar|dump)\.gz$//' | sort -r
+}
+
+archive() {  # the file of snapshot $1: a volume's tar.gz or a stream's dump.gz
+    if [ -f "$dir/$1.dump.gz" ]; then echo "$dir/$1.dump.gz"; else echo "$dir/$1.tar.gz"; fi
 }
 
 bytes_of() {  # stat: busybox's wc -c reads the whole file to count its bytes
@@ -28,11 +33,21 @@ manifest() {  # what a restore must give back exactly (not times: busybox tar sk
 resolve() {  # SALVAGE_SNAPSHOT (an id, or "latest") -> an existing id, or exit 3
     want="${SALVAGE_SNAPSHOT:-latest}"
     [ "$want" = latest ] && want=$(snapshots | head -n 1)
-    if [ -z "$want" ] || [ ! -f "$dir/$want.tar.gz" ]; then
+    if [ -z "$want" ] || [ ! -f "$(archive "$want")" ]; then
         echo "no snapshot ${SALVAGE_SNAPSHOT:-latest} of $SALVAGE_VOLUME_NAME in $dir" >&2
         exit 3
     fi
     echo "$want"
+}
+
+retention() {
+    if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
+        snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
+            rm -f "$dir/$old.tar.gz" "$dir/$old.dump.gz" "$dir/$old.meta.json" \
+                "$dir/$old.result.json"
+            echo "removed $old (TAR_KEEP=$TAR_KEEP)"
+        done
+    fi
 }
 
 case "${SALVAGE_ACTION:-backup}" in
@@ -42,6 +57,24 @@ backup)
     # A crane killed mid-backup (salvage killed, a timeout, an engine restart) leaves its
     # hidden partial files behind: this volume's next backup removes them.
     find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
+    if [ "${SALVAGE_SOURCE:-}" = stdin ]; then  # a stream: one file, never on disk unzipped
+        partial="$dir/.$stamp.dump.gz.partial"
+        trap 'rm -f "$partial" /tmp/count' EXIT
+        mkfifo /tmp/count
+        wc -c < /tmp/count > /tmp/read &
+        tee /tmp/count | gzip -c > "$partial"
+        wait
+        cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
+        mv "$partial" "$dir/$stamp.dump.gz"
+        trap - EXIT
+        stored=$(bytes_of "$dir/$stamp.dump.gz")
+        echo "wrote $dir/$stamp.dump.gz ($stored bytes)"
+        printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": 1}\n' \
+            "$stamp" "$stored" "$(($(cat /tmp/read)))" > /salvage/meta/result.json
+        cp /salvage/meta/result.json "$dir/$stamp.result.json"
+        retention
+        exit 0
+    fi
     partial="$dir/.$stamp.tar.gz.partial"
     trap 'rm -f "$partial"' EXIT
     # The manifest (each path's type, size, mode, owner; each file's checksum) travels in
@@ -64,16 +97,11 @@ backup)
     printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": %s}\n' \
         "$stamp" "$stored" "$read" "$((files))" > /salvage/meta/result.json
     cp /salvage/meta/result.json "$dir/$stamp.result.json"  # what verify compares with
-    if [ -n "${TAR_KEEP:-}" ] && [ "${SALVAGE_NO_RETENTION:-}" != 1 ]; then
-        snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
-            rm -f "$dir/$old.tar.gz" "$dir/$old.meta.json" "$dir/$old.result.json"
-            echo "removed $old (TAR_KEEP=$TAR_KEEP)"
-        done
-    fi
+    retention
     ;;
 list)
     snapshots | while read -r id; do
-        size=$(bytes_of "$dir/$id.tar.gz")
+        size=$(bytes_of "$(archive "$id")")
         consistent=true
         grep -q '"inconsistent"' "$dir/$id.meta.json" 2>/dev/null && consistent=false
         printf '{"id": "%s", "time": "%s", "size": %s, "consistent": %s}\n' \
@@ -100,9 +128,18 @@ meta)
     ;;
 verify)  # the snapshot's archive is intact, and lists as many files as its backup saved
     id=$(resolve)
-    archive="$dir/$id.tar.gz"
+    archive=$(archive "$id")
     bad() { echo "archive $archive is damaged: $*" >&2; exit 1; }
     gzip -t "$archive" 2>/dev/null || bad "gzip -t fails (a corrupt or truncated archive)"
+    if [ "${archive%.dump.gz}" != "$archive" ]; then  # a stream: intact, and as written
+        [ "${SALVAGE_VERIFY_RESTORE:-}" != 1 ] \
+            || bad "a dump is replayed into its database, not restored into a volume"
+        stored=$(sed -n 's/.*"bytes_stored": *\([0-9]*\).*/\1/p' "$dir/$id.result.json" 2>/dev/null)
+        [ -z "$stored" ] || [ "$(bytes_of "$archive")" = "$stored" ] \
+            || bad "it is $(bytes_of "$archive") bytes, its backup wrote $stored"
+        echo "verified $id"
+        exit 0
+    fi
     listing=$(mktemp)
     tar -tvzf "$archive" > "$listing" 2>/dev/null || bad "tar cannot list it"
     grep -q ' meta/meta.json$' "$listing" || bad "it holds no meta/meta.json"
@@ -136,6 +173,10 @@ verify)  # the snapshot's archive is intact, and lists as many files as its back
     ;;
 restore)
     id=$(resolve)
+    if [ "${SALVAGE_TARGET:-}" = stdout ]; then  # a stream's snapshot, on standard output
+        gzip -dc "$(archive "$id")"
+        exit 0
+    fi
     # Onto the volume mounted at /salvage/volume: its root directory too gets the saved
     # owner and mode (a database refuses a data directory with the wrong ones).
     # salvage hands over an empty scratch volume of its own, and copies it onto the
