@@ -9,7 +9,8 @@
 #                           a backup never prunes, so a restore's safety backup
 #                           (SALVAGE_NO_RETENTION=1) never removes a snapshot
 # Each snapshot holds /salvage/volume and /salvage/meta, with host = the machine and the
-# tag volume=<volume>, so that one repository keeps every volume of a machine apart.
+# tag volume=<volume>, so that one repository keeps every volume of a machine apart. A stream
+# (SALVAGE_SOURCE=stdin, a database's dump) is one file, /<volume> (restic backup --stdin).
 # The repository is created by the init action, which salvage runs once per tide before any
 # backup: cranes backing up at once never race to create it.
 set -eu
@@ -101,6 +102,18 @@ init)
 backup)
     exists || { say "no repository at $RESTIC_REPOSITORY (the init action creates it)"; exit 1; }
     when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%d %H:%M:%S')
+    if [ "${SALVAGE_SOURCE:-}" = stdin ]; then  # a stream, straight into the repository
+        progress=$(mktemp)
+        run backup --json $filters --tag salvage --tag salvage-stream --time "$when" --stdin \
+            --stdin-filename "$SALVAGE_VOLUME_NAME" > "$progress"
+        jq -c 'select(.message_type == "summary") | {snapshot: .snapshot_id[:8],
+            bytes_stored: (.data_added_packed // .data_added),
+            bytes_read: .total_bytes_processed, files: 1}' "$progress" | tail -n 1 \
+            > /salvage/meta/result.json
+        jq -r '"snapshot \(.snapshot) saved: \(.bytes_read) bytes read,"
+            + " \(.bytes_stored) bytes added"' /salvage/meta/result.json
+        exit 0
+    fi
     # This volume's own newest snapshot is the parent, or none (--force): restic 0.14 would
     # otherwise take any snapshot of the same host and paths, i.e. another volume's.
     all=$(snapshots)
@@ -181,6 +194,10 @@ meta)
     ;;
 restore)
     id=$(resolve)
+    if [ "${SALVAGE_TARGET:-}" = stdout ]; then  # a stream's snapshot, on standard output
+        run dump "$id" "/$SALVAGE_VOLUME_NAME"
+        exit 0
+    fi
     # salvage hands over an empty scratch volume of its own, and copies it onto the
     # target only once this restore has succeeded.
     run restore "$id" --target / --include /salvage/volume
