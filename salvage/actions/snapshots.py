@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from salvage.config import Config, Tide
+from salvage.dumps import tide_dumps
 from salvage.engine import client
 from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
@@ -42,6 +43,9 @@ def tide_of(engine: Engine, config: Config, volume: str, tide: Optional[str]) ->
         return config.tides[tide]
     host = discover(engine)
     naming = [name for name in config.tides if volume in tide_volumes(host, name)[0]]
+    naming += [
+        name for name in config.tides if volume in (d.name for d in tide_dumps(host, name)[0])
+    ]
     if len(naming) == 1:
         return config.tides[naming[0]]
     if not naming and len(config.tides) == 1:
