@@ -136,7 +136,15 @@ def restore(
         except Exception as error:
             close_input(into)
             raise RestoreError(f'crane "{call.crane.name}": {describe(error)}') from None
-        reader.join()
+        # A replay ends once its input has; one that does not never got the end of its input
+        # (an HTTP proxy that does not pass exec input, docs/dumps.md): not waited for ever.
+        reader.join(timeout=call.tide.crane_timeout)
+        if reader.is_alive():
+            raise RestoreError(
+                f'container "{container}": the replay did not end within'
+                f" {call.tide.crane_timeout:.0f} s (crane_timeout) of its input's end: did its"
+                " input reach it? (a socket proxy passes no exec input: docs/dumps.md)"
+            )
         replayed = exec_exit_code(execs, exec_id)
         into.close()
     except RestoreError:
