@@ -10,7 +10,9 @@ stopped or paused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from typing import Optional, Tuple
@@ -28,6 +30,10 @@ from salvage.engine.streams import Stderr, close_input, exec_exit_code, exec_sta
 from salvage.invoke import Call
 
 log = logging.getLogger("salvage")
+
+
+class CraneGone(Exception):
+    """The crane closed its input before the dump's end."""
 
 
 def _meta(dump: Dump) -> dict:
@@ -49,32 +55,55 @@ def take(
     started = time.monotonic()
     execs = engine.unbounded()
 
-    def feed(crane_input) -> None:
+    def send(chunk: bytes) -> None:
+        try:
+            raw(crane_input[0]).sendall(chunk)
+        except OSError:
+            raise CraneGone() from None
+
+    def feed(crane_socket) -> None:
         errors = Stderr()
+        crane_input.append(crane_socket)
         try:
             exec_id, output = exec_start(execs, dump.container.id, dump.command, stdin=False)
+            outputs.append(output)
             try:
-                pump(output, raw(crane_input).sendall, errors)
+                pump(output, send, errors)
             finally:
                 output.close()
             code = exec_exit_code(execs, exec_id)
             if code == 0:
-                close_input(crane_input)  # the crane stores what it got
+                close_input(crane_socket)  # the crane stores what it got
                 return
             why = errors.last_line()
             failure.append(f"the dump exited with {code}" + (f": {why}" if why else ""))
-        except Exception as error:  # the crane stopped reading, the engine went away
+        except CraneGone:  # its exit code says why
+            failure.append(f'crane "{call.crane.name}" stopped reading the dump')
+        except Exception as error:  # the engine went away
             failure.append(f"the dump failed: {describe(error)}")
+        finally:
+            fed.set()
         try:  # before its input ends: a killed crane keeps nothing
             engine.api.kill(container_name(dump.name, call.run_id))
         except Exception:
             pass
 
+    crane_input: list = []
+    outputs: list = []
+    fed = threading.Event()
     try:
         code, report = call.backup(engine, dump.name, cancelled, stdin=feed, meta=_meta(dump))
+        if not fed.wait(timeout=5):  # the crane has exited, the dump still runs
+            failure.insert(0, f'crane "{call.crane.name}" stopped reading the dump')
+            for output in outputs:  # the dump's next write fails: it ends
+                with contextlib.suppress(OSError):
+                    raw(output).shutdown(socket.SHUT_RDWR)
     finally:
         execs.close()
     log.debug("dump %s: %.2f s", dump.name, time.monotonic() - started)
+    if failure and failure[0].endswith("stopped reading the dump"):
+        # Even with exit 0 its snapshot lacks the rest: a crane without SALVAGE_SOURCE=stdin.
+        return code, None, f"{failure[0]} (exit {code}; does it take SALVAGE_SOURCE=stdin?)"
     return code, report, failure[0] if failure else None
 
 

@@ -274,3 +274,18 @@ def test_failed_dump_stores_nothing_and_says_why_in_one_line(api, stack, salvage
     assert none.returncode == 1 and "no snapshot" in none.stderr, none.stderr
     assert stack.state(container) == "running"
     assert not _stopped(api, container, since)
+
+
+def test_a_crane_that_does_not_read_the_stream_fails_the_dump(stack, salvage):
+    """A crane that ignores SALVAGE_SOURCE=stdin and exits 0 has saved nothing of the dump:
+    the dump fails in one line, rather than count as backed up."""
+    container = _custom(stack, "head -c 50000000 /dev/zero")
+    salvage.use_script("exit 0")
+    done = salvage("run", "--tide", stack.tide)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert errors == [
+        f'error: dump {container}.dump: failed: crane "script" stopped reading the dump'
+        " (exit 0; does it take SALVAGE_SOURCE=stdin?)"
+    ], done.stderr
+    assert stack.state(container) == "running"
