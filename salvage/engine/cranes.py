@@ -179,7 +179,7 @@ def run_crane(
     `stdin` / `stdout` (a stream, docs/crane-interface.md): called in a thread once the
     crane has started, with a socket attached to its standard input (which the callback
     must close) / to its multiplexed output; with `stdout` the crane keeps no log (its
-    output is data, never on the engine's disk) and the callback hands stderr to `on_line`.
+    output is data, never on the engine's disk) and the callback reads its stderr too.
     """
     api = engine.api
     mounts: List[Mount] = []
@@ -220,15 +220,18 @@ def run_crane(
         if cancelled is not None and cancelled.is_set():
             api.kill(crane_id)  # an abort that came while the crane was being created
         if attached is not None:
-            reader = threading.Thread(target=stdin or stdout, args=(attached,),
-                                      name=f"crane-{name}-stream")  # fmt: skip
+            feeder = threading.Thread(target=stdin or stdout, args=(attached,),
+                                      name=f"crane-{name}-stream", daemon=True)  # fmt: skip
+            feeder.start()
+        if stdout:  # no log to follow: the stream's thread reads it all
+            reader = feeder
         else:
             reader = threading.Thread(
                 target=_follow, args=(waiter, crane_id, on_line, not capture),
                 name=f"crane-{name}",
             )  # fmt: skip
-        reader.daemon = True
-        reader.start()
+            reader.daemon = True
+            reader.start()
         try:
             # docker-py's wait() sets its own request timeout, overriding the client's.
             status = waiter.wait(crane_id, timeout=timeout)

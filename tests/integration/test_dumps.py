@@ -246,9 +246,13 @@ def test_custom_dump_round_trip_through_each_crane(api, stack, salvage, restic_c
     done = salvage("run", "--tide", stack.tide)
     assert done.returncode == 0, done.stderr
     assert f"dump {container}.dump: taken" in done.stderr, done.stderr
+    assert ("wrote" if crane == "tar" else "saved:") in done.stderr  # the crane's own log
     listed = salvage("snapshots", f"{container}.dump", "--json", check_code=0).stdout
     assert len(json.loads(listed)) == 1, listed
     assert f"{container}.dump" in salvage("history", check_code=0).stdout
+    for how in ((), ("--restore",)):  # a dump is checked as an archive, never into a volume
+        verified = salvage("verify", "--tide", stack.tide, *how)
+        assert verified.returncode == 0 and f"{container}.dump" in verified.stderr, verified.stderr
     _exec(api, container, "echo overwritten > /data/db.bin")
     restored = salvage("restore", "--dump", container, "--yes")
     assert restored.returncode == 0, restored.stderr

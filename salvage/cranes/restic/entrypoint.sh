@@ -172,7 +172,9 @@ verify)  # the repository's structure and a share of its data, and the snapshot 
     id=$(resolve)
     run check --read-data-subset "${RESTIC_CHECK_SUBSET:-10%}"
     run ls "$id" > /dev/null
-    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
+    stream=$(snapshots | jq -r --arg id "$id" 'select(.id == $id)
+        | (.tags // []) | index("salvage-stream") // empty')
+    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ] && [ -z "$stream" ]; then  # a scratch volume
         saved=$(mktemp -d)
         if ! restic dump "$id" /salvage/meta/manifest > "$saved/manifest" 2>/dev/null; then
             say "snapshot ${id%"${id#????????}"} has no manifest (RESTIC_MANIFEST=0, or an older crane)"
