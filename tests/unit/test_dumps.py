@@ -4,7 +4,7 @@ the plan says whether the database's own volume is left out or backed up cold.""
 from __future__ import annotations
 
 from salvage import dumps, labels
-from salvage.model import Container, Host
+from salvage.model import Container, Host, Volume
 
 
 def _db(**extra) -> Container:
@@ -64,3 +64,26 @@ def test_dump_labels_are_salvage_labels():
     assert problems == []
     _, problems = labels.parse_settings(_db(**{"salvage.dumpling": "x"}))
     assert len(problems) == 1
+
+
+def test_the_plan_says_whether_the_database_volume_is_left_out_or_backed_up_cold():
+    from salvage.actions.plan import render
+    from salvage.config.validate import validate
+    from salvage.planning import plan_tide
+
+    config, _ = validate({"cranes": {"tar": {"image": "salvage/crane-tar"}},
+                          "tides": {"daily": {"crane": "tar"}, "weekly": {"crane": "tar"}}},
+                         "salvage.toml")  # fmt: skip
+    db = Container("id1", "shop-db", "running", volumes=("shop_data",), labels={
+        "salvage.dump": "postgres", "salvage.dump.tide": "daily,weekly",
+        "salvage.tide.weekly": "shop_data",
+    })  # fmt: skip
+    host = Host((db,), {"shop_data": Volume("shop_data")})
+    plans = [plan_tide(host, config, tide) for tide in ("daily", "weekly")]
+    text = render(plans, {tide: dumps.tide_dumps(host, tide) for tide in ("daily", "weekly")})
+    daily, weekly = text.split("tide weekly")
+    assert "dump shop-db.dump: postgres in shop-db [running]: keeps running" in daily
+    assert "its volume shop_data: left out (dumped instead)" in daily
+    assert "no volume is labelled" not in daily
+    assert "its volume shop_data: also backed up cold (its group stops it)" in weekly
+    assert "shop-db [running]: stop" in weekly
