@@ -243,7 +243,8 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
 @click.pass_context
 def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
     """Show what a run would do: groups, containers and their actions. Changes nothing."""
-    from salvage.actions.plan import render
+    from salvage.actions.plan import dump_dicts, render
+    from salvage.dumps import tide_dumps
     from salvage.engine.discovery import discover
     from salvage.planning import plan_tide
 
@@ -251,11 +252,14 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
     names = _tides(config, tides)
     host = discover(_engine(config), [config.tides[name] for name in names])
     plans = [plan_tide(host, config, name) for name in names]
+    dumped = {name: tide_dumps(host, name) for name in names}
     if as_json:
-        click.echo(json.dumps([p.as_dict() for p in plans], indent=2, ensure_ascii=False))
+        found = [{**p.as_dict(), "dumps": dump_dicts(p, dumped[p.tide.name][0])} for p in plans]
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     else:
-        click.echo(render(plans))
+        click.echo(render(plans, dumped))
     problems = [p for plan in plans for p in plan.problems]
+    problems += [p for _, bad in dumped.values() for p in bad]
     problems += [p for plan in plans for group in plan.groups for p in group.problems]
     sys.exit(EXIT_CONFIG if problems else EXIT_OK)
 
@@ -431,6 +435,15 @@ def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json:
 @click.argument("volume", required=False)
 @click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
               " newest not marked inconsistent].")  # fmt: skip
+@click.option(
+    "--dump",
+    "dump",
+    metavar="CONTAINER",
+    help="Replay a dump of this running"
+    " database container into it (its salvage.dump label), instead of a volume.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --dump: the replay overwrites the"
+              " database's data.")  # fmt: skip
 @click.option("--to", "to", metavar="NAME", help="Restore into another volume (created), or"
               " into a new host directory (/new/path, which must not exist).")  # fmt: skip
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
@@ -449,17 +462,24 @@ def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json:
     " metadata [default: driver local, no options].",
 )  # fmt: skip
 @click.pass_context
-def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, machine: str,
-            every: bool, before: str, dry_run: bool, force: bool, trust_meta: bool):  # fmt: skip
+def restore(ctx: click.Context, volume: str, snapshot: str, dump: str, yes: bool, to: str,
+            tide: str, machine: str, every: bool, before: str, dry_run: bool, force: bool,
+            trust_meta: bool):  # fmt: skip
     """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile.
-    With --all, every volume of a machine (--machine), e.g. on a new host."""
+    With --all, every volume of a machine (--machine), e.g. on a new host. With --dump
+    CONTAINER --yes, replay a database dump into its running container."""
     from salvage.actions.restore import restore as action
     from salvage.actions.snapshots import moment
     from salvage.downtime import signals_unwind
 
+    if dump:
+        if machine or every or before or dry_run:
+            _fail(["restore --dump: takes no --machine, --all, --before or --dry-run"], EXIT_CONFIG)
+        _restore_dump(ctx, dump, volume, yes, to, force, snapshot, tide)
+        return
     config = _config(ctx)
     wrong = (
-        "name a VOLUME, or --all" if not volume and not every
+        "name a VOLUME, --all, or --dump CONTAINER" if not volume and not every
         else "--all restores every volume: no VOLUME with it" if volume and every
         else "--to and --snapshot are for one VOLUME, not --all" if every and (to or snapshot)
         else "--dry-run goes with --all" if dry_run and not every
@@ -487,6 +507,21 @@ def restore(ctx: click.Context, volume: str, snapshot: str, to: str, tide: str, 
                           machine, when)  # fmt: skip
     if problems:
         _fail(problems, EXIT_FAILED)
+
+
+def _restore_dump(ctx, container, volume, yes, to, force, snapshot, tide) -> None:
+    from salvage.actions.dump import restore as action
+
+    if volume or to or force:
+        _fail(["restore --dump: takes no VOLUME, --to or --force"], EXIT_CONFIG)
+    if not yes:
+        _fail([f"restore --dump {container}: the replay overwrites the database's data:"
+               " confirm with --yes"], EXIT_CONFIG)  # fmt: skip
+    config = _config(ctx)
+    engine = _engine(config)
+    with _locked(config):
+        chosen = action(engine, config, container, snapshot, tide)  # RestoreError: _Salvage
+    click.echo(f"replayed {container}.dump {chosen} into container {container}")
 
 
 @main.command()

@@ -115,6 +115,9 @@ class Call:
         env: Optional[dict] = None,
         read_back: Optional[tuple] = None,
         on_line: Optional[Callable[[str], None]] = None,
+        stdin: Optional[Callable[[object], None]] = None,
+        stdout: Optional[Callable[[object], None]] = None,
+        meta: Optional[dict] = None,
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
@@ -122,17 +125,25 @@ class Call:
         read-only). restore: `target` (default `volume`) is
         mounted writable. list, meta: no volume is mounted; standard output is data.
         `env`: more SALVAGE_* variables for this call (SALVAGE_NO_RETENTION).
+        A stream (a database's dump) mounts no volume: `stdin` feeds a backup
+        (SALVAGE_SOURCE=stdin), `stdout` takes a restore (SALVAGE_TARGET=stdout); `meta`
+        adds to meta.json.
         """
         # verify: `target` is a scratch volume for a test restore (verify --restore)
         mounted = {"backup": volume, "restore": target or volume, "verify": target}.get(action)
         # A bind mount is only ever backed up (a restore fills a scratch volume first).
         bind = self.binds.get(volume) if action == "backup" else None
-        info = engine.api.inspect_volume(mounted) if mounted and not bind else None
+        streams = {"SALVAGE_SOURCE": "stdin"} if stdin else {}
+        if stdout:
+            streams = {"SALVAGE_TARGET": "stdout"}
+        mounted = None if streams or bind else mounted
+        info = engine.api.inspect_volume(mounted) if mounted else None
         return run_crane(
-            engine, self.crane, name=volume, volume=None if bind else mounted,
+            engine, self.crane, name=volume, volume=mounted,
             bind=bind.host_path if bind else None,
-            env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
-            meta=self.meta(info, bind), run_id=self.run_id, timeout=self.tide.crane_timeout,
+            env={**self.env(action, volume, snapshot), **streams, **(env or {})},
+            labels=self.labels(volume), meta={**self.meta(info, bind), **(meta or {})},
+            run_id=self.run_id, timeout=self.tide.crane_timeout, stdin=stdin, stdout=stdout,
             on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
             writable=action in ("restore", "verify"),
             capture=action in ("list", "meta", "volumes"),
@@ -140,10 +151,16 @@ class Call:
         )  # fmt: skip
 
     def backup(
-        self, engine: Engine, volume: str, cancelled: Optional[threading.Event] = None
+        self,
+        engine: Engine,
+        volume: str,
+        cancelled: Optional[threading.Event] = None,
+        stdin: Optional[Callable[[object], None]] = None,
+        meta: Optional[dict] = None,
     ) -> Tuple[int, Optional[Report]]:
-        """Back up `volume`: (exit code, what the crane reported it stored, or None). A
-        report that cannot be trusted is ignored, with a warning naming the volume."""
+        """Back up `volume` (or, with `stdin`, the stream it feeds under that name): (exit
+        code, what the crane reported it stored, or None). A report that cannot be trusted
+        is ignored, with a warning naming the volume."""
         found: list = []
         code, _ = self.run(
             engine,
@@ -152,6 +169,8 @@ class Call:
             cancelled=cancelled,
             env=self._previous(volume),
             read_back=(backup_report.PATH, backup_report.LIMIT, found.append),
+            stdin=stdin,
+            meta=meta,
         )
         if code != 0 or not found or found[0] is None:
             return code, None

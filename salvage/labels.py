@@ -30,6 +30,7 @@ USER = "salvage.user"
 EXCLUDE = "salvage.exclude"
 KNOWN = (ACTION, PRE, POST, EXITCODE, USER, EXCLUDE)
 FLAGS = ("true", "false")
+DUMP_PREFIX = "salvage.dump"  # salvage.dump* labels: checked by salvage.dumps
 
 ACTIONS = ("stop", "pause", "ignore")
 GLOBAL_PREFIX = "g:"
@@ -132,7 +133,11 @@ def parse_settings(container: Container) -> Tuple[Settings, List[Problem]]:
         problems.append(Problem(where(container, USER), "is empty"))
     for label in labels:
         if label.startswith("salvage.") and not label.startswith(TIDE_PREFIX):
-            if label not in KNOWN and label not in CRANE_LABELS:
+            if (
+                label not in KNOWN
+                and label not in CRANE_LABELS
+                and not (label == DUMP_PREFIX or label.startswith(DUMP_PREFIX + "."))
+            ):
                 problems.append(Problem(where(container, label), "is not a salvage label"))
     settings = Settings(action, pre, post, policy, user.strip() if user else None)
     return settings, problems

@@ -39,7 +39,9 @@ def secrets(config: Config) -> List[Problem]:
 
 def labels(engine, config: Config) -> List[Problem]:
     """The labels on the engine's containers, against the configuration."""
+    from salvage import dumps
     from salvage.engine.discovery import discover
     from salvage.planning import check_host
 
-    return check_host(discover(engine, config.tides.values()), config)
+    host = discover(engine, config.tides.values())
+    return check_host(host, config) + dumps.check(host, config.tides)

@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Optional, Tuple
 
+from salvage.dumps import Dump
+from salvage.model import Problem
 from salvage.planning import Plan
 
 NOTE = {"none": "left as it is", "ignore": "keeps running"}
 
 
-def render(plans: List[Plan]) -> str:
+Dumps = Dict[str, Tuple[List[Dump], List[Problem]]]
+
+
+def dump_dicts(plan: Plan, dumps: List[Dump]) -> List[dict]:
+    """The tide's dumps, and whether each database's own volumes are also backed up cold."""
+    cold = {volume for group in plan.groups for volume in group.volumes}
+    return [
+        {**dump.as_dict(), "cold_volumes": [v for v in dump.container.volumes if v in cold],
+         "left_out": [v for v in dump.container.volumes if v not in cold]}
+        for dump in dumps
+    ]  # fmt: skip
+
+
+def _dump_lines(plan: Plan, dumps: List[Dump]) -> List[str]:
+    lines = []
+    for dump in dump_dicts(plan, dumps):
+        running = "keeps running (docker exec)" if dump["state"] == "running" else "NOT running"
+        lines.append(f"  dump {dump['name']}: {dump['kind']} in {dump['container']}"
+                     f" [{dump['state']}]: {running}")  # fmt: skip
+        for volume in dump["left_out"]:
+            lines.append(f"    its volume {volume}: left out (dumped instead)")
+        for volume in dump["cold_volumes"]:
+            lines.append(f"    its volume {volume}: also backed up cold (its group stops it)")
+    return lines
+
+
+def render(plans: List[Plan], dumps: Optional[Dumps] = None) -> str:
     """A readable tree of the plans."""
     lines = []
     for plan in plans:
+        taken, dump_problems = (dumps or {}).get(plan.tide.name, ([], []))
         data = plan.as_dict()
         lines.append(
             f"tide {plan.tide.name}: crane {plan.crane.name} ({plan.crane.image}),"
             f" select {plan.tide.select}, grouping {plan.tide.grouping},"
             f" {data['max_concurrent']} crane(s) at a time"
         )
-        if not plan.groups and not plan.choices:
+        lines += _dump_lines(plan, taken)
+        if not plan.groups and not plan.choices and not taken:
             lines.append(f"  no volume is labelled salvage.tide.{plan.tide.name}")
         if plan.choices:  # why each volume is in or out
             lines.append("  selection:")
@@ -43,6 +73,6 @@ def render(plans: List[Plan]) -> str:
                         lines.append(f"      {which}-command{user}: {step[which]}")
             for problem in group["problems"]:
                 lines.append(f"    not backed up: {problem}")
-        for problem in data["problems"]:
+        for problem in [*data["problems"], *map(str, dump_problems)]:
             lines.append(f"  problem: {problem}")
     return "\n".join(lines)

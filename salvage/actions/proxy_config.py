@@ -30,6 +30,7 @@ CREATE_KEYS = (
     "Tty|OpenStdin|StdinOnce|AttachStdin|AttachStdout|AttachStderr|Env|Cmd|Entrypoint|Image"
     "|WorkingDir|User|NetworkDisabled|Labels|StopSignal|StopTimeout|HostConfig|NetworkMode"
     "|AutoRemove|ReadonlyRootfs|Init|Binds|Mounts|Target|Source|Type|ReadOnly|VolumeOptions|NoCopy"
+    "|LogConfig|Config"
     r"|salvage\.[a-z0-9._-]+"
 )
 _PLAIN = re.compile(r"[A-Za-z0-9/_.,+@=~ -]+")  # characters JSON leaves as they are
@@ -102,6 +103,8 @@ frontend docker
     http-request allow if {{ method GET }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/logs$ }}
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/wait$ }}
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/kill$ }}
+    # a database's dump into a crane's standard input, and back out of its standard output
+    http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/attach$ }}
     http-request allow if {{ method DELETE }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+$ }}
     # restore's scratch volumes, by their name: no other volume can be removed
     acl scratch_volume path_reg ^(/v[0-9.]+)?/volumes/{scratch}[0-9a-f]{{12}}$
@@ -124,12 +127,13 @@ BODY_RULES = (
     ),
     (
         "Containers: only the keys salvage sends, as it spells them; a network of their own"
-        " or none; mounts of volumes only; binds of volumes or of the configured host paths.",
+        " or none; mounts of volumes only (no logging driver but none, for a dump's replay);"
+        " binds of volumes or of the configured host paths.",
         "create",
         [
             r'(?i)(?<=[{,\s])"(?!({keys})")[^"]*"\s*:',
             r'(?i)"networkmode"\s*:(?!\s*"(default|none|bridge)")',
-            r'(?i)"type"\s*:(?!\s*"volume")',
+            r'(?i)"type"\s*:(?!\s*"(volume|none)")',
             r'(?i)"binds"\s*:(?!\s*(null|\[\s*({bind}(\s*,\s*{bind})*)?\s*\]))',
         ],
     ),

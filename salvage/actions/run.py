@@ -16,11 +16,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, List, Optional
 
-from salvage import restoring, shrink, states
+from salvage import dumps, restoring, shrink, states
+from salvage.actions.dump import take as take_dump
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
 from salvage.downtime import Downtime, Interrupted, signals_unwind, stop_cranes
+from salvage.dumps import Dump
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
@@ -77,37 +79,47 @@ class TideRun:
 
     def run(self) -> TideResult:
         self.result.started = time.time()
-        plan = plan_tide(discover(self.engine, [self.tide]), self.config, self.tide.name)
+        host = discover(self.engine, [self.tide])
+        plan = plan_tide(host, self.config, self.tide.name)
         self.call = dataclasses.replace(self.call, binds=plan.binds)
+        taken, dump_problems = dumps.tide_dumps(host, self.tide.name)
         self.observers.tide_started(self.view, plan)
-        for problem in plan.problems:
+        for problem in (*plan.problems, *dump_problems):
             log.error("%s", problem)
-        self.result.problems += plan.problems
-        if not plan.groups:
+        self.result.problems += (*plan.problems, *dump_problems)
+        if not plan.groups and not taken:
             log.info(
                 "tide %s: no volume is labelled salvage.tide.%s", self.tide.name, self.tide.name
             )
         else:
-            self._run_groups(plan)
+            self._run_groups(plan, taken)
         self.result.ended = time.time()
         log.info("%s", self.result.summary())
         self.observers.tide_done(self.view, self.result)
         return self.result
 
-    def _run_groups(self, plan: Plan) -> None:
+    def _run_groups(self, plan: Plan, taken: List[Dump] = ()) -> None:
         try:
             check_secrets(self.crane)
             ensure_image(self.engine, self.crane)
             # Once, before any crane backs up: cranes at once never race to set up a target.
             volumes = [volume for group in plan.groups for volume in group.volumes]
-            failed = self._tide_action("init", volumes)
+            failed = self._tide_action("init", [d.name for d in taken] + volumes)
             if failed:
                 raise EngineError(failed)
         except EngineError as error:
             log.error("%s", error)
+            for dump in taken:
+                log.error("dump %s: not taken: %s", dump.name, error)
+                self.result.volumes.append(self._dump_result(dump, f"not taken: {error}"))
             for group in plan.groups:
                 self.result.volumes += self._fail(group, f"not backed up: {error}")
             return
+        # First, with every container as it is: a group may stop a database for its volume.
+        for dump in taken:
+            result = self._take_dump(dump)
+            self.result.volumes.append(result)
+            self.observers.volume_done(self.view, result)
         for number, group in enumerate(plan.groups, 1):
             if self._aborting.is_set():
                 self.result.volumes += self._fail(
@@ -152,6 +164,46 @@ class TideRun:
 
     def _volume(self, volume: str, group: Group, ok: bool, message: str = "", **kw) -> VolumeResult:
         return VolumeResult(volume, ok, message, group=group.name, crane=self.crane.name, **kw)
+
+    def _dump_result(self, dump: Dump, error: str = "", **kw) -> VolumeResult:
+        return VolumeResult(dump.name, not error, error, group=dump.name, crane=self.crane.name,
+                            **kw)  # fmt: skip
+
+    def _take_dump(self, dump: Dump) -> VolumeResult:
+        """A running database's dump, as a volume's backup: its result has the dump's name."""
+        started, wall = time.monotonic(), time.time()
+        code, report, error = None, None, None
+        try:
+            self._check_aborted(f"dump {dump.name}")
+            self.observers.volume_started(self.view, dump.name)
+            log.info("dump %s: dumping container %s (%s; it keeps running; crane %s)",
+                     dump.name, dump.container.name, dump.kind, self.crane.name)  # fmt: skip
+            code, report, error = take_dump(self.engine, self.call, dump, self._aborting)
+            if not error and code != 0:
+                error = f'crane "{self.crane.name}" exited with {code}'
+        except Interrupted:
+            error = "not started"
+        except CraneTimeout as timeout:
+            error = f'crane "{self.crane.name}" {timeout}'
+        except Exception as failure:  # one dump's failure never stops the tide
+            error = f'crane "{self.crane.name}": {describe(failure)}'
+        seconds = time.monotonic() - started
+        if error and self._aborting.is_set():
+            error = f"interrupted ({self.result.interrupted}): {error}"
+        if error:
+            log.error("dump %s: failed: %s", dump.name, error)
+        else:
+            log.info("dump %s: taken in %.2f s%s", dump.name, seconds, stored(report))
+        reported = vars(report) if report and not error else {}
+        result = self._dump_result(
+            dump, error or "", exit_code=code, seconds=seconds, started=wall,
+            size=reported.get("bytes_stored"), bytes_read=reported.get("bytes_read"),
+            files=reported.get("files"), snapshot=reported.get("snapshot"),
+        )  # fmt: skip
+        result.shrunk = shrink.check(
+            self.config.state_directory, self.tide.name, result, self.tide.shrink_alert
+        )
+        return result
 
     def _run_group(self, group: Group) -> List[VolumeResult]:
         if group.problems:

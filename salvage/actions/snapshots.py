@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import List, Optional
 
 from salvage.config import Config, Tide
+from salvage.dumps import tide_dumps
 from salvage.engine import client
 from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
@@ -45,6 +46,9 @@ def tide_of(engine: Engine, config: Config, volume: str, tide: Optional[str]) ->
         return config.tides[tide]
     host = discover(engine)
     naming = [n for n, t in config.tides.items() if volume in tide_volumes(host, t)[0]]
+    naming += [
+        name for name in config.tides if volume in (d.name for d in tide_dumps(host, name)[0])
+    ]
     if len(naming) == 1:
         return config.tides[naming[0]]
     if not naming and len(config.tides) == 1:

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from salvage import metrics
 from salvage.actions.snapshots import RestoreError, tide_of
 from salvage.config import Config
+from salvage.dumps import tide_dumps
 from salvage.engine import volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CraneTimeout, ensure_image, tide_actions
@@ -31,7 +32,7 @@ def targets(
     engine: Engine, config: Config, tides: Sequence[str], names: Sequence[str]
 ) -> List[Tuple[str, str]]:
     """(tide, volume) pairs to verify: the named volumes (in --tide, or the tide whose labels
-    name each), else every volume labelled for the tides."""
+    name each), else every volume labelled for the tides and their databases' dumps."""
     if names:
         if len(tides) > 1:
             raise RestoreError("name at most one --tide with volumes")
@@ -39,7 +40,11 @@ def targets(
         return [(tide_of(engine, config, volume, tide).name, volume) for volume in names]
     chosen = [config.tides[tide] for tide in tides]
     host = discover(engine, chosen)
-    return [(t.name, volume) for t in chosen for volume in sorted(tide_volumes(host, t)[0])]
+    return [
+        (t.name, volume) for t in chosen
+        for volume in sorted(tide_volumes(host, t)[0])
+        + [dump.name for dump in tide_dumps(host, t.name)[0]]
+    ]  # fmt: skip
 
 
 def verify_one(engine: Engine, call: Call, volume: str, restore: bool = False) -> Optional[str]:

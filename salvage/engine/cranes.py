@@ -166,6 +166,8 @@ def run_crane(
     capture: bool = False,
     cancelled: Optional[threading.Event] = None,
     read_back: Optional[Tuple[str, int, Callable[[Optional[bytes]], None]]] = None,
+    stdin: Optional[Callable[[object], None]] = None,
+    stdout: Optional[Callable[[object], None]] = None,
 ) -> Tuple[int, str]:
     """Run a crane to its end: (exit code, its standard output when `capture`).
 
@@ -176,6 +178,10 @@ def run_crane(
     `timeout` is killed and CraneTimeout raised. `read_back` (path, limit, callback): once
     the crane has exited, the callback gets at most limit + 1 bytes of the file at that path
     in the container, or None when there is none (a crane's report of what it stored).
+    `stdin` / `stdout` (a stream, docs/crane-interface.md): called in a thread once the
+    crane has started, with a socket attached to its standard input (which the callback
+    must close) / to its multiplexed output; with `stdout` the crane keeps no log (its
+    output is data, never on the engine's disk) and the callback reads its stderr too.
     """
     api = engine.api
     mounts: List[Mount] = []
@@ -194,27 +200,42 @@ def run_crane(
     for secret, path in crane.secrets.items():
         # Read-only and never in the environment: `docker inspect` shows env, not files.
         binds[path] = {"bind": f"{SECRETS_DIR}/{secret}", "mode": "ro"}
-    host_config = api.create_host_config(mounts=mounts, binds=binds or None)
+    log_config = {"type": "none", "config": {}} if stdout else None
+    host_config = api.create_host_config(mounts=mounts, binds=binds or None, log_config=log_config)
     created = api.create_container(
         crane.image,
         environment=dict(env),
         labels=dict(labels),
         host_config=host_config,
         name=container_name(name, run_id),
+        stdin_open=stdin is not None,  # not detached: docker-py sets StdinOnce with it
     )
     crane_id = created["Id"]
     waiter = engine.unbounded()
+    streamer = engine.unbounded() if (stdin or stdout) else None
     reader = None
     try:
         api.put_archive(crane_id, "/", _meta_archive(meta))
+        attached = None
+        if stdin or stdout:  # before the start: not a byte is missed
+            params = {"stdin": 1, "stream": 1} if stdin else {"stdout": 1, "stderr": 1, "stream": 1}
+            attached = streamer.attach_socket(crane_id, params=params)
         api.start(crane_id)
         if cancelled is not None and cancelled.is_set():
             api.kill(crane_id)  # an abort that came while the crane was being created
-        reader = threading.Thread(
-            target=_follow, args=(waiter, crane_id, on_line, not capture), name=f"crane-{name}"
-        )
-        reader.daemon = True
-        reader.start()
+        if attached is not None:
+            feeder = threading.Thread(target=stdin or stdout, args=(attached,),
+                                      name=f"crane-{name}-stream", daemon=True)  # fmt: skip
+            feeder.start()
+        if stdout:  # no log to follow: the stream's thread reads it all
+            reader = feeder
+        else:
+            reader = threading.Thread(
+                target=_follow, args=(waiter, crane_id, on_line, not capture),
+                name=f"crane-{name}",
+            )  # fmt: skip
+            reader.daemon = True
+            reader.start()
         try:
             # docker-py's wait() sets its own request timeout, overriding the client's.
             status = waiter.wait(crane_id, timeout=timeout)
@@ -241,6 +262,8 @@ def run_crane(
         except (DockerException, requests.exceptions.RequestException):
             pass  # recovery removes leftovers by label
         waiter.close()
+        if streamer is not None:
+            streamer.close()
 
 
 def read_file(engine: Engine, container_id: str, path: str, limit: int) -> Optional[bytes]:

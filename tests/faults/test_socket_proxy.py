@@ -12,7 +12,7 @@ import textwrap
 
 import docker
 import pytest
-from support.harness import BUSYBOX, SCRIPT_CRANE
+from support.harness import BUSYBOX, SCRIPT_CRANE, TAR_CRANE
 from support.scene import CALM, wait_for
 
 
@@ -125,6 +125,50 @@ def test_restores_pass_the_allow_list_too(scene, proxy, table):
     table("salvage run, snapshots, restore --to, restore of a lost volume and restore"
           " --force through the proxy", "all exit 0; data back in both",
           f"all exit 0; data back in {'both' if all(back) else 'not both'}")  # fmt: skip
+
+
+def test_a_dump_passes_the_allow_list_and_its_replay_is_refused_in_one_line(scene, proxy, table):
+    """salvage.dump through the proxy: the exec and the crane's stdin (attach) pass. The
+    replay's exec input does not (HAProxy upgrades no request with a body, and the engine
+    wants one to start an exec): the restore ends after crane_timeout with one line, the
+    data untouched; without the proxy the same replay works."""
+    config = scene.tmp / "dump.toml"
+    config.write_text(textwrap.dedent(f"""
+        machine = "faults"
+        state_directory = "{scene.state}"
+        [tides.{scene.tide}]
+        crane = "tar"
+        crane_timeout = "15s"
+        [cranes.tar]
+        image = "{TAR_CRANE}"
+        pull = "never"
+        mounts = {{ "{scene.out}" = "/salvage/target" }}
+        """))  # fmt: skip
+    config.chmod(0o600)
+    vol = scene.volume("data")  # holds "important"
+    db = scene.container("db", [vol], {
+        "salvage.dump": "custom", "salvage.dump.tide": scene.tide,
+        "salvage.dump.command": "cat /data/data",
+        "salvage.dump.restore": "cat > /data/new && mv /data/new /data/data",
+    })  # fmt: skip
+    host = proxy(config)
+    ran = scene.salvage("run", config=config, DOCKER_HOST=host)
+    assert ran.returncode == 0, ran.stderr
+    scene.api.exec_start(scene.api.exec_create(db, ["sh", "-c", "echo lost > /data/data"]))
+    proxied = scene.salvage("restore", "--dump", db, "--yes", config=config, DOCKER_HOST=host)
+    errors = [line for line in proxied.stderr.splitlines() if line.startswith("error")]
+    assert proxied.returncode == 1 and len(errors) == 1, proxied.stderr
+    assert "did not end within 15 s" in errors[0] and "docs/dumps.md" in errors[0]
+    assert scene.run_once(vol, "cat /v/data") == "lost\n"  # not replayed, not half replayed
+    direct = scene.salvage("restore", "--dump", db, "--yes", config=config)
+    assert direct.returncode == 0, direct.stderr
+    assert scene.run_once(vol, "cat /v/data") == "important\n"
+    table("salvage run with a salvage.dump container through the proxy, then restore --dump",
+          "run exits 0; the replay through the proxy: exit 1, 1 line, data untouched;"
+          " without the proxy: replayed",
+          f"run exits {ran.returncode}; the replay through the proxy: exit"
+          f" {proxied.returncode}, {len(errors)} line, data untouched; without the proxy:"
+          " replayed")  # fmt: skip
 
 
 def _raw(api, path, body):

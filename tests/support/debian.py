@@ -24,8 +24,9 @@ def image_name() -> str:
     return f"salvage-test/debian:{distro.suite()}"
 
 
-def rootfs() -> Path:
-    tarball = CACHE / f"{distro.suite()}-minbase-{'-'.join(PACKAGES)}.tar"
+def rootfs(packages=PACKAGES) -> Path:
+    """The debootstrapped root with `packages` as a tarball, made once per machine."""
+    tarball = CACHE / f"{distro.suite()}-minbase-{'-'.join(packages)}.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
@@ -33,7 +34,7 @@ def rootfs() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-", dir=CACHE))
     try:
-        subprocess.run(distro.debootstrap_args(PACKAGES, work / "root"), check=True,
+        subprocess.run(distro.debootstrap_args(packages, work / "root"), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         partial = tarball.with_suffix(".partial")
         with open(partial, "wb") as out:

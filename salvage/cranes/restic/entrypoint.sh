@@ -9,7 +9,8 @@
 #                           a backup never prunes, so a restore's safety backup
 #                           (SALVAGE_NO_RETENTION=1) never removes a snapshot
 # Each snapshot holds /salvage/volume and /salvage/meta, with host = the machine and the
-# tag volume=<volume>, so that one repository keeps every volume of a machine apart.
+# tag volume=<volume>, so that one repository keeps every volume of a machine apart. A stream
+# (SALVAGE_SOURCE=stdin, a database's dump) is one file, /<volume> (restic backup --stdin).
 # The repository is created by the init action, which salvage runs once per tide before any
 # backup: cranes backing up at once never race to create it. A backup then opens it once
 # (its parent from SALVAGE_PREVIOUS_SNAPSHOT), checks and pruning stay out of it. Several
@@ -157,6 +158,18 @@ volumes)  # the volumes this machine has snapshots of, as JSON lines, by name
     ;;
 backup)
     when=$(date -u -d "@$SALVAGE_TIDE_TIMESTAMP" '+%Y-%m-%d %H:%M:%S')
+    if [ "${SALVAGE_SOURCE:-}" = stdin ]; then  # a stream, straight into the repository
+        progress=$(mktemp)
+        run backup --json $filters --tag salvage --tag salvage-stream --time "$when" --stdin \
+            --stdin-filename "$SALVAGE_VOLUME_NAME" > "$progress"
+        jq -c 'select(.message_type == "summary") | {snapshot: .snapshot_id[:8],
+            bytes_stored: (.data_added_packed // .data_added),
+            bytes_read: .total_bytes_processed, files: 1}' "$progress" | tail -n 1 \
+            > /salvage/meta/result.json
+        jq -r '"snapshot \(.snapshot) saved: \(.bytes_read) bytes read,"
+            + " \(.bytes_stored) bytes added"' /salvage/meta/result.json
+        exit 0
+    fi
     # The manifest (each path's type, size, mode, owner; each file's checksum) is saved with
     # the snapshot: `salvage verify --restore` compares a test restore with it.
     if [ "${RESTIC_MANIFEST:-1}" != 0 ]; then
@@ -247,7 +260,9 @@ verify)  # the repository's structure and a share of its data, and the snapshot 
     id=$(resolve)
     run check --read-data-subset "${RESTIC_CHECK_SUBSET:-10%}"
     run ls "$id" > /dev/null
-    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ]; then  # a scratch volume at /salvage/volume
+    stream=$(snapshots | jq -r --arg id "$id" 'select(.id == $id)
+        | (.tags // []) | index("salvage-stream") // empty')
+    if [ "${SALVAGE_VERIFY_RESTORE:-}" = 1 ] && [ -z "$stream" ]; then  # a scratch volume
         saved=$(mktemp -d)
         if ! restic dump "$id" /salvage/meta/manifest > "$saved/manifest" 2>/dev/null; then
             say "snapshot ${id%"${id#????????}"} has no manifest (RESTIC_MANIFEST=0, or an older crane)"
@@ -269,6 +284,10 @@ meta)
     ;;
 restore)
     id=$(resolve)
+    if [ "${SALVAGE_TARGET:-}" = stdout ]; then  # a stream's snapshot, on standard output
+        run dump "$id" "/$SALVAGE_VOLUME_NAME"
+        exit 0
+    fi
     # salvage hands over an empty scratch volume of its own, and copies it onto the
     # target only once this restore has succeeded.
     run restore "$id" --target / --include /salvage/volume

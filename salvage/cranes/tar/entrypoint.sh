@@ -7,7 +7,8 @@
 #                 one, so a restore's safety backup (SALVAGE_NO_RETENTION=1) never does
 # Layout: $TAR_TARGET/<machine>/<volume>/<snapshot>.tar.zst (.tar.gz, .tar), with
 # <snapshot>.meta.json beside it; <snapshot> is the tide's timestamp, e.g. 20261126T030000Z.
-# Every action reads all three formats, whatever TAR_COMPRESS says now.
+# Every action reads all three formats, whatever TAR_COMPRESS says now. A stream
+# (SALVAGE_SOURCE=stdin, a database's dump) is stored gzipped as <snapshot>.dump.gz instead.
 set -eu
 
 target="${TAR_TARGET:-/salvage/target}"
@@ -15,11 +16,13 @@ dir="$target/$SALVAGE_MACHINE_NAME/${SALVAGE_VOLUME_NAME:-}"
 
 snapshots() {  # newest first
     [ -d "$dir" ] || return 0
-    ls -1 "$dir" | sed -n -e 's/\.tar\.zst$//p' -e 's/\.tar\.gz$//p' -e 's/\.tar$//p' | sort -ru
+    ls -1 "$dir" | grep -v '^\.' \
+        | sed -n -e 's/\.tar\.zst$//p' -e 's/\.tar\.gz$//p' -e 's/\.tar$//p' -e 's/\.dump\.gz$//p' \
+        | sort -ru
 }
 
 archive_of() {  # a snapshot id -> its archive, whichever its format (none: fails)
-    for suffix in tar.zst tar.gz tar; do
+    for suffix in tar.zst tar.gz tar dump.gz; do
         [ -f "$dir/$1.$suffix" ] && echo "$dir/$1.$suffix" && return 0
     done
     return 1
@@ -94,6 +97,23 @@ backup)
     # A crane killed mid-backup (salvage killed, a timeout, an engine restart) leaves its
     # hidden partial files behind: this volume's next backup removes them.
     find "$dir" -maxdepth 1 -name '.*.partial' -exec rm -f {} + -exec echo "removed stale" {} +
+    if [ "${SALVAGE_SOURCE:-}" = stdin ]; then  # a stream: one file, never on disk unzipped
+        partial="$dir/.$stamp.dump.gz.partial"
+        trap 'rm -f "$partial" /tmp/count' EXIT
+        mkfifo /tmp/count
+        wc -c < /tmp/count > /tmp/read &
+        tee /tmp/count | gzip -c > "$partial"
+        wait
+        cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
+        mv "$partial" "$dir/$stamp.dump.gz"
+        trap - EXIT
+        stored=$(bytes_of "$dir/$stamp.dump.gz")
+        echo "wrote $dir/$stamp.dump.gz ($stored bytes)"
+        printf '{"snapshot": "%s", "bytes_stored": %s, "bytes_read": %s, "files": 1}\n' \
+            "$stamp" "$stored" "$(($(cat /tmp/read)))" > /salvage/meta/result.json
+        cp /salvage/meta/result.json "$dir/$stamp.result.json"
+        exit 0
+    fi
     partial="$dir/.$stamp.$suffix.partial"
     trap 'rm -f "$partial"' EXIT
     # The manifest (each path's type, size, mode, owner; each file's checksum) travels in
@@ -131,7 +151,7 @@ retention)  # once per tide, after its backups: the newest TAR_KEEP of each volu
     for volume in ${SALVAGE_VOLUMES:-}; do
         dir="$target/$SALVAGE_MACHINE_NAME/$volume"
         snapshots | tail -n "+$((TAR_KEEP + 1))" | while read -r old; do
-            rm -f "$dir/$old.tar.zst" "$dir/$old.tar.gz" "$dir/$old.tar" \
+            rm -f "$dir/$old.tar.zst" "$dir/$old.tar.gz" "$dir/$old.tar" "$dir/$old.dump.gz" \
                 "$dir/$old.meta.json" "$dir/$old.result.json"
             echo "removed $volume's $old (TAR_KEEP=$TAR_KEEP)"
         done
@@ -177,11 +197,19 @@ verify)  # the snapshot's archive is intact, and lists as many files as its back
     archive=$(archive_of "$id")
     bad() { echo "archive $archive is damaged: $*" >&2; exit 1; }
     case "$archive" in
-    *.tar.gz) gzip -t "$archive" 2>/dev/null \
+    *.gz) gzip -t "$archive" 2>/dev/null \
         || bad "gzip -t fails (a corrupt or truncated archive)" ;;
     *.tar.zst) command -v zstd >/dev/null || bad "it is zstd-compressed and this image has no zstd"
         zstd -tq "$archive" 2>/dev/null || bad "zstd -t fails (a corrupt or truncated archive)" ;;
     esac
+    if [ "${archive%.dump.gz}" != "$archive" ]; then  # a stream: intact, and as written
+        stored=$(sed -n 's/.*"bytes_stored": *\([0-9]*\).*/\1/p' "$dir/$id.result.json" 2>/dev/null)
+        [ -z "$stored" ] || [ "$(bytes_of "$archive")" = "$stored" ] \
+            || bad "it is $(bytes_of "$archive") bytes, its backup wrote $stored"
+        # --restore: a dump is replayed into its database, never into a volume.
+        echo "verified $id (a dump: its archive only)"
+        exit 0
+    fi
     listing=$(mktemp)
     tar_read "$archive" -tv > "$listing" 2>/dev/null || bad "tar cannot list it"
     grep -q ' meta/meta.json$' "$listing" || bad "it holds no meta/meta.json"
@@ -215,6 +243,10 @@ verify)  # the snapshot's archive is intact, and lists as many files as its back
     ;;
 restore)
     id=$(resolve)
+    if [ "${SALVAGE_TARGET:-}" = stdout ]; then  # a stream's snapshot, on standard output
+        gzip -dc "$(archive_of "$id")"
+        exit 0
+    fi
     # Onto the volume mounted at /salvage/volume: its root directory too gets the saved
     # owner and mode (a database refuses a data directory with the wrong ones).
     # salvage hands over an empty scratch volume of its own, and copies it onto the
