@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from salvage import labels
+from salvage import dumps, labels
 from salvage.engine.volumes import SCRATCH_PREFIX
 from salvage.model import Bind, Container, Host, Problem, Volume
 
@@ -176,4 +176,8 @@ def _excluded(
     if volume is not None and volume.anonymous and not tide.include_anonymous:
         if reason == "select = all":  # a label that names one means it
             return "anonymous (include_anonymous = false)"
+    if reason == "select = all":  # a database this tide dumps live: its files, cold, only
+        for container in sorted(users, key=lambda c: c.name):  # when a label names them
+            if tide.name in dumps.parse(container)[1]:
+                return f'dumped instead (salvage.dump on container "{container.name}")'
     return None

@@ -27,12 +27,13 @@ from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, container_name, ensure_image
 from salvage.engine.discovery import discover
 from salvage.engine.streams import Stderr, close_input, exec_exit_code, exec_start, pump, raw
+from salvage.errors import SalvageError
 from salvage.invoke import Call
 
 log = logging.getLogger("salvage")
 
 
-class CraneGone(Exception):
+class CraneGone(SalvageError):
     """The crane closed its input before the dump's end."""
 
 

@@ -225,3 +225,16 @@ def test_a_file_bind_mount_is_never_backed_up():
         'container "shop-web-1": label salvage.tide.daily: "/etc/nginx/nginx.conf" is a file'
         " (/srv/shop/nginx.conf): only directories can be backed up"
     ]
+
+
+def test_all_leaves_out_a_database_it_dumps_live_unless_a_label_names_its_volume():
+    dumped = {"salvage.dump": "postgres", "salvage.dump.tide": "daily"}
+    scene = host(vol("pgdata"), vol("cache"), vol("files"), box("db", ["pgdata"], **dumped),
+                 box("db2", ["cache"], **dumped, **{"salvage.tide.daily": "cache"}),
+                 box("app", ["files"]))  # fmt: skip
+    found = why(select(scene, Tide("daily", select="all")))
+    assert found["pgdata"] == (False, 'dumped instead (salvage.dump on container "db")')
+    assert found["cache"] == (True, 'label salvage.tide.daily on container "db2"')
+    assert found["files"] == (True, "select = all")
+    # Another tide does not dump it: its volume is taken as any other.
+    assert why(select(scene, Tide("weekly", select="all")))["pgdata"] == (True, "select = all")
