@@ -11,9 +11,21 @@ container at a time, in the order planning gives.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Dict, List, Mapping, Sequence, Set, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
 from salvage.model import COMPOSE_DEPENDS_ON, ComposeFiles, Container
 
@@ -41,7 +53,7 @@ class Order:
 
 
 def dependencies(
-    containers: Sequence[Container], files: Mapping[str, ComposeFiles] = None
+    containers: Sequence[Container], files: Optional[Mapping[str, ComposeFiles]] = None
 ) -> Order:
     """The depends_on relations among `containers`: from Compose v2's label, else from the
     project's compose files (`files`, read for projects without labels); a project whose
@@ -115,7 +127,7 @@ def in_order(
 
     size = min(workers, len(items))
     with ThreadPoolExecutor(max_workers=size, thread_name_prefix="order") as pool:
-        running: Dict[object, T] = {}
+        running: Dict[Future[Any], T] = {}
         while pending or running:
             if keep_going or not errors:
                 for item in ready({key(i) for i in running.values()}):

@@ -8,7 +8,7 @@ back); and the problems that fail a volume or a whole group before anything is t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Mapping, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from salvage import grouping, labels, ordering, selection
 from salvage.config import Config, Crane, Tide
@@ -35,7 +35,9 @@ class Step:
     def action(self) -> str:
         return effective_action(self.settings.action, self.container.state)
 
-    def as_dict(self, names: Mapping[str, str] = None, order: Order = None) -> dict:
+    def as_dict(
+        self, names: Optional[Mapping[str, str]] = None, order: Optional[Order] = None
+    ) -> dict:
         running = self.container.state == "running"
         after = (order.after if order else {}).get(self.container.id, ())
         return {
@@ -93,7 +95,7 @@ class Plan:
 
 
 def stop_order(
-    containers: Sequence[Container], files: Mapping[str, ComposeFiles] = None
+    containers: Sequence[Container], files: Optional[Mapping[str, ComposeFiles]] = None
 ) -> List[Container]:
     """Dependents before their dependencies (Compose's depends_on), otherwise by name.
 
@@ -114,9 +116,8 @@ def stop_order(
 
 def _group_name(volumes: Sequence[str], containers: Sequence[Container]) -> str:
     projects = {c.project for c in containers}
-    if len(projects) == 1 and None not in projects:
-        return projects.pop()
-    return volumes[0]
+    project = projects.pop() if len(projects) == 1 else None
+    return project or volumes[0]
 
 
 def tide_volumes(host: Host, tide: Tide) -> Tuple[List[str], List[Problem]]:

@@ -112,22 +112,24 @@ def select(host: Host, tide) -> Selection:
             because = f'label {label} on container "{container.name}"'
             if ref.is_bind:
                 bind, wrong = _own_bind(container, ref.text)
-                if wrong:
-                    problems.append(Problem(labels.where(container, label), wrong))
+                if bind is None:
+                    problems.append(Problem(labels.where(container, label), wrong or ""))
                 else:
                     found.setdefault(bind_name(bind.source), (because, "bind", bind.source))
                 continue
             volume, problem = labels.resolve(ref, host)
             if problem:
                 problems.append(problem)
-            else:
+            elif volume is not None:
                 found.setdefault(volume, (because, "volume", None))
     if tide.select == "all":
         for volume in sorted(host.volumes):
             found.setdefault(volume, ("select = all", "volume", None))
         for container in sorted(host.containers, key=lambda c: c.name):
             directory = container.working_dir
-            for bind in container.binds if container.project and directory else ():
+            if not (container.project and directory):
+                continue
+            for bind in container.binds:
                 if _under(bind.source, directory) and bind.directory is not False:
                     why = f'select = all: under compose project "{container.project}"\'s directory'
                     found.setdefault(bind_name(bind.source), (why, "bind", bind.source))
@@ -139,7 +141,7 @@ def select(host: Host, tide) -> Selection:
                                     " volume's name: not backed up"))  # fmt: skip
             continue
         choices.append(Choice(item, out is None, out or reason, kind, path))
-        if kind == "bind" and out is None:
+        if kind == "bind" and out is None and path:
             users = tuple(sorted(c.name for c in bind_users(host, path)))
             binds[item] = BindSource(item, path, users)
     return Selection(choices, binds, problems)
@@ -169,7 +171,7 @@ def _excluded(
             return f'excluded by pattern "{pattern}"'
     if volume is not None and labels.excluded(volume.labels):
         return f"excluded by label {labels.EXCLUDE} on the volume"
-    users = bind_users(host, path) if kind == "bind" else host.consumers(name)
+    users = bind_users(host, path) if kind == "bind" and path else host.consumers(name)
     for container in sorted(users, key=lambda c: c.name):
         if labels.excluded(container.labels):
             return f'excluded by label {labels.EXCLUDE} on container "{container.name}"'

@@ -118,7 +118,7 @@ def restore(
     """Replay a dump of `container` into it, running: the snapshot's id; RestoreError, in
     one line, when the replay did not succeed."""
     dump, tides, problems = dumps.find(discover(engine), container)
-    if problems:
+    if problems or dump is None:  # find says why when there is none
         raise RestoreError(str(problems[0]))
     if not dump.restore:
         raise RestoreError(f'container "{container}": needs {dumps.DUMP_RESTORE} to replay a dump')

@@ -282,13 +282,13 @@ class _Job:
         except volumes.HelperFailed as error:
             log.error("%s", error)
         except BaseException:  # the engine gone, a bug: say what stays down, then go on
-            if half:
+            if half and marker is not None:
                 users = [e.name for e in down.entries]
                 log.error("%s", Problem(f"volume {target}", restoring.explain(marker, users)))
             raise
         finally:
-            if half:  # never start an app on half its data: its users stay recorded, down
-                down.close()
+            if half and marker is not None:  # never start an app on half its data: its users
+                down.close()  # stay recorded, down
                 users = [e.name for e in down.entries]
                 problems = [Problem(f"volume {target}", restoring.explain(marker, users))]
             else:

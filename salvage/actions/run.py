@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Sequence
 
 from salvage import dumps, restoring, shrink, states
 from salvage.actions.dump import take as take_dump
@@ -98,7 +98,7 @@ class TideRun:
         self.observers.tide_done(self.view, self.result)
         return self.result
 
-    def _run_groups(self, plan: Plan, taken: List[Dump] = ()) -> None:
+    def _run_groups(self, plan: Plan, taken: Sequence[Dump] = ()) -> None:
         try:
             check_secrets(self.crane)
             ensure_image(self.engine, self.crane)

@@ -217,7 +217,7 @@ def run_crane(
     try:
         api.put_archive(crane_id, "/", _meta_archive(meta))
         attached = None
-        if stdin or stdout:  # before the start: not a byte is missed
+        if streamer is not None:  # stdin or stdout; before the start: not a byte is missed
             params = {"stdin": 1, "stream": 1} if stdin else {"stdout": 1, "stderr": 1, "stream": 1}
             attached = streamer.attach_socket(crane_id, params=params)
         api.start(crane_id)
