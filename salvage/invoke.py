@@ -102,16 +102,21 @@ class Call:
         env: Optional[dict] = None,
         read_back: Optional[tuple] = None,
         on_line: Optional[Callable[[str], None]] = None,
+        stage: Optional[str] = None,
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
         backup: `volume` is mounted read-only. restore: `target` (default `volume`) is
         mounted writable. list, meta: no volume is mounted; standard output is data.
         `env`: more SALVAGE_* variables for this call (SALVAGE_NO_RETENTION).
+        `stage`: a backup mounts this copy of `volume` (salvage.staging) instead; the
+        environment and meta.json still describe `volume`.
         """
         # verify: `target` is a scratch volume for a test restore (verify --restore)
         mounted = {"backup": volume, "restore": target or volume, "verify": target}.get(action)
         info = engine.api.inspect_volume(mounted) if mounted else None
+        if action == "backup" and stage:
+            mounted = stage
         return run_crane(
             engine, self.crane, name=volume, volume=mounted,
             env={**self.env(action, volume, snapshot), **(env or {})}, labels=self.labels(volume),
@@ -122,10 +127,15 @@ class Call:
         )  # fmt: skip
 
     def backup(
-        self, engine: Engine, volume: str, cancelled: Optional[threading.Event] = None
+        self,
+        engine: Engine,
+        volume: str,
+        cancelled: Optional[threading.Event] = None,
+        stage: Optional[str] = None,
     ) -> Tuple[int, Optional[Report]]:
-        """Back up `volume`: (exit code, what the crane reported it stored, or None). A
-        report that cannot be trusted is ignored, with a warning naming the volume."""
+        """Back up `volume` (from its `stage` when staged): (exit code, what the crane
+        reported it stored, or None). A report that cannot be trusted is ignored, with a
+        warning naming the volume."""
         found: list = []
         code, _ = self.run(
             engine,
@@ -133,6 +143,7 @@ class Call:
             volume,
             cancelled=cancelled,
             read_back=(backup_report.PATH, backup_report.LIMIT, found.append),
+            stage=stage,
         )
         if code != 0 or not found or found[0] is None:
             return code, None

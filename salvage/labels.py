@@ -40,11 +40,13 @@ RUN = "salvage.run"
 INSTANCE = "salvage.instance"
 # On the scratch volume a restore fills before it touches its target: the restore's run id.
 SCRATCH = "salvage.scratch"
+# On a stage volume and its stager (salvage.staging): the volume it is a copy of.
+STAGE = "salvage.stage"
 # The crane API version a crane image declares (LABEL in its Dockerfile).
 CRANE_API = "salvage.crane.api"
 # The tide-wide actions a crane image offers, e.g. "init retention" (docs/crane-interface.md).
 CRANE_ACTIONS = "salvage.crane.actions"
-CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API, CRANE_ACTIONS)
+CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API, CRANE_ACTIONS, STAGE)
 
 
 def where(container: Container, label: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
-from salvage import grouping, labels
+from salvage import grouping, labels, staging
 from salvage.config import Config, Crane, Tide
 from salvage.labels import Settings
 from salvage.model import LIVE, Container, Host, Problem
@@ -76,9 +76,14 @@ class Plan:
             "image": self.crane.image,
             "grouping": self.tide.grouping,
             "max_concurrent": min(self.tide.max_concurrent, self.crane.max_concurrent),
-            "groups": [group.as_dict() for group in self.groups],
+            "groups": [self._with_staging(group.as_dict()) for group in self.groups],
             "problems": [str(p) for p in self.problems],
         }
+
+    def _with_staging(self, group: dict) -> dict:
+        down = any(step["action"] in ("stop", "pause") for step in group["containers"])
+        way, why = staging.planned(self.tide.staging, down)
+        return {**group, "staging": {"way": way, "why": why}}
 
 
 def stop_order(containers: Sequence[Container]) -> List[Container]:

@@ -23,6 +23,8 @@ def render(plans: List[Plan]) -> str:
         for number, group in enumerate(data["groups"], 1):
             lines.append(f"  group {number}/{len(plan.groups)} {group['name']}")
             lines.append(f"    volumes: {', '.join(group['volumes'])}")
+            way = group["staging"]
+            lines.append(f"    staging: {way['way']} ({way['why']})")
             for step in group["containers"]:
                 what = step["action"] + (
                     f" ({NOTE[step['action']]})" if step["action"] in NOTE else ""

@@ -15,6 +15,7 @@ from salvage.notify import KINDS
 NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.notify
 
 PULLS = ("always", "missing", "never")
+STAGINGS = ("auto", "always", "never")  # salvage.staging.MODES
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
                  "volume.shrunk", "verify.failure")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
@@ -267,4 +268,5 @@ SECRETS = Check(
 )
 GROUPING = choice(GROUPINGS)
 PULL = choice(PULLS)
+STAGING = choice(STAGINGS)
 KIND = choice(NOTIFY_KINDS)
