@@ -1,0 +1,207 @@
+"""Staging (tide `staging`): the containers are down only while each volume is copied to a
+stage volume; the crane backs up the stage once they are back. On the fault suite's engine,
+with a crane image that has GNU cp (Debian) and the busybox one that has not."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.debian import debian_image
+from support.harness import SCRIPT_CRANE
+from support.scene import CALM, wait_for
+
+GNU_SCRIPT = "salvage-test/crane-script-gnu:latest"
+
+
+@pytest.fixture(scope="session")
+def gnu_crane(fault_engine):
+    """The script crane (CRANE_SCRIPT under sh) on a Debian base: GNU cp, so it can stage."""
+    base = debian_image(fault_engine.host)
+    context = Path(fault_engine.base) / "crane-script-gnu"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(
+        f"FROM {base}\nRUN mkdir -p /salvage/volume /salvage/meta\n"
+        'ENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
+    )
+    env = dict(os.environ, DOCKER_HOST=fault_engine.host)
+    subprocess.run(["docker", "build", "-q", "-t", GNU_SCRIPT, str(context)], check=True,
+                   env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    return GNU_SCRIPT
+
+
+def _on_gnu(scene, extra: str = "") -> None:
+    scene.config = scene.write_config(tide_extra=extra)
+    scene.config.write_text(scene.config.read_text().replace(SCRIPT_CRANE, GNU_SCRIPT))
+
+
+def _acl(*entries) -> bytes:
+    """A POSIX ACL as the kernel stores it in system.posix_acl_access (what setfacl sets)."""
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def _fill(mountpoint: Path) -> None:
+    """What a copy can lose: owners, modes, times, a hard link, a symlink, a user xattr, an
+    ACL, a sparse file, an empty directory of its own."""
+    (mountpoint / "owned").write_bytes(b"owned by 1000\n")
+    os.chown(mountpoint / "owned", 1000, 1000)
+    os.chmod(mountpoint / "owned", 0o640)
+    os.link(mountpoint / "owned", mountpoint / "hardlink")
+    os.symlink("owned", mountpoint / "symlink")
+    (mountpoint / "xattr").write_bytes(b"attributes\n")
+    os.setxattr(mountpoint / "xattr", "user.salvage", b"kept")
+    (mountpoint / "acl").write_bytes(b"acl\n")
+    undefined = 0xFFFFFFFF
+    os.setxattr(mountpoint / "acl", "system.posix_acl_access", _acl(
+        (0x01, 6, undefined), (0x02, 4, 1234), (0x04, 4, undefined), (0x10, 4, undefined),
+        (0x20, 0, undefined),
+    ))  # fmt: skip
+    with open(mountpoint / "sparse", "wb") as out:
+        out.truncate(64 << 20)
+        out.seek(32 << 20)
+        out.write(b"middle")
+    (mountpoint / "empty").mkdir(mode=0o700)
+    os.chown(mountpoint / "empty", 123, 456)
+    for name in ("owned", "xattr", "acl", "sparse", "empty"):
+        os.utime(mountpoint / name, ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321))
+
+
+def manifest(root: Path) -> dict:
+    """Per path: type, mode, owner, size, mtime, link target, xattrs, sha256, hard-link
+    group, and for regular files whether they are sparse (fewer blocks than bytes)."""
+    found, inodes = {}, {}
+    for path in sorted([root, *root.rglob("*")]):
+        info = os.lstat(path)
+        entry = [info.st_mode, info.st_uid, info.st_gid]
+        if not path.is_symlink():
+            entry += [info.st_mtime_ns]
+            entry += sorted((a, os.getxattr(path, a)) for a in os.listxattr(path))
+        if path.is_symlink():
+            entry.append(os.readlink(path))
+        elif path.is_file():
+            entry += [info.st_size, hashlib.sha256(path.read_bytes()).hexdigest(),
+                      info.st_blocks * 512 < info.st_size]  # fmt: skip
+            entry.append(inodes.setdefault(info.st_ino, str(path.relative_to(root))))
+        found[str(path.relative_to(root))] = entry
+    return found
+
+
+def _stages(scene) -> list:
+    mine = {"label": ["salvage.stage", f"salvage.instance={scene.state}"]}
+    return [v["Name"] for v in scene.api.volumes(filters=mine)["Volumes"] or []]
+
+
+def _stagers(scene) -> list:
+    return scene.api.containers(all=True, filters={"label": "salvage.stage"})
+
+
+def test_staged_backup_keeps_everything_and_containers_are_up_while_the_crane_runs(
+    scene, gnu_crane, table
+):
+    vol = scene.volume("data")
+    mountpoint = Path(scene.api.inspect_volume(vol)["Mountpoint"])
+    _fill(mountpoint)
+    app = scene.container("app", [vol], scene.label(vol))
+    started = scene.api.inspect_container(app)["State"]["StartedAt"]
+    scene.snapshot()
+    _on_gnu(scene)
+    run = scene.start_run()
+    scene.crane_started(vol)  # the crane has started (it waits for the go-ahead)
+    state = scene.api.inspect_container(app)["State"]
+    up = state["Status"] == "running" and state["StartedAt"] > started  # stopped, started
+    scene.go()
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert f"volume {vol}: staged in" in stderr and "from its stage, containers up" in stderr
+    copy = scene.out / f"{vol}.copy"  # the crane's own `cp -a` of /salvage/volume
+    same = manifest(copy) == manifest(mountpoint)
+    assert manifest(copy) == manifest(mountpoint)
+    table(
+        "staged backup (GNU cp): crane sees owners, modes, times, hard link, symlink, xattr,"
+        " ACL, sparse file",
+        f"containers up while the crane runs; identical; no stage left; {CALM}",
+        f"containers {'up' if up else 'DOWN'} while the crane runs;"
+        f" {'identical' if same else 'DIFFERENT'};"
+        f" {'no stage left' if not _stages(scene) else 'stage left'}; {scene.observe()}",
+    )
+
+
+def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
+    vol = scene.volume("data")
+    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+        for _ in range(400):  # long enough a copy to be caught in the act
+            out.write(os.urandom(1 << 20))
+    app = scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    _on_gnu(scene)
+    run = scene.start_run()
+    wait_for(lambda: _stagers(scene), "the stager", timeout=120)
+    scene.kill(run)
+    during = scene.state_of(app) == "exited" and len(_stages(scene)) == 1
+    done = scene.salvage("recover")
+    assert done.returncode == 0, done.stderr
+    assert "recover: removed leftover stage volume salvage-stage-" in done.stderr
+    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
+    table(
+        "SIGKILL while a volume is being staged, then `salvage recover`",
+        f"killed mid-staging; 0 stage(s), 0 stager(s) left; {CALM}",
+        f"{'killed mid-staging' if during else 'NOT killed mid-staging'}; {left};"
+        f" {scene.observe()}",
+    )
+
+
+def test_sigkill_during_the_staged_crane_then_recover(scene, gnu_crane, table):
+    vol = scene.volume("data")
+    app = scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    _on_gnu(scene)
+    run = scene.start_run()
+    scene.crane_started(vol)
+    scene.kill(run)
+    during = scene.state_of(app) == "running" and len(_stages(scene)) == 1
+    done = scene.salvage("recover")
+    assert done.returncode == 0, done.stderr
+    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
+    table(
+        "SIGKILL while the crane backs up a stage (containers up), then `salvage recover`",
+        f"killed in the crane phase; 0 stage(s), 0 stager(s) left; {CALM}",
+        f"{'killed in the crane phase' if during else 'NOT in the crane phase'}; {left};"
+        f" {scene.observe()}",
+    )
+
+
+def test_auto_without_gnu_cp_falls_back_with_one_line(scene, table):
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    scene.go()
+    done = scene.salvage("run")  # the busybox script crane: no GNU cp, cannot stage
+    notices = done.stderr.count("not staged (")
+    saved = (scene.out / f"{vol}.copy" / "data").exists()
+    table(
+        "staging = auto, the crane image cannot stage (busybox cp)",
+        f"exit 0; 1 notice(s); backed up; {CALM}",
+        f"exit {done.returncode}; {notices} notice(s); {'backed up' if saved else 'NOT saved'};"
+        f" {scene.observe()}",
+    )
+
+
+def test_always_fails_a_volume_it_cannot_stage_and_brings_the_containers_back(scene, table):
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    scene.config = scene.write_config(tide_extra='staging = "always"')
+    scene.go()
+    done = scene.salvage("run")
+    failed = f"volume {vol}: cannot be staged (staging = always)" in done.stderr
+    saved = (scene.out / f"{vol}.copy").exists()
+    table(
+        "staging = always, the crane image cannot stage (busybox cp)",
+        f"exit 1; volume failed; not backed up; {CALM}",
+        f"exit {done.returncode}; {'volume failed' if failed else 'NOT failed'};"
+        f" {'BACKED UP' if saved else 'not backed up'}; {scene.observe()}",
+    )
