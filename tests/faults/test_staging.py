@@ -12,26 +12,47 @@ from pathlib import Path
 
 import pytest
 from support.debian import debian_image
-from support.harness import SCRIPT_CRANE
-from support.scene import CALM, wait_for
+from support.harness import SCRIPT_CRANE, build_images
+from support.loop_dockerd import LoopDockerd
+from support.scene import CALM, Scene, wait_for
 
 GNU_SCRIPT = "salvage-test/crane-script-gnu:latest"
 
 
-@pytest.fixture(scope="session")
-def gnu_crane(fault_engine):
+def build_gnu_crane(engine) -> str:
     """The script crane (CRANE_SCRIPT under sh) on a Debian base: GNU cp, so it can stage."""
-    base = debian_image(fault_engine.host)
-    context = Path(fault_engine.base) / "crane-script-gnu"
+    base = debian_image(engine.host)
+    context = Path(engine.base) / "crane-script-gnu"
     context.mkdir(exist_ok=True)
     (context / "Dockerfile").write_text(
         f"FROM {base}\nRUN mkdir -p /salvage/volume /salvage/meta\n"
         'ENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
     )
-    env = dict(os.environ, DOCKER_HOST=fault_engine.host)
+    env = dict(os.environ, DOCKER_HOST=engine.host)
     subprocess.run(["docker", "build", "-q", "-t", GNU_SCRIPT, str(context)], check=True,
                    env=env, stdout=subprocess.DEVNULL)  # fmt: skip
     return GNU_SCRIPT
+
+
+@pytest.fixture(scope="session")
+def gnu_crane(fault_engine):
+    return build_gnu_crane(fault_engine)
+
+
+@pytest.fixture(scope="module")
+def small_engine():
+    """An engine whose data root is a 900 MB file system: room for the images, not for a
+    copy of a 350 MB volume beside it (ext4 has no reflinks)."""
+    engine = LoopDockerd("ext4", 900, bridge=f"slvs{os.getpid() % 100000}")
+    try:
+        engine.start()
+        build_images(engine.host)
+        build_gnu_crane(engine)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        engine.remove()
+        pytest.fail(str(error))
+    yield engine
+    engine.remove()
 
 
 def _on_gnu(scene, extra: str = "") -> None:
@@ -205,3 +226,29 @@ def test_always_fails_a_volume_it_cannot_stage_and_brings_the_containers_back(sc
         f"exit {done.returncode}; {'volume failed' if failed else 'NOT failed'};"
         f" {'BACKED UP' if saved else 'not backed up'}; {scene.observe()}",
     )
+
+
+def test_auto_falls_back_when_the_stage_does_not_fit(small_engine, tmp_path, table):
+    scene = Scene(small_engine, tmp_path)
+    try:
+        vol = scene.volume("data")
+        with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+            for _ in range(350):
+                out.write(os.urandom(1 << 20))
+        scene.container("app", [vol], scene.label(vol))
+        scene.snapshot()
+        _on_gnu(scene)
+        scene.go()
+        done = scene.salvage("run")
+        notices = [line for line in done.stderr.splitlines() if "not staged (" in line]
+        assert len(notices) == 1 and "no room for a copy" in notices[0], done.stderr
+        saved = (scene.out / f"{vol}.copy" / "random").exists()
+        table(
+            "staging = auto, no room for a stage (a copy of 350 MB on a 900 MB ext4 data root)",
+            f"exit 0; 1 notice(s); backed up; no stage left; {CALM}",
+            f"exit {done.returncode}; {len(notices)} notice(s);"
+            f" {'backed up' if saved else 'NOT saved'};"
+            f" {'no stage left' if not _stages(scene) else 'stage left'}; {scene.observe()}",
+        )
+    finally:
+        scene.cleanup()
