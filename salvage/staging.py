@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from salvage import labels
 from salvage.engine.client import Engine, describe
@@ -127,6 +127,26 @@ def _copy(engine: Engine, image: str, volume: str, stage: str, mode: str, tags: 
             last = (said.strip().splitlines() or [f"the stager exited with {code}"])[-1]
             raise StageFailed(last, code == CANNOT)
         return api.logs(created, stdout=True, stderr=False).decode().strip() or "copy"
+    finally:
+        try:
+            engine.retry(lambda: api.remove_container(created, force=True))
+        except DockerException:
+            pass  # recovery removes leftovers by label
+
+
+def probe(engine: Engine, image: str, tags: dict, timeout: float) -> Optional[str]:
+    """Why the crane image cannot stage (it has no GNU cp), or None: asked once per tide,
+    with every container up, so that an image that cannot never costs downtime."""
+    api = engine.api
+    created = api.create_container(
+        image, entrypoint=["/bin/sh", "-c", "cp --reflink=auto --version >/dev/null 2>&1"],
+        labels={**tags, labels.STAGE: ""}, user="0",
+        host_config=api.create_host_config(network_mode="none"),
+    )  # fmt: skip
+    try:
+        api.start(created)
+        code = engine.unbounded().wait(created, timeout=timeout).get("StatusCode")
+        return None if code == 0 else "the crane image has no GNU cp (--reflink)"
     finally:
         try:
             engine.retry(lambda: api.remove_container(created, force=True))

@@ -55,6 +55,7 @@ class TideRun:
         self.observers = Observers(observers)
         self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
         self._aborting = threading.Event()
+        self.staging = self.tide.staging  # "never" once the crane image proves it cannot
         self.record = Record(config.state_directory)
         self.view = RunView(config, self.tide, self.crane, self.run_id, self.result, self.abort)
 
@@ -97,6 +98,7 @@ class TideRun:
         try:
             check_secrets(self.crane)
             ensure_image(self.engine, self.crane)
+            self._probe_staging()
             # Once, before any crane backs up: cranes at once never race to set up a target.
             volumes = [volume for group in plan.groups for volume in group.volumes]
             failed = self._tide_action("init", volumes)
@@ -123,6 +125,21 @@ class TideRun:
             for result in results:
                 self.observers.volume_done(self.view, result)
         self._retention()
+
+    def _probe_staging(self) -> None:
+        """`auto` with an image that cannot stage: the classic way for the whole tide, said
+        once, decided before any container goes down."""
+        self.staging = self.tide.staging
+        if self.staging != "auto":
+            return
+        try:
+            why = staging.probe(self.engine, self.crane.image, self.call.labels(""), 120)
+        except (*ENGINE_ERRORS, EngineError) as error:
+            why = describe(error)
+        if why:
+            self.staging = "never"
+            log.warning("tide %s: not staged (%s): volumes are backed up with their containers"
+                        " down", self.tide.name, why)  # fmt: skip
 
     def _retention(self) -> None:
         """Once per tide, after every group, containers up: a failed retention is the
@@ -267,7 +284,7 @@ class TideRun:
         made (filled into `staged` as they are made, for the caller to remove whatever
         happens), and the volumes that failed (staging = always). A volume that auto cannot
         stage is left out of both: its crane runs the classic way, containers down."""
-        mode = self.tide.staging
+        mode = self.staging
         failed: List[VolumeResult] = []
         if mode == "never" or not down:
             return staged, failed

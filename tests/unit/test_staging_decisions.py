@@ -21,7 +21,7 @@ def _config(tmp_path, staging: str):
 
 
 def _stagers(fake):
-    return [c for c in fake.created if "salvage.stage" in c.labels]
+    return [c for c in fake.created if c.labels.get("salvage.stage")]  # not the probe
 
 
 def _staging(api, container) -> int:
@@ -61,6 +61,7 @@ def test_auto_goes_the_classic_way_when_it_cannot_stage(fake, tmp_path, caplog):
     assert result.exit_code == 0 and seen["db"] == "exited"  # down during the crane
     notices = [r for r in caplog.records if "not staged" in r.getMessage()]
     assert len(notices) == 1 and "no GNU cp" in notices[0].getMessage()
+    assert _stagers(fake) == []  # asked once, before anything went down
     assert not [v for v in fake.volume_list if v.startswith("salvage-stage-")]
 
 
