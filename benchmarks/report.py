@@ -45,6 +45,11 @@ and volume is labelled `salvage-bench.run` and removed at the end.
   `python3 -c "import click"`.
 - **B5** peak RSS (the kernel's ru_maxrss) of `salvage plan` over the B3 stack's tide, and
   of a `salvage run` over the B3 stack of a tide whose two (empty) volumes keep it short.
+- **B7** three running containers over two 100 MB volumes (one group: one container
+  uses both), the tar crane on a Debian base (debootstrapped, as the tests'; GNU cp): the
+  group's downtime (the longest of its containers', die to start) with `staging =
+  "always"` (each volume copied to a stage on the engine's data root, the crane backing up
+  the stage with the containers up) against `staging = "never"`.
 - **B6** the tar crane's backup of the B1 volume against `tar -czf` of the same data
   (volume and meta) in the crane's image, each timed from container start to exit.
 
