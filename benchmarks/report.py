@@ -45,13 +45,17 @@ and volume is labelled `salvage-bench.run` and removed at the end.
   `python3 -c "import click"`.
 - **B5** peak RSS (the kernel's ru_maxrss) of `salvage plan` over the B3 stack's tide, and
   of a `salvage run` over the B3 stack of a tide whose two (empty) volumes keep it short.
+- **B6** the tar crane's backup of the B1 volume against `tar -czf` of the same data
+  (volume and meta) in the crane's image, each timed from container start to exit.
 - **B7** three running containers over two 100 MB volumes (one group: one container
   uses both), the tar crane on a Debian base (debootstrapped, as the tests'; GNU cp): the
   group's downtime (the longest of its containers', die to start) with `staging =
   "always"` (each volume copied to a stage on the engine's data root, the crane backing up
   the stage with the containers up) against `staging = "never"`.
-- **B6** the tar crane's backup of the B1 volume against `tar -czf` of the same data
-  (volume and meta) in the crane's image, each timed from container start to exit.
+- **B8** a dockerd of the benchmark's own whose data root is XFS (reflinks) on a 4 GB
+  loop-mounted file (xfsprogs); three running containers over one volume, the B7 crane,
+  `staging = "always"`: the group's downtime for a 1 GB volume against a 10 MB one, and
+  against a bare `docker stop a b c; docker start a b c` of the 1 GB volume's containers.
 
 On an engine shared with other salvage runs (tests), their recovery removes every crane
 it finds, ours included; a round that fails so is run again (at most three times), and the
