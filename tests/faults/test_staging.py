@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import stat
 import struct
 import subprocess
@@ -174,6 +175,27 @@ def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
         f"killed mid-staging; 0 stage(s), 0 stager(s) left; {CALM}",
         f"{'killed mid-staging' if during else 'NOT killed mid-staging'}; {left};"
         f" {scene.observe()}",
+    )
+
+
+def test_sigterm_during_staging_unwinds(scene, gnu_crane, table):
+    vol = scene.volume("data")
+    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+        for _ in range(400):
+            out.write(os.urandom(1 << 20))
+    scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    _on_gnu(scene)
+    run = scene.start_run()
+    wait_for(lambda: _stagers(scene), "the stager", timeout=120)
+    stderr = scene.kill(run, signal.SIGTERM)
+    crane = "crane ran" if (scene.out / f"{vol}.started").exists() else "no crane ran"
+    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
+    assert "interrupted (SIGTERM)" in stderr, stderr
+    table(
+        "SIGTERM while a volume is being staged (no recover)",
+        f"exit 1; no crane ran; 0 stage(s), 0 stager(s) left; {CALM}",
+        f"exit {run.returncode}; {crane}; {left}; {scene.observe()}",
     )
 
 
