@@ -18,6 +18,7 @@ from support.harness import ROOT, SCRIPT_CRANE, build_images
 from support.loop_dockerd import LoopDockerd
 from support.scene import CALM, Scene, wait_for
 from test_restic import _use_restic, restic_image  # noqa: F401  (a fixture)
+from test_socket_proxy import proxy  # noqa: F401  (a fixture)
 
 GNU_SCRIPT = "salvage-test/crane-script-gnu:latest"
 
@@ -175,6 +176,26 @@ def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
         f"killed mid-staging; 0 stage(s), 0 stager(s) left; {CALM}",
         f"{'killed mid-staging' if during else 'NOT killed mid-staging'}; {left};"
         f" {scene.observe()}",
+    )
+
+
+@pytest.mark.usefixtures("gnu_crane")
+def test_a_staged_run_passes_the_socket_proxy(scene, proxy, table):  # noqa: F811
+    vol = scene.volume("data")
+    scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    _on_gnu(scene)
+    scene.go()
+    host = proxy()
+    done = scene.salvage("run", DOCKER_HOST=host)
+    staged = f"volume {vol}: staged in" in done.stderr and "not staged" not in done.stderr
+    recovered = scene.salvage("recover", DOCKER_HOST=host)
+    table(
+        "a staged run behind the socket proxy `salvage proxy-config` prints",
+        f"exit 0; staged; no stage left; recover exit 0; {CALM}",
+        f"exit {done.returncode}; {'staged' if staged else 'NOT staged'};"
+        f" {'no stage left' if not _stages(scene) else 'stage left'};"
+        f" recover exit {recovered.returncode}; {scene.observe()}",
     )
 
 
