@@ -273,6 +273,50 @@ def test_always_fails_a_volume_it_cannot_stage_and_brings_the_containers_back(sc
     )
 
 
+@pytest.fixture(scope="module")
+def xfs_engine():
+    """An engine whose data root is XFS (reflinks) on a loop-mounted 3 GB file."""
+    engine = LoopDockerd("xfs", 3072, bridge=f"slvx{os.getpid() % 100000}")
+    try:
+        engine.start()
+        build_images(engine.host)
+        build_gnu_crane(engine)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        engine.remove()
+        pytest.fail(str(error))
+    yield engine
+    engine.remove()
+
+
+def test_on_xfs_a_stage_shares_the_volumes_blocks(xfs_engine, tmp_path, table):
+    scene = Scene(xfs_engine, tmp_path)
+    try:
+        vol = scene.volume("data")
+        with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+            for _ in range(1024):
+                out.write(os.urandom(1 << 20))
+        scene.container("app", [vol], scene.label(vol))
+        scene.snapshot()
+        _on_gnu(scene)
+        root = xfs_engine.base / "root"
+        free = os.statvfs(root).f_bavail * os.statvfs(root).f_frsize
+        run = scene.start_run()
+        scene.crane_started(vol)  # the 1 GB stage exists while its crane waits
+        used = free - os.statvfs(root).f_bavail * os.statvfs(root).f_frsize
+        scene.go()
+        _, stderr = run.communicate(timeout=300)
+        reflink = f"volume {vol}: staged in" in stderr and "(reflink)" in stderr
+        table(
+            "a 1 GB volume staged on an XFS data root",
+            f"exit 0; reflinks; stage uses < 64 MiB; no stage left; {CALM}",
+            f"exit {run.returncode}; {'reflinks' if reflink else 'NO reflinks'};"
+            f" stage uses {'< 64 MiB' if used < 64 << 20 else f'{used >> 20} MiB'};"
+            f" {'no stage left' if not _stages(scene) else 'stage left'}; {scene.observe()}",
+        )
+    finally:
+        scene.cleanup()
+
+
 def test_auto_falls_back_when_the_stage_does_not_fit(small_engine, tmp_path, table):
     scene = Scene(small_engine, tmp_path)
     try:
