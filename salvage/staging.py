@@ -134,13 +134,13 @@ def _copy(engine: Engine, image: str, volume: str, stage: str, mode: str, tags: 
             pass  # recovery removes leftovers by label
 
 
-def probe(engine: Engine, image: str, tags: dict, timeout: float) -> Optional[str]:
+def probe(engine: Engine, image: str, tags: dict, timeout: float, run_id: str) -> Optional[str]:
     """Why the crane image cannot stage (it has no GNU cp), or None: asked once per tide,
     with every container up, so that an image that cannot never costs downtime."""
     api = engine.api
     created = api.create_container(
         image, entrypoint=["/bin/sh", "-c", "cp --reflink=auto --version >/dev/null 2>&1"],
-        labels={**tags, labels.STAGE: ""}, user="0",
+        labels={**tags, labels.STAGE: ""}, user="0", name=container_name("stage-probe", run_id),
         host_config=api.create_host_config(network_mode="none"),
     )  # fmt: skip
     try:

@@ -133,7 +133,9 @@ class TideRun:
         if self.staging != "auto":
             return
         try:
-            why = staging.probe(self.engine, self.crane.image, self.call.labels(""), 120)
+            why = staging.probe(
+                self.engine, self.crane.image, self.call.labels(""), 120, self.run_id
+            )
         except (*ENGINE_ERRORS, EngineError) as error:
             why = describe(error)
         if why:

@@ -120,8 +120,10 @@ def _stages(scene) -> list:
     return [v["Name"] for v in scene.api.volumes(filters=mine)["Volumes"] or []]
 
 
-def _stagers(scene) -> list:
-    return scene.api.containers(all=True, filters={"label": "salvage.stage"})
+def _stagers(scene, volume: str = "") -> list:
+    """Stagers (of `volume`: copying it, not the run's probe of the crane image)."""
+    label = f"salvage.stage={volume}" if volume else "salvage.stage"
+    return scene.api.containers(all=True, filters={"label": label})
 
 
 def test_staged_backup_keeps_everything_and_containers_are_up_while_the_crane_runs(
@@ -164,7 +166,7 @@ def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
     scene.snapshot()
     _on_gnu(scene)
     run = scene.start_run()
-    wait_for(lambda: _stagers(scene), "the stager", timeout=120)
+    wait_for(lambda: _stagers(scene, vol), "the stager", timeout=120)
     scene.kill(run)
     during = scene.state_of(app) == "exited" and len(_stages(scene)) == 1
     done = scene.salvage("recover")
@@ -208,7 +210,7 @@ def test_sigterm_during_staging_unwinds(scene, gnu_crane, table):
     scene.snapshot()
     _on_gnu(scene)
     run = scene.start_run()
-    wait_for(lambda: _stagers(scene), "the stager", timeout=120)
+    wait_for(lambda: _stagers(scene, vol), "the stager", timeout=120)
     stderr = scene.kill(run, signal.SIGTERM)
     crane = "crane ran" if (scene.out / f"{vol}.started").exists() else "no crane ran"
     left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
