@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import signal
 import stat
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -431,3 +433,32 @@ def _plain(root: Path) -> dict:
             entry[0] &= ~0o070
         found[path] = entry if path != "." else entry[:3]
     return found
+
+
+def test_random_kills_of_a_staged_run(scene, gnu_crane, table):
+    vol = scene.volume("data")
+    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+        for _ in range(64):  # a copy that takes a moment
+            out.write(os.urandom(1 << 20))
+    scene.container("app", [vol], scene.label(vol))
+    scene.container("side", [vol], {"salvage.action": "pause",
+                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    scene.snapshot()
+    _on_gnu(scene)
+    scene.go()  # the crane does not wait: a run lasts a few seconds
+    chance = random.Random()
+    seed = chance.randrange(10**6)
+    chance.seed(seed)
+    seen = []
+    for kill in range(8):
+        run = scene.start_run()
+        time.sleep(chance.uniform(0.3, 3.0))  # a random moment is the fault itself
+        scene.kill(run)
+        after = scene.salvage("recover" if kill % 2 else "run")
+        assert after.returncode in (0, 1) and "Traceback" not in after.stderr, after.stderr
+        left = len(_stages(scene)) + len(_stagers(scene))
+        seen.append(scene.observe() + ("; stage or stager left" if left else ""))
+    broken = [f"kill {i}: {note}" for i, note in enumerate(seen) if note != CALM]
+    table(f"8 SIGKILLs of a staged `salvage run` at random moments (seed {seed}), each then"
+          " recover or the next run", f"every time: no stage, no stager; {CALM}",
+          "; ".join(broken) or f"every time: no stage, no stager; {CALM}")  # fmt: skip
