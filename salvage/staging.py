@@ -26,14 +26,13 @@ from salvage.model import Problem
 log = logging.getLogger("salvage")
 # Named STAGE_PREFIX + 12 hex digits: a socket proxy can allow removing these and no other.
 STAGE_PREFIX = "salvage-stage-"
-CANNOT = 3  # the stager's exit code when it cannot stage (no GNU cp, no room): auto falls back
 
 # $1: "check" (auto: stage only when it fits) or "force" (always). Reflinks are probed with
 # a file of the volume itself: they work only when source and stage share a file system.
 # Without them a full copy must fit, with 5 % + 64 MiB to spare, in the stage's free space.
 SCRIPT = r"""
 set -u
-cannot() { echo "$*" >&2; exit 3; }
+cannot() { echo "$*" >&2; exit 3; }  # no GNU cp, no room: nothing copied
 cp --reflink=auto --version >/dev/null 2>&1 || cannot "the crane image has no GNU cp (--reflink)"
 way=copy
 probe=$(find /source -type f -size +0c 2>/dev/null | head -n 1)
@@ -54,9 +53,7 @@ echo "$way"
 
 
 class StageFailed(SalvageError):
-    def __init__(self, message: str, cannot: bool) -> None:
-        super().__init__(message)
-        self.cannot = cannot  # it could not be tried (no room, no GNU cp), not a failed copy
+    """The stage could not be made (no GNU cp, no room, a failed copy): one line."""
 
 
 @dataclass(frozen=True)
@@ -121,11 +118,11 @@ def _copy(engine: Engine, image: str, volume: str, stage: str, mode: str, tags: 
         try:
             code = engine.unbounded().wait(created, timeout=timeout).get("StatusCode")
         except Exception:  # a read timeout, however the transport words it
-            raise StageFailed(f"staging still running after {timeout:.0f} s", False) from None
+            raise StageFailed(f"staging still running after {timeout:.0f} s") from None
         if code != 0:
             said = api.logs(created, stdout=False, stderr=True).decode("utf-8", "replace")
             last = (said.strip().splitlines() or [f"the stager exited with {code}"])[-1]
-            raise StageFailed(last, code == CANNOT)
+            raise StageFailed(last)
         return api.logs(created, stdout=True, stderr=False).decode().strip() or "copy"
     finally:
         try:
