@@ -14,11 +14,11 @@ import traceback
 from pathlib import Path
 from typing import Callable, List
 
-from benchmarks import discovery, downtime, parallel, report, startup, throughput
+from benchmarks import discovery, downtime, parallel, report, staging, startup, throughput
 from benchmarks.engine import ROOT, Engine
 from benchmarks.measure import Result
 
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B10")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B10")
 
 
 def _parse() -> argparse.Namespace:
@@ -61,6 +61,8 @@ def main() -> int:
     kw = {"rounds": args.rounds} if args.rounds else {}
     if "B4" in args.only:
         bench("B4", "start-up", lambda: startup.b4_startup(**kw))
+    if "B8" in args.only:  # an engine of its own (an XFS data root)
+        bench("B8", "size independence (XFS)", lambda: staging.b8_size(**kw))
     engine = Engine()
     try:
         print(f"engine {engine.host}", flush=True)
@@ -77,6 +79,10 @@ def main() -> int:
             four = [engine.volume(f"b2-{i}") for i in range(4)]
             engine.fill(four)
             bench("B2", "parallel cranes", lambda: downtime.b2_parallel(engine, four, **kw))
+        if "B7" in args.only:
+            two = [engine.volume(f"b7-{i}") for i in range(2)]
+            engine.fill(two)
+            bench("B7", "staged downtime", lambda: staging.b7_staging(engine, two, **kw))
         if args.only & {"B3", "B5"}:
             bench("B3/B5", "scale", lambda: discovery.b3_b5_scale(engine, **kw))
         if "B10" in args.only:

@@ -73,11 +73,19 @@ class Events:
 class Engine:
     """The engine, the images, a scratch directory, and cleanup of all we create."""
 
-    def __init__(self) -> None:
+    def __init__(self, private: Optional[PrivateDockerd] = None) -> None:
+        """`private`: an engine of the benchmark's own (B8's XFS data root), started here."""
         self.run_id = uuid.uuid4().hex[:8]
         self.private: Optional[PrivateDockerd] = None
         host = os.environ.get("DOCKER_HOST", "")
-        if not host or not ping(host):
+        if private:
+            self.private = private
+            try:
+                host = private.start().host
+            except BaseException:
+                private.remove()
+                raise
+        elif not host or not ping(host):
             print(f"DOCKER_HOST={host or '(unset)'} does not answer: starting a private dockerd")
             # A bridge of its own: it must not touch docker0, which another engine may use.
             self.private = PrivateDockerd("salvage-bench-dockerd-", f"slvb{os.getpid() % 100000}")

@@ -47,6 +47,15 @@ and volume is labelled `salvage-bench.run` and removed at the end.
   of a `salvage run` over the B3 stack of a tide whose two (empty) volumes keep it short.
 - **B6** the tar crane's backup of the B1 volume against `tar -czf` of the same data
   (volume and meta) in the crane's image, each timed from container start to exit.
+- **B7** three running containers over two 100 MB volumes (one group: one container
+  uses both), the tar crane on a Debian base (debootstrapped, as the tests'; GNU cp): the
+  group's downtime (the longest of its containers', die to start) with `staging =
+  "always"` (each volume copied to a stage on the engine's data root, the crane backing up
+  the stage with the containers up) against `staging = "never"`.
+- **B8** a dockerd of the benchmark's own whose data root is XFS (reflinks) on a 4 GB
+  loop-mounted file (xfsprogs); three running containers over one volume, the B7 crane,
+  `staging = "always"`: the group's downtime for a 1 GB volume against a 10 MB one, and
+  against a bare `docker stop a b c; docker start a b c` of the 1 GB volume's containers.
 - **B10** three containers of one group (one volume), each taking 2 s to stop (a shell
   trapping SIGTERM), no depends_on between them: salvage's stop phase against one
   `docker stop a b c` (the docker CLI stops them at once), each from the first `kill`

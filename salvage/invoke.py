@@ -118,6 +118,7 @@ class Call:
         stdin: Optional[Callable[[object], None]] = None,
         stdout: Optional[Callable[[object], None]] = None,
         meta: Optional[dict] = None,
+        stage: Optional[str] = None,
     ) -> tuple:
         """Run the crane for `volume` (whose snapshots it handles): (exit code, stdout).
 
@@ -128,6 +129,8 @@ class Call:
         A stream (a database's dump) mounts no volume: `stdin` feeds a backup
         (SALVAGE_SOURCE=stdin), `stdout` takes a restore (SALVAGE_TARGET=stdout); `meta`
         adds to meta.json.
+        `stage`: a backup mounts this copy of `volume` (salvage.staging) instead; the
+        environment and meta.json still describe `volume`.
         """
         # verify: `target` is a scratch volume for a test restore (verify --restore)
         mounted = {"backup": volume, "restore": target or volume, "verify": target}.get(action)
@@ -138,6 +141,8 @@ class Call:
             streams = {"SALVAGE_TARGET": "stdout"}
         mounted = None if streams or bind else mounted
         info = engine.api.inspect_volume(mounted) if mounted else None
+        if action == "backup" and stage:
+            mounted = stage
         return run_crane(
             engine, self.crane, name=volume, volume=mounted,
             bind=bind.host_path if bind else None,
@@ -157,10 +162,11 @@ class Call:
         cancelled: Optional[threading.Event] = None,
         stdin: Optional[Callable[[object], None]] = None,
         meta: Optional[dict] = None,
+        stage: Optional[str] = None,
     ) -> Tuple[int, Optional[Report]]:
-        """Back up `volume` (or, with `stdin`, the stream it feeds under that name): (exit
-        code, what the crane reported it stored, or None). A report that cannot be trusted
-        is ignored, with a warning naming the volume."""
+        """Back up `volume` (from its `stage` when staged; with `stdin`, the stream it feeds
+        under that name): (exit code, what the crane reported it stored, or None). A report
+        that cannot be trusted is ignored, with a warning naming the volume."""
         found: list = []
         code, _ = self.run(
             engine,
@@ -171,6 +177,7 @@ class Call:
             read_back=(backup_report.PATH, backup_report.LIMIT, found.append),
             stdin=stdin,
             meta=meta,
+            stage=stage,
         )
         if code != 0 or not found or found[0] is None:
             return code, None

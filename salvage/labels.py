@@ -51,11 +51,13 @@ SCRATCH = "salvage.scratch"
 # On a volume `salvage restore --all` created: "<machine>/<volume>" whose snapshot fills it.
 # A rerun tells a volume it made (finished, or empty: to fill again) from someone else's.
 RESTORED = "salvage.restored"
+# On a stage volume and its stager (salvage.staging): the volume it is a copy of.
+STAGE = "salvage.stage"
 # The crane API version a crane image declares (LABEL in its Dockerfile).
 CRANE_API = "salvage.crane.api"
 # The tide-wide actions a crane image offers, e.g. "init retention" (docs/crane-interface.md).
 CRANE_ACTIONS = "salvage.crane.actions"
-CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API, CRANE_ACTIONS)
+CRANE_LABELS = (CRANE, CRANE_TIDE, CRANE_VOLUME, RUN, INSTANCE, CRANE_API, CRANE_ACTIONS, STAGE)
 
 
 def where(container: Container, label: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from salvage import grouping, labels, ordering, selection
+from salvage import grouping, labels, ordering, selection, staging
 from salvage.config import Config, Crane, Tide
 from salvage.labels import Settings
 from salvage.model import LIVE, ComposeFiles, Container, Host, Problem
@@ -89,9 +89,14 @@ class Plan:
             "max_concurrent": min(self.tide.max_concurrent, self.crane.max_concurrent),
             "select": self.tide.select,
             "selection": [choice.as_dict() for choice in self.choices],
-            "groups": [group.as_dict() for group in self.groups],
+            "groups": [self._with_staging(group.as_dict()) for group in self.groups],
             "problems": [str(p) for p in self.problems],
         }
+
+    def _with_staging(self, group: dict) -> dict:
+        down = any(step["action"] in ("stop", "pause") for step in group["containers"])
+        way, why = staging.planned(self.tide.staging, down)
+        return {**group, "staging": {"way": way, "why": why}}
 
 
 def stop_order(

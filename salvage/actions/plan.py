@@ -60,6 +60,8 @@ def render(plans: List[Plan], dumps: Optional[Dumps] = None) -> str:
             if group["order_unknown"]:
                 why = group["order_unknown"]
                 lines.append(f"    order unknown ({why}): one container at a time")
+            way = group["staging"]
+            lines.append(f"    staging: {way['way']} ({way['why']})")
             for step in group["containers"]:
                 what = step["action"] + (
                     f" ({NOTE[step['action']]})" if step["action"] in NOTE else ""

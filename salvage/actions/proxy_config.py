@@ -23,6 +23,7 @@ from salvage.config import Config
 from salvage.engine.volumes import SCRATCH_PREFIX
 from salvage.errors import EXIT_CONFIG, SalvageError
 from salvage.labels import VOLUME_NAME
+from salvage.staging import STAGE_PREFIX
 
 # Keys of a container create body (any level; Docker matches keys without regard to case):
 # what docker-py sends for salvage's cranes and helper containers, and salvage's labels.
@@ -106,7 +107,8 @@ frontend docker
     # a database's dump into a crane's standard input, and back out of its standard output
     http-request allow if {{ method POST }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+/attach$ }}
     http-request allow if {{ method DELETE }} {{ path_reg ^(/v[0-9.]+)?/containers/[^/]+$ }}
-    # restore's scratch volumes, by their name: no other volume can be removed
+    # restore's scratch volumes and the runs' stage volumes, by their name: no other volume
+    # can be removed
     acl scratch_volume path_reg ^(/v[0-9.]+)?/volumes/{scratch}[0-9a-f]{{12}}$
     http-request allow if {{ method DELETE }} scratch_volume
     http-request deny deny_status 403
@@ -195,4 +197,7 @@ def render(config: Config) -> str:
             lines.append(
                 f"    http-request deny deny_status 403 if {acl} {{ req.body -m reg '{regex}' }}"
             )
-    return TEMPLATE.format(body_rules="\n".join(lines), scratch=re.escape(SCRATCH_PREFIX))
+    return TEMPLATE.format(
+        body_rules="\n".join(lines),
+        scratch=f"({re.escape(SCRATCH_PREFIX)}|{re.escape(STAGE_PREFIX)})",
+    )

@@ -2,9 +2,9 @@
 
 Reads the record (salvage.record) that runs write before each change, restores each
 container to its prior state unless someone else changed it since, runs due
-post-commands, removes leftover cranes, and clears what it handled. Idempotent: with an
-empty record it only looks for leftover cranes. Runs at the start of every run and from
-the service's ExecStopPost=.
+post-commands, removes leftover cranes, stagers and stage volumes, and clears what it
+handled. Idempotent: with an empty record it only looks for leftovers. Runs at the start
+of every run and from the service's ExecStopPost=.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import List
 
-from salvage import labels, restoring, states
+from salvage import labels, restoring, staging, states
 from salvage.config import Config
 from salvage.config.schema import Tide
 from salvage.engine import containers, volumes
@@ -77,6 +77,7 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
         log.error("recover: %s", unwritable[0])
     leftovers = remove_leftover_cranes(engine, config.state_directory)
     leftovers += volumes.remove_leftover_scratch(engine, config.state_directory)
+    leftovers += staging.remove_leftovers(engine, config.state_directory)
     for problem in leftovers:  # every problem is said, never only counted in the exit code
         log.error("recover: %s", problem)
     return problems + leftovers

@@ -3,7 +3,9 @@
 For each group: run the pre-commands, put the containers into their safe states (at once,
 but dependents before their dependencies: salvage.ordering), run one crane per volume (up
 to max_concurrent at once), then, whatever happened, bring every changed container back
-(dependencies first) and run the post-commands.
+(dependencies first) and run the post-commands. With staging (salvage.staging), the
+containers are down only while each volume is copied to a stage; the cranes back up the
+stages once the containers are back.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from salvage import dumps, restoring, shrink, states
+from salvage import dumps, restoring, shrink, staging, states
 from salvage.actions.dump import take as take_dump
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
@@ -57,6 +59,7 @@ class TideRun:
         self.observers = Observers(observers)
         self.result = TideResult(tide, run_id=self.run_id, trigger=trigger)
         self._aborting = threading.Event()
+        self.staging = self.tide.staging  # "never" once the crane image proves it cannot
         self.record = Record(config.state_directory)
         self.view = RunView(config, self.tide, self.crane, self.run_id, self.result, self.abort)
 
@@ -102,6 +105,7 @@ class TideRun:
         try:
             check_secrets(self.crane)
             ensure_image(self.engine, self.crane)
+            self._probe_staging()
             # Once, before any crane backs up: cranes at once never race to set up a target.
             volumes = [volume for group in plan.groups for volume in group.volumes]
             failed = self._tide_action("init", [d.name for d in taken] + volumes)
@@ -136,6 +140,23 @@ class TideRun:
             for result in results:
                 self.observers.volume_done(self.view, result)
         self._retention()
+
+    def _probe_staging(self) -> None:
+        """`auto` with an image that cannot stage: the classic way for the whole tide, said
+        once, decided before any container goes down."""
+        self.staging = self.tide.staging
+        if self.staging != "auto":
+            return
+        try:
+            why = staging.probe(
+                self.engine, self.crane.image, self.call.labels(""), 120, self.run_id
+            )
+        except (*ENGINE_ERRORS, EngineError) as error:
+            why = describe(error)
+        if why:
+            self.staging = "never"
+            log.warning("tide %s: not staged (%s): volumes are backed up with their containers"
+                        " down", self.tide.name, why)  # fmt: skip
 
     def _retention(self) -> None:
         """Once per tide, after every group, containers up: a failed retention is the
@@ -216,8 +237,10 @@ class TideRun:
             self.engine, self.record, self.run_id, self.tide.name, self._aborting,
             lambda: self.result.interrupted,
         )  # fmt: skip
-        pre_done, live, commands, results = [], [], [], []
+        pre_done, live, commands = [], [], []
+        results: List[VolumeResult] = []
         leaving = False  # observers were told the containers leave
+        staged: Dict[str, staging.Stage] = {}
         inconsistent: List[str] = []
         aborted: Optional[Problem] = None
         try:
@@ -260,7 +283,9 @@ class TideRun:
                  for s in changes],
                 group.order, before,
             )  # fmt: skip
-            results = self._run_cranes(group)
+            staged, results = self._stage(group, down.since is not None, staged)
+            done = staged.keys() | {r.volume for r in results}
+            results += self._run_cranes(group, [v for v in group.volumes if v not in done])
             disturbed = down.disturbed() or self._left_alone(group, now, live)
             if disturbed:
                 inconsistent = [r.volume for r in results if r.ok]
@@ -284,9 +309,16 @@ class TideRun:
                 log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
             self._run_posts(reversed(pre_done if aborted else commands), timeout)
             down.posts_done()
+        try:
+            if staged and not aborted:  # containers up
+                results += self._run_cranes(group, list(staged), staged)
+        finally:
+            for stage in staged.values():
+                staging.remove(self.engine, stage.name)
         if aborted:
             log.error("%s", aborted)
             results = self._fail(group, f"not backed up: {aborted}")
+        results.sort(key=lambda result: group.volumes.index(result.volume))
         # Their snapshots exist but cannot be trusted: never a restore's default.
         mark_inconsistent(self.engine, self.call, inconsistent, str(aborted))
         for result in results:
@@ -315,12 +347,61 @@ class TideRun:
                     return f'container "{step.container.name}" {why}'
         return None
 
-    def _run_cranes(self, group: Group) -> List[VolumeResult]:
-        workers = min(self.tide.max_concurrent, self.crane.max_concurrent, len(group.volumes))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda volume: self._run_crane(group, volume), group.volumes))
+    def _stage(
+        self, group: Group, down: bool, staged: Dict[str, staging.Stage]
+    ) -> Tuple[Dict[str, staging.Stage], List[VolumeResult]]:
+        """Copy each volume of the group to a stage, containers down (`down`): the stages
+        made (filled into `staged` as they are made, for the caller to remove whatever
+        happens), and the volumes that failed (staging = always). A volume that auto cannot
+        stage is left out of both: its crane runs the classic way, containers down."""
+        mode = self.staging
+        failed: List[VolumeResult] = []
+        if mode == "never" or not down:
+            return staged, failed
+        for volume in group.volumes:
+            self._check_aborted(f"group {group.name}")
+            if volume in self.call.binds:
+                continue  # a bind mount's directory: the classic way (a stager mounts volumes)
+            try:
+                # A missing volume: mounting it would create it (its crane says it is gone).
+                self.engine.api.inspect_volume(volume)
+            except NotFound:
+                continue
+            if restoring.of(self.record.entries(), volume):
+                continue  # its crane says why it is not backed up
+            try:
+                stage = staging.make(
+                    self.engine, self.crane.image, volume, mode, self.call.labels(volume),
+                    self.config.state_directory, self.tide.crane_timeout, self.run_id,
+                )  # fmt: skip
+            except (staging.StageFailed, *ENGINE_ERRORS, EngineError) as error:
+                why = error if isinstance(error, staging.StageFailed) else describe(error)
+                self._check_aborted(f"group {group.name}")
+                if mode == "always":
+                    message = f"cannot be staged (staging = always): {why}"
+                    log.error("volume %s: %s", volume, message)
+                    failed.append(self._volume(volume, group, False, message))
+                else:
+                    log.warning("volume %s: not staged (%s): backed up with its containers"
+                                " down", volume, why)  # fmt: skip
+                continue
+            staged[volume] = stage
+            log.info("volume %s: staged in %.2f s (%s)", volume, stage.seconds, stage.way)
+        return staged, failed
 
-    def _run_crane(self, group: Group, volume: str) -> VolumeResult:
+    def _run_cranes(
+        self, group: Group, volumes: List[str], stages: Optional[Dict[str, staging.Stage]] = None
+    ) -> List[VolumeResult]:
+        if not volumes:
+            return []
+        stages = stages or {}
+        workers = min(self.tide.max_concurrent, self.crane.max_concurrent, len(volumes))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda v: self._run_crane(group, v, stages.get(v)), volumes))
+
+    def _run_crane(
+        self, group: Group, volume: str, stage: Optional[staging.Stage] = None
+    ) -> VolumeResult:
         started, wall = time.monotonic(), time.time()
         crane = self.crane
         code, error, report = None, None, None
@@ -331,8 +412,11 @@ class TideRun:
                 error = f"half restored: not backed up until `{restoring.command(unfinished)}`"
             else:
                 self.observers.volume_started(self.view, volume)
-                log.info("volume %s: backing up (crane %s)", volume, crane.name)
-                code, report = self.call.backup(self.engine, volume, self._aborting)
+                log.info("volume %s: backing up (crane %s)%s", volume, crane.name,
+                         " from its stage, containers up" if stage else "")  # fmt: skip
+                code, report = self.call.backup(
+                    self.engine, volume, self._aborting, stage=stage.name if stage else None
+                )
                 if code != 0:
                     error = f'crane "{crane.name}" exited with {code}'
         except Interrupted:

@@ -16,6 +16,7 @@ NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.notify
 
 PULLS = ("always", "missing", "never")
 SELECTS = ("labels", "all")
+STAGINGS = ("auto", "always", "never")  # salvage.staging.MODES
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
                  "volume.shrunk", "verify.failure")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
@@ -276,4 +277,5 @@ SECRETS = Check(
 GROUPING = choice(GROUPINGS)
 PULL = choice(PULLS)
 SELECT = choice(SELECTS)
+STAGING = choice(STAGINGS)
 KIND = choice(NOTIFY_KINDS)

@@ -245,6 +245,18 @@ class Tide:
             shown="none",
         ),
     )
+    staging: str = field(
+        default="auto",
+        metadata=key(
+            c.STAGING,
+            "`auto`: while a group's containers are down, copy each volume to a stage volume"
+            " (reflinks where the file system has them), bring the containers back, then back"
+            " up the stage; the classic way when the stage does not fit. `always`: a volume"
+            " that cannot be staged fails. `never`: containers stay down for the whole backup"
+            " (README, Staging)",
+            hint="auto | always | never: containers down only for a local copy",
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,9 @@ class FakeAPIClient:
         # What a crane (or any container salvage creates) does: its exit code; it may act
         # on the fake meanwhile, and say things (container.logs).
         self.crane: Callable[[FakeAPIClient, FakeContainer], int] = lambda api, crane: 0
+        # A stager (salvage.staging): by default it cannot stage, as in an image without
+        # GNU cp, so that a run goes the classic way.
+        self.stager: Callable[[FakeAPIClient, FakeContainer], int] = _cannot_stage
         # What a command does: (exit code, output), or None for one that never ends.
         self.commands: Callable[[FakeContainer, str], Optional[Tuple[int, str]]] = (
             lambda container, command: (0, "")
@@ -311,7 +314,7 @@ class FakeAPIClient:
         """The crane runs here: `crane` says its exit code (unless it was killed)."""
         c = self._get(ref)
         if c.status == "running":
-            code = self.crane(self, c)
+            code = (self.stager if "salvage.stage" in c.labels else self.crane)(self, c)
             if c.status == "running":  # not killed meanwhile
                 c.exit_code = code
                 self._set(c, "exited")
@@ -403,3 +406,8 @@ def _volumes(mounts: list, binds) -> Tuple[str, ...]:
     if isinstance(binds, list):  # a dict binds host paths
         named += [b.split(":")[0] for b in binds if not b.startswith("/")]
     return tuple(named)
+
+
+def _cannot_stage(api, container) -> int:
+    container.logs.append(b"the crane image has no GNU cp (--reflink)\n")
+    return 3

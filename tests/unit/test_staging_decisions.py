@@ -1,0 +1,97 @@
+"""Staging's decisions on the fake engine (salvage.staging): which way each volume goes,
+and that a stage never outlives its run. The copy itself is tested on a real engine
+(tests/faults/test_staging.py)."""
+
+from __future__ import annotations
+
+from test_run_decisions import AS_FOUND, TIDE, backup, cranes, scene, states
+
+from salvage.config.validate import validate
+from salvage.engine.discovery import discover
+from salvage.planning import plan_tide
+
+
+def _config(tmp_path, staging: str):
+    found, problems = validate(
+        {"state_directory": str(tmp_path / "state"), "tides": {"daily": {"staging": staging}}},
+        "test.toml",
+    )
+    assert not problems
+    return found
+
+
+def _stagers(fake):
+    return [c for c in fake.created if c.labels.get("salvage.stage")]  # not the probe
+
+
+def _staging(api, container) -> int:
+    container.logs.append(b"reflink\n")
+    return 0
+
+
+def test_a_staged_volume_is_backed_up_from_its_stage_with_every_container_back(fake, tmp_path):
+    scene(fake)
+    fake.stager = _staging
+    seen = {}
+
+    def crane(api, container):
+        seen.update({c: api.state(c) for c in ("db", "web", "old")})
+        seen["mounts"] = [(m["Source"], m["ReadOnly"]) for m in container.host_config["mounts"]]
+        seen["volume"] = container.env["SALVAGE_VOLUME_NAME"]
+        return 0
+
+    fake.crane = crane
+    result = backup(fake, _config(tmp_path, "auto"))
+    assert result.exit_code == 0 and result.downtime > 0
+    (stager,) = _stagers(fake)
+    (stage,) = seen["mounts"]
+    assert stage[0].startswith("salvage-stage-") and stage[1] is True  # read-only
+    assert set(stager.volumes) == {"data", stage[0]}
+    assert seen["volume"] == "data"  # the crane is told the original's name
+    assert (seen["db"], seen["web"]) == ("running", "running")  # up while the crane runs
+    assert states(fake) == AS_FOUND
+    assert not [v for v in fake.volume_list if v.startswith("salvage-stage-")]
+
+
+def test_auto_goes_the_classic_way_when_it_cannot_stage(fake, tmp_path, caplog):
+    scene(fake)  # the fake's stager cannot stage by default (no GNU cp)
+    seen = {}
+    fake.crane = lambda api, container: seen.update(db=api.state("db")) or 0
+    result = backup(fake, _config(tmp_path, "auto"))
+    assert result.exit_code == 0 and seen["db"] == "exited"  # down during the crane
+    notices = [r for r in caplog.records if "not staged" in r.getMessage()]
+    assert len(notices) == 1 and "no GNU cp" in notices[0].getMessage()
+    assert _stagers(fake) == []  # asked once, before anything went down
+    assert not [v for v in fake.volume_list if v.startswith("salvage-stage-")]
+
+
+def test_always_fails_a_volume_it_cannot_stage_and_runs_no_crane(fake, tmp_path):
+    scene(fake)
+    result = backup(fake, _config(tmp_path, "always"))
+    assert result.exit_code == 1
+    assert [v.message for v in result.volumes][0].startswith("cannot be staged (staging = always)")
+    assert cranes(fake) == [] and states(fake) == AS_FOUND
+    assert not [v for v in fake.volume_list if v.startswith("salvage-stage-")]
+
+
+def test_never_makes_no_stage(fake, tmp_path):
+    scene(fake)
+    fake.stager = _staging
+    assert backup(fake, _config(tmp_path, "never")).exit_code == 0
+    assert _stagers(fake) == [] and len(cranes(fake)) == 1
+
+
+def test_nothing_is_staged_when_no_container_goes_down(fake, tmp_path):
+    fake.add_volume("data")
+    fake.add_container("db", labels={**TIDE, "salvage.action": "ignore"}, volumes=("data",))
+    fake.stager = _staging
+    assert backup(fake, _config(tmp_path, "always")).exit_code == 0
+    assert _stagers(fake) == [] and len(cranes(fake)) == 1
+
+
+def test_plan_says_which_way_each_group_goes(fake, tmp_path):
+    scene(fake)
+    for mode, way in (("auto", "staged if it fits"), ("always", "staged"), ("never", "classic")):
+        config = _config(tmp_path, mode)
+        plan = plan_tide(discover(fake.engine(), [config.tides["daily"]]), config, "daily")
+        assert plan.as_dict()["groups"][0]["staging"]["way"] == way
