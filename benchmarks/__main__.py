@@ -14,11 +14,11 @@ import traceback
 from pathlib import Path
 from typing import Callable, List
 
-from benchmarks import discovery, downtime, report, startup, throughput
+from benchmarks import discovery, downtime, peers, report, startup, throughput
 from benchmarks.engine import ROOT, Engine
 from benchmarks.measure import Result
 
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B9")
 
 
 def _parse() -> argparse.Namespace:
@@ -79,6 +79,8 @@ def main() -> int:
             bench("B2", "parallel cranes", lambda: downtime.b2_parallel(engine, four, **kw))
         if args.only & {"B3", "B5"}:
             bench("B3/B5", "scale", lambda: discovery.b3_b5_scale(engine, **kw))
+        if "B9" in args.only:
+            bench("B9", "vs backup-docker-to-local", lambda: peers.b9_peers(engine, **kw))
         results.sort(key=lambda r: r.key)
         if args.report:
             report.write(engine, results, time.monotonic() - started, Path(args.report))
