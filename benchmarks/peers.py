@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import List
 
-from benchmarks.engine import BUSYBOX, ROOT, Engine
+from benchmarks.engine import BUSYBOX, MB, ROOT, Engine
 from benchmarks.measure import Result, interleaved, ratio, retried, run_salvage, write_config
 
 B9_BAR, B9_ROUNDS = 0.7, 5
@@ -118,6 +118,10 @@ def b9_peers(engine: Engine, rounds: int = B9_ROUNDS) -> List[Result]:
         command = [str(baudolo), "--only-files", "--compose-dir", str(compose_dir),
                    "--backups-dir", str(target), "--repo-name", "bench"]  # fmt: skip
         _run(command + (["--volumes-no-backup-required", *others] if others else []), engine.env)
+        for volume in volumes:  # <machine id>/<repo>/<generation>/<volume>/files/
+            copies = list(target.glob(f"*/bench/*/{volume}/files/data.bin"))
+            if [c.stat().st_size for c in copies] != [100 * MB]:
+                raise RuntimeError(f"baudolo left no full copy of {volume}: {copies}")
 
     def down(action) -> float:
         def once() -> float:
