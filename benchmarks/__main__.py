@@ -14,11 +14,11 @@ import traceback
 from pathlib import Path
 from typing import Callable, List
 
-from benchmarks import discovery, downtime, parallel, report, staging, startup, throughput
+from benchmarks import discovery, downtime, parallel, peers, report, staging, startup, throughput
 from benchmarks.engine import ROOT, Engine
 from benchmarks.measure import Result
 
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B10")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10")
 
 
 def _parse() -> argparse.Namespace:
@@ -85,9 +85,11 @@ def main() -> int:
             bench("B7", "staged downtime", lambda: staging.b7_staging(engine, two, **kw))
         if args.only & {"B3", "B5"}:
             bench("B3/B5", "scale", lambda: discovery.b3_b5_scale(engine, **kw))
+        if "B9" in args.only:
+            bench("B9", "vs backup-docker-to-local", lambda: peers.b9_peers(engine, **kw))
         if "B10" in args.only:
             bench("B10", "parallel stops", lambda: parallel.b10_parallel_stops(engine, **kw))
-        results.sort(key=lambda r: int(r.key[1:].split("/")[0]))  # B10 after B6
+        results.sort(key=lambda r: int(r.key[1:].split("/")[0]))  # B10 after B9
         if args.report:
             report.write(engine, results, time.monotonic() - started, Path(args.report))
         else:

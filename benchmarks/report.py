@@ -64,6 +64,23 @@ and volume is labelled `salvage-bench.run` and removed at the end.
 On an engine shared with other salvage runs (tests), their recovery removes every crane
 it finds, ours included; a round that fails so is run again (at most three times), and the
 output says so.
+
+**B9** B7's workload (three running containers over two 100 MB volumes, one of them using
+both) under `salvage run` with `staging = "always"` and a tar crane on the tests'
+debootstrapped Debian image (GNU cp), against backup-docker-to-local 7.1.1 (`baudolo
+--only-files`), installed from PyPI into a venv under /tmp made by the system's python3 and
+kept between runs. baudolo needs no image: it runs rsync on the host (root, a local
+engine) on each volume's mountpoint under the data root. Per volume it copies live, then
+`docker stop`s the running containers using that volume, copies again with
+`rsync --checksum`, and `docker start`s them: its documented consistent way
+(`--images-no-stop-required` skips the stop and the consistency; `--snapshot btrfs|zfs`
+copies from a file-system snapshot with nothing stopped, on such a data root only, not
+measured). Stopping per volume, it stops the container over both volumes twice and copies
+its two volumes at different moments, not from one state of it; salvage stops the group
+once. A container's downtime is the sum of its die to start windows on both sides, a
+round's figure the longest of the three. Every round starts from an empty backup
+directory (the stopped pass reads every byte either way). Where the data root has no
+reflinks (ext4) salvage's stages are plain copies.
 """
 
 
