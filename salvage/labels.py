@@ -53,6 +53,11 @@ SCRATCH = "salvage.scratch"
 RESTORED = "salvage.restored"
 # On a stage volume and its stager (salvage.staging): the volume it is a copy of.
 STAGE = "salvage.stage"
+# The names of salvage's own volumes, a prefix and 12 hex digits: a restore's scratch volume
+# (of its run) and a stage. A socket proxy can allow removing these and no other
+# (proxy-config); selection never backs one up.
+SCRATCH_PREFIX = "salvage-restore-"
+STAGE_PREFIX = "salvage-stage-"
 # The crane API version a crane image declares (LABEL in its Dockerfile).
 CRANE_API = "salvage.crane.api"
 # The tide-wide actions a crane image offers, e.g. "init retention" (docs/crane-interface.md).

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from salvage import dumps, labels
-from salvage.engine.volumes import SCRATCH_PREFIX
 from salvage.model import Bind, Container, Host, Problem, Volume
 
 BIND_PREFIX = "bind_"
@@ -82,7 +81,7 @@ def own(volume: Volume) -> bool:
     it carries salvage's labels (salvage.scratch, salvage.instance...), which users don't
     set on volumes but for salvage.exclude."""
     marks = [k for k in volume.labels if k.startswith("salvage.") and k != labels.EXCLUDE]
-    return volume.name.startswith(SCRATCH_PREFIX) or bool(marks)
+    return volume.name.startswith(labels.SCRATCH_PREFIX) or bool(marks)
 
 
 def bind_users(host: Host, host_path: str) -> Tuple[Container, ...]:

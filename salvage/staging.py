@@ -24,8 +24,7 @@ from salvage.errors import SalvageError
 from salvage.model import Problem
 
 log = logging.getLogger("salvage")
-# Named STAGE_PREFIX + 12 hex digits: a socket proxy can allow removing these and no other.
-STAGE_PREFIX = "salvage-stage-"
+STAGE_PREFIX = labels.STAGE_PREFIX
 
 # $1: "check" (auto: stage only when it fits) or "force" (always). Reflinks are probed with
 # a file of the volume itself: they work only when source and stage share a file system.

@@ -75,9 +75,7 @@ def replace(engine: Engine, image: str, scratch: str, target: str, tags: Mapping
         raise HelperFailed(f"copying the restored data into volume {target}: {error}") from None
 
 
-# A restore's scratch volume is named SCRATCH_PREFIX + 12 hex digits of its run: a socket
-# proxy can then allow salvage to remove these volumes and no other (proxy-config).
-SCRATCH_PREFIX = "salvage-restore-"
+SCRATCH_PREFIX = labels.SCRATCH_PREFIX
 
 
 def scratch_name(run_id: str) -> str:
