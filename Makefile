@@ -40,16 +40,17 @@ test-debian: deps ## the tests on the distribution's own Python and libraries (p
 bench: deps dev ## benchmarks on a real engine (DOCKER_HOST, else a private dockerd); writes docs/performance.md
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
-lint: dev ## ruff: lint and formatting
+lint: dev ## ruff (lint and formatting) and mypy (types)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy salvage
 
 config-docs: ## regenerate docs/configuration.md's key tables and examples/salvage.toml from salvage/config/schema.py
 	PYTHONPATH=$(CURDIR) $(PYTHON) -m salvage.config.docs
 
 cranes: ## build the reference crane images, tar and restic (BASE=... to choose their base)
-	docker build --build-arg BASE=$(BASE) -t salvage/crane-tar:latest salvage/cranes/tar
-	docker build --build-arg BASE=$(BASE) -t salvage/crane-restic:latest salvage/cranes/restic
+	docker build --build-arg BASE=$(BASE) -t salvage/crane-tar:latest salvage/crane/images/tar
+	docker build --build-arg BASE=$(BASE) -t salvage/crane-restic:latest salvage/crane/images/restic
 
 demo: ## install salvage (the .deb where apt is) and back up an example compose stack
 	scripts/install-deps demo

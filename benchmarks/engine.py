@@ -116,7 +116,7 @@ class Engine:
         for command in (
             [str(ROOT / "scripts/busybox-image"), BUSYBOX],
             ["docker", "build", "-q", "--build-arg", f"BASE={BUSYBOX}", "-t", TAR_CRANE,
-             str(ROOT / "salvage/cranes/tar")],
+             str(ROOT / "salvage/crane/images/tar")],
         ):  # fmt: skip
             done = subprocess.run(command, env=self.env, capture_output=True, text=True)
             if done.returncode != 0:

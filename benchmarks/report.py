@@ -26,7 +26,7 @@ absolute. How each is measured: [benchmarks/](../benchmarks/) and the notes belo
 NOTES = """## What is measured
 
 Images: a busybox base from the host's static busybox (scripts/busybox-image) and the tar
-crane (salvage/cranes/tar) built on it, tagged salvage-bench/*. The 100 MB volumes hold random
+crane (salvage/crane/images/tar) built on it, tagged salvage-bench/*. The 100 MB volumes hold random
 bytes from /dev/urandom (incompressible, like media or encrypted data). Every container
 and volume is labelled `salvage-bench.run` and removed at the end.
 

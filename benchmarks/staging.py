@@ -30,7 +30,7 @@ def build_gnu_tar(engine: Engine) -> str:
     from support.debian import debian_image
 
     command = ["docker", "build", "-q", "--build-arg", f"BASE={debian_image(engine.host)}",
-               "-t", GNU_TAR, str(ROOT / "salvage/cranes/tar")]  # fmt: skip
+               "-t", GNU_TAR, str(ROOT / "salvage/crane/images/tar")]  # fmt: skip
     done = subprocess.run(command, env=engine.env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)}: {done.stderr.strip()}")

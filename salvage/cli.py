@@ -50,12 +50,12 @@ def _engine(config):
 
 @contextlib.contextmanager
 def _locked(config, service=None, timeout=None):
-    """One salvage at a time (salvage.lock); a clear error when the wait is too long.
+    """One salvage at a time (salvage.safety.lock); a clear error when the wait is too long.
     `service` (salvage.systemd.notify) shows the wait in `systemctl status`."""
     import errno
     import logging
 
-    from salvage import lock
+    from salvage.safety import lock
 
     timeout = config.lock_timeout if timeout is None else timeout
 
@@ -96,7 +96,7 @@ def _configured(config, tides: Tuple[str, ...], service) -> Tuple[str, ...]:
     (after READY=1: a Type=notify unit that exits before it has failed)."""
     import logging
 
-    from salvage.model import Problem
+    from salvage.core.model import Problem
 
     for tide in tides:
         if tide not in config.tides:
@@ -178,22 +178,22 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _observers(config, interactive: bool = False) -> list:
-    """The observers of a run under this configuration (salvage.observers). Each concern
+    """The observers of a run under this configuration (salvage.report.observers). Each concern
     adds itself here, imported lazily so that a command that does not run a tide does not
     pay for it."""
-    from salvage.history import Recorder
+    from salvage.report.history import Recorder
 
     observers: list = [Recorder(config)]
     if config.metrics_directory:
-        from salvage.metrics import Metrics
+        from salvage.report.metrics import Metrics
 
         observers.append(Metrics(config))  # after the Recorder: it reads the history
     if config.notify:
-        from salvage.notify import Notifier
+        from salvage.report.notify import Notifier
 
         observers.append(Notifier(config))
     if interactive:
-        from salvage.progress import Progress
+        from salvage.report.progress import Progress
 
         observers.append(Progress())
     from salvage.systemd import inhibit, notify
@@ -220,7 +220,7 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
     if dry_run:
         return ctx.invoke(plan, tides=tides, as_json=False)  # it exits
     from salvage.actions import run as action
-    from salvage.downtime import signals_unwind
+    from salvage.safety.downtime import signals_unwind
     from salvage.systemd import notify
 
     # Under systemd: READY=1 once the lock is held, STOPPING=1 (and EXIT_STATUS=) at the end.
@@ -244,9 +244,9 @@ def run(ctx: click.Context, tides: Tuple[str, ...], dry_run: bool, if_configured
 def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
     """Show what a run would do: groups, containers and their actions. Changes nothing."""
     from salvage.actions.plan import dump_dicts, render
-    from salvage.dumps import tide_dumps
+    from salvage.core.dumps import tide_dumps
+    from salvage.core.planning import plan_tide
     from salvage.engine.discovery import discover
-    from salvage.planning import plan_tide
 
     config = _config(ctx)
     names = _tides(config, tides)
@@ -338,7 +338,7 @@ def history(
 ) -> None:  # fmt: skip
     """The recorded runs, newest first, with each volume's result, time and downtime."""
     from salvage.actions.history import render
-    from salvage.history import History
+    from salvage.report.history import History
     from salvage.terminal import Paint
 
     config = _config(ctx)
@@ -377,8 +377,8 @@ def completion(shell: str) -> None:
 def recover(ctx: click.Context, if_idle: bool) -> None:
     """Bring back every container a salvage run left down (after a crash or a kill)."""
     from salvage.actions.recover import recover as action
-    from salvage.downtime import signals_unwind
-    from salvage.lock import is_held
+    from salvage.safety.downtime import signals_unwind
+    from salvage.safety.lock import is_held
 
     config = _config(ctx)
     engine = _engine(config)
@@ -409,7 +409,7 @@ def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json:
     and no VOLUME: every volume that machine has snapshots of."""
     from salvage.actions import snapshots as action
     from salvage.actions.restore_host import pick_tide
-    from salvage.invoke import Call
+    from salvage.crane.invoke import Call
 
     config = _config(ctx)
     if not volume and not machine:
@@ -470,7 +470,7 @@ def restore(ctx: click.Context, volume: str, snapshot: str, dump: str, yes: bool
     CONTAINER --yes, replay a database dump into its running container."""
     from salvage.actions.restore import restore as action
     from salvage.actions.snapshots import moment
-    from salvage.downtime import signals_unwind
+    from salvage.safety.downtime import signals_unwind
 
     if dump:
         if machine or every or before or dry_run:

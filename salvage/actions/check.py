@@ -6,7 +6,7 @@ import os
 from typing import List
 
 from salvage.config import Config
-from salvage.model import Problem
+from salvage.core.model import Problem
 from salvage.systemd import calendar, generator
 
 
@@ -39,9 +39,9 @@ def secrets(config: Config) -> List[Problem]:
 
 def labels(engine, config: Config) -> List[Problem]:
     """The labels on the engine's containers, against the configuration."""
-    from salvage import dumps
+    from salvage.core import dumps
+    from salvage.core.planning import check_host
     from salvage.engine.discovery import discover
-    from salvage.planning import check_host
 
     host = discover(engine, config.tides.values())
     return check_host(host, config) + dumps.check(host, config.tides)

@@ -17,18 +17,18 @@ import threading
 import time
 from typing import Optional, Tuple
 
-from salvage import dumps
 from salvage.actions.snapshots import RestoreError, choose, snapshots
-from salvage.backup_report import Report
 from salvage.config import Config
-from salvage.dumps import Dump
+from salvage.core import dumps
+from salvage.core.dumps import Dump
+from salvage.crane.backup_report import Report
+from salvage.crane.invoke import Call
 from salvage.engine import containers
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, container_name, ensure_image
 from salvage.engine.discovery import discover
 from salvage.engine.streams import Stderr, close_input, exec_exit_code, exec_start, pump, raw
 from salvage.errors import SalvageError
-from salvage.invoke import Call
 
 log = logging.getLogger("salvage")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from salvage.humanize import duration, moment, size
+from salvage.core.humanize import duration, moment, size
 from salvage.terminal import Paint
 
 RESULT_STYLE = {"success": "green", "failure": "red", "unfinished": "red", "running": "yellow"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from salvage.dumps import Dump
-from salvage.model import Problem
-from salvage.planning import Plan
+from salvage.core.dumps import Dump
+from salvage.core.model import Problem
+from salvage.core.planning import Plan
 
 NOTE = {"none": "left as it is", "ignore": "keeps running"}
 

@@ -20,10 +20,10 @@ import textwrap
 from typing import List, Set, Tuple
 
 from salvage.config import Config
+from salvage.core.labels import VOLUME_NAME
+from salvage.crane.staging import STAGE_PREFIX
 from salvage.engine.volumes import SCRATCH_PREFIX
 from salvage.errors import EXIT_CONFIG, SalvageError
-from salvage.labels import VOLUME_NAME
-from salvage.staging import STAGE_PREFIX
 
 # Keys of a container create body (any level; Docker matches keys without regard to case):
 # what docker-py sends for salvage's cranes and helper containers, and salvage's labels.

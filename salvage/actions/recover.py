@@ -1,6 +1,6 @@
 """`salvage recover`: bring back every container that a salvage run left down.
 
-Reads the record (salvage.record) that runs write before each change, restores each
+Reads the record (salvage.safety.record) that runs write before each change, restores each
 container to its prior state unless someone else changed it since, runs due
 post-commands, removes leftover cranes, stagers and stage volumes, and clears what it
 handled. Idempotent: with an empty record it only looks for leftovers. Runs at the start
@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from typing import List
 
-from salvage import labels, restoring, staging, states
 from salvage.config import Config
 from salvage.config.schema import Tide
+from salvage.core import labels
+from salvage.core.model import Problem
+from salvage.crane import staging
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.errors import DockerException
-from salvage.model import Problem
-from salvage.record import Record, RecordError
+from salvage.safety import restoring, states
+from salvage.safety.record import Record, RecordError
 
 log = logging.getLogger("salvage")
 

@@ -12,12 +12,12 @@ data it was not asked to replace.
 3. The crane restores into a scratch volume of salvage's own, first: it reads the snapshot
    before anything (a safety backup's retention) could remove it, and a crane that fails
    leaves the target as it was.
-4. Only then are the target's users stopped, through the record (salvage.record) like a
+4. Only then are the target's users stopped, through the record (salvage.safety.record) like a
    backup's, the safety backup taken, the scratch copied onto the target (a local copy in a
    helper container), and the users brought back. The scratch volume is removed (by
    `salvage recover` if salvage dies).
 
-A bind mount's backup (salvage.selection) is restored into a host directory: the one some
+A bind mount's backup (salvage.core.selection) is restored into a host directory: the one some
 container bind-mounts now under that backup name, only with --force (a safety backup of it
 first), or `--to /new/path`, a directory that does not exist yet. The metadata's host path
 is never used: a backup store cannot make a restore write anywhere else.
@@ -35,18 +35,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import List, Optional, Tuple
 
-from salvage import labels, ordering, restoring, selection
 from salvage.actions.snapshots import RestoreError, choose, snapshots, tide_of
 from salvage.config import Config
-from salvage.downtime import Downtime
+from salvage.core import labels, ordering, selection
+from salvage.core.model import Host, Problem
+from salvage.core.planning import stop_order
+from salvage.crane.invoke import Call
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, ensure_image
 from salvage.engine.discovery import discover
-from salvage.invoke import Call
-from salvage.model import Host, Problem
-from salvage.planning import stop_order
-from salvage.record import Entry, Record
+from salvage.safety import restoring
+from salvage.safety.downtime import Downtime
+from salvage.safety.record import Entry, Record
 
 log = logging.getLogger("salvage")
 # A safety backup must never remove the snapshot being restored (docs/crane-interface.md).

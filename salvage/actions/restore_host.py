@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import List, Optional
 
-from salvage import labels, restoring
 from salvage.actions.restore import _options, restore, volume_spec
 from salvage.actions.snapshots import RestoreError, Snapshot, choose, machine_volumes, snapshots
 from salvage.config import Config, Tide
+from salvage.core import labels
+from salvage.crane.invoke import Call
 from salvage.engine import volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import check_secrets, ensure_image
 from salvage.engine.discovery import discover
-from salvage.invoke import Call
-from salvage.record import Record
+from salvage.safety import restoring
+from salvage.safety.record import Record
 
 log = logging.getLogger("salvage")
 

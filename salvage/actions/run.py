@@ -1,9 +1,9 @@
 """`salvage run`: back up the volumes of a tide, one group after another.
 
 For each group: run the pre-commands, put the containers into their safe states (at once,
-but dependents before their dependencies: salvage.ordering), run one crane per volume (up
+but dependents before their dependencies: salvage.core.ordering), run one crane per volume (up
 to max_concurrent at once), then, whatever happened, bring every changed container back
-(dependencies first) and run the post-commands. With staging (salvage.staging), the
+(dependencies first) and run the post-commands. With staging (salvage.crane.staging), the
 containers are down only while each volume is copied to a stage; the cranes back up the
 stages once the containers are back.
 """
@@ -18,25 +18,29 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from salvage import dumps, restoring, shrink, staging, states
 from salvage.actions.dump import take as take_dump
 from salvage.actions.recover import recover
 from salvage.actions.snapshots import mark_inconsistent
 from salvage.config import Config
-from salvage.downtime import Downtime, Interrupted, signals_unwind, stop_cranes
-from salvage.dumps import Dump
+from salvage.core import dumps
+from salvage.core.dumps import Dump
+from salvage.core.model import LIVE, Problem
+from salvage.core.planning import Group, Plan, plan_tide
+from salvage.core.results import TideResult, VolumeResult, stored
+from salvage.crane import staging
+from salvage.crane.invoke import Call
 from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
 from salvage.engine.errors import ENGINE_ERRORS, NotFound
 from salvage.errors import EXIT_FAILED, EXIT_OK
-from salvage.invoke import Call
-from salvage.model import LIVE, Problem
-from salvage.observers import Observer, Observers, RunView, Veto
-from salvage.planning import Group, Plan, plan_tide
-from salvage.record import Record, RecordError
-from salvage.results import TideResult, VolumeResult, stored
+from salvage.report import shrink
+from salvage.report.history import History, HistoryError
+from salvage.report.observers import Observer, Observers, RunView, Veto
+from salvage.safety import restoring, states
+from salvage.safety.downtime import Downtime, Interrupted, signals_unwind, stop_cranes
+from salvage.safety.record import Record, RecordError
 
 log = logging.getLogger("salvage")
 
@@ -389,6 +393,15 @@ class TideRun:
             log.info("volume %s: staged in %.2f s (%s)", volume, stage.seconds, stage.way)
         return staged, failed
 
+    def _previous(self, volume: str) -> Optional[str]:
+        """The snapshot the crane reported for the volume's last good backup in this tide:
+        a hint (restic's parent) that saves the crane a lookup."""
+        try:
+            last = History(self.config.state_directory).last_good(self.tide.name, volume)
+        except HistoryError:
+            return None  # only a hint: the crane looks it up itself
+        return last.get("snapshot") if last else None
+
     def _run_cranes(
         self, group: Group, volumes: List[str], stages: Optional[Dict[str, staging.Stage]] = None
     ) -> List[VolumeResult]:
@@ -415,8 +428,9 @@ class TideRun:
                 log.info("volume %s: backing up (crane %s)%s", volume, crane.name,
                          " from its stage, containers up" if stage else "")  # fmt: skip
                 code, report = self.call.backup(
-                    self.engine, volume, self._aborting, stage=stage.name if stage else None
-                )
+                    self.engine, volume, self._aborting, stage=stage.name if stage else None,
+                    previous=self._previous(volume),
+                )  # fmt: skip
                 if code != 0:
                     error = f'crane "{crane.name}" exited with {code}'
         except Interrupted:

@@ -10,14 +10,14 @@ from datetime import datetime, timezone
 from typing import List, Optional
 
 from salvage.config import Config, Tide
-from salvage.dumps import tide_dumps
+from salvage.core.dumps import tide_dumps
+from salvage.core.labels import VOLUME_NAME
+from salvage.core.planning import tide_volumes
+from salvage.crane.invoke import Call
 from salvage.engine import client
 from salvage.engine.client import Engine
 from salvage.engine.discovery import discover
 from salvage.errors import SalvageError
-from salvage.invoke import Call
-from salvage.labels import VOLUME_NAME
-from salvage.planning import tide_volumes
 
 log = logging.getLogger("salvage")
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import time
 from typing import Callable, List, Optional
 
-from salvage import restoring, schedule
-from salvage.history import History
-from salvage.humanize import age, count, moment, size
-from salvage.record import Record, RecordUnreadable
+from salvage.core.humanize import age, count, moment, size
+from salvage.report.history import History
+from salvage.safety import restoring
+from salvage.safety.record import Record, RecordUnreadable
+from salvage.systemd import schedule
 from salvage.terminal import Paint
 
 # A run takes a while and a timer fires a little late: a volume is overdue once its last

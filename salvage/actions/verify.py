@@ -13,17 +13,17 @@ import logging
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from salvage import metrics
 from salvage.actions.snapshots import RestoreError, tide_of
 from salvage.config import Config
-from salvage.dumps import tide_dumps
+from salvage.core.dumps import tide_dumps
+from salvage.core.planning import tide_volumes
+from salvage.crane.invoke import Call
 from salvage.engine import volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.cranes import CraneTimeout, ensure_image, tide_actions
 from salvage.engine.discovery import discover
-from salvage.history import History, HistoryError
-from salvage.invoke import Call
-from salvage.planning import tide_volumes
+from salvage.report import metrics
+from salvage.report.history import History, HistoryError
 
 log = logging.getLogger("salvage")
 
@@ -140,7 +140,7 @@ def _notify(config: Config, call: Call, volume: str, why: str) -> None:
     more)."""
     if not config.notify:
         return
-    from salvage.notify import message, send
+    from salvage.report.notify import message, send
 
     event = message.verify_failed(call, volume, why)
     for target in config.notify:

@@ -8,15 +8,15 @@ import os
 import re
 from typing import Any, Callable, Dict, Tuple
 
-from salvage.grouping import MODES as GROUPINGS
-from salvage.labels import VOLUME_NAME
-from salvage.notify import KINDS
+from salvage.core.grouping import MODES as GROUPINGS
+from salvage.core.labels import VOLUME_NAME
+from salvage.report.notify import KINDS
 
-NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.notify
+NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.report.notify
 
 PULLS = ("always", "missing", "never")
 SELECTS = ("labels", "all")
-STAGINGS = ("auto", "always", "never")  # salvage.staging.MODES
+STAGINGS = ("auto", "always", "never")  # salvage.crane.staging.MODES
 NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
                  "volume.shrunk", "verify.failure")  # fmt: skip
 INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",

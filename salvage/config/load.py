@@ -11,8 +11,8 @@ from typing import List, Optional
 
 from salvage.config.schema import DEFAULT_PATH, Config
 from salvage.config.validate import validate
+from salvage.core.model import Problem
 from salvage.errors import EXIT_CONFIG, SalvageError
-from salvage.model import Problem
 
 if sys.version_info >= (3, 11):
     import tomllib

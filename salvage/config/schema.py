@@ -17,7 +17,7 @@ DEFAULT_PATH = "/etc/salvage/salvage.toml"
 DEFAULT_STATE_DIRECTORY = "/var/lib/salvage"
 SECRETS_DIR = "/run/secrets"  # where a crane finds its secret files
 
-# The reference tar crane (salvage/cranes/tar): always defined, so that a host with no
+# The reference tar crane (salvage/crane/images/tar): always defined, so that a host with no
 # configuration file, or one that only defines tides, backs up to /var/backups/salvage.
 DEFAULT_CRANE = "tar"
 DEFAULT_CRANE_IMAGE = "salvage/crane-tar:latest"

@@ -23,7 +23,7 @@ from salvage.config.schema import (
     default_crane,
     keys,
 )
-from salvage.model import Problem
+from salvage.core.model import Problem
 
 
 def _checks(cls: type) -> Dict[str, Callable[[Any], Any]]:
@@ -85,7 +85,7 @@ class _Checker:
                 continue
             fields = self.table(f"{key}.", entry, NOTIFY_KEYS)
             if "url" in fields and fields.get("kind") == "apprise":
-                from salvage.notify.apprise import check as apprise_check
+                from salvage.report.notify.apprise import check as apprise_check
 
                 if why := apprise_check(fields["url"]):
                     self.problem(f"{key}.url", why)
@@ -102,7 +102,7 @@ class _Checker:
             if fields.get("template") and fields.get("kind") != "webhook":
                 self.problem(f"{key}.template", "only a webhook has a template")
             elif fields.get("template"):
-                from salvage.notify.webhook import check  # only when there is one to check
+                from salvage.report.notify.webhook import check  # only when there is one to check
 
                 if why := check(fields["template"]):
                     self.problem(f"{key}.template", why)

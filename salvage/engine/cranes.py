@@ -24,12 +24,11 @@ from docker.utils import parse_repository_tag
 
 from salvage.config import Crane
 from salvage.config.schema import SECRETS_DIR
+from salvage.core.labels import CRANE_ACTIONS
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.errors import SalvageError
-from salvage.labels import CRANE_ACTIONS
 
 log = logging.getLogger("salvage")
-CRANE_API = "1"
 VOLUME_MOUNT = "/salvage/volume"
 META_DIR = "salvage/meta"
 
@@ -50,7 +49,7 @@ def build_context(image: str) -> Optional[str]:
     roots = (
         os.environ.get("SALVAGE_CRANES_DIR"),
         # Shipped inside the package (package data): a checkout, a wheel, pipx, the .deb.
-        os.path.join(os.path.dirname(__file__), "..", "cranes"),
+        os.path.join(os.path.dirname(__file__), "..", "crane", "images"),
     )
     for root in filter(None, roots):
         context = os.path.join(root, match.group(1))

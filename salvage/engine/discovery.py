@@ -4,7 +4,7 @@ The list answers carry almost everything planning needs (labels, state, mounts; 
 labels, driver and options). Only whether a container was started with `--rm` is in no
 list answer: for planning (`tides`), that is asked of each live container those tides
 could stop, one inspect each. salvage's own cranes are left out. The compose files of
-docker-compose 1.x projects are read for their depends_on (salvage.compose_files).
+docker-compose 1.x projects are read for their depends_on (salvage.engine.compose_files).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import dataclasses
 import os
 from typing import Iterable, Optional, Set
 
-from salvage import compose_files, labels, selection
 from salvage.config import Tide
+from salvage.core import labels, selection
+from salvage.core.model import Bind, Container, Host, Volume
+from salvage.engine import compose_files
 from salvage.engine import containers as engine_containers
 from salvage.engine.client import Engine
-from salvage.model import Bind, Container, Host, Volume
 
 
 def discover(engine: Engine, tides: Iterable[Tide] = ()) -> Host:

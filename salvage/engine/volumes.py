@@ -13,10 +13,10 @@ from typing import List, Mapping
 
 from docker.errors import DockerException, NotFound
 
-from salvage import labels
+from salvage.core import labels
+from salvage.core.model import Problem
 from salvage.engine.client import Engine, describe
 from salvage.errors import SalvageError
-from salvage.model import Problem
 
 log = logging.getLogger("salvage")
 

@@ -8,8 +8,8 @@ import subprocess
 from typing import Dict
 
 from salvage.config.schema import Config
-from salvage.model import Problem
-from salvage.schedule import SHORTHANDS
+from salvage.core.model import Problem
+from salvage.systemd.schedule import SHORTHANDS
 
 TIMEOUT = 10.0
 

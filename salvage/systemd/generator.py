@@ -28,7 +28,7 @@ from typing import Iterable, List, Optional
 
 from salvage.config import ConfigError, load
 from salvage.config.schema import DEFAULT_STATE_DIRECTORY, Config, Tide
-from salvage.model import Problem
+from salvage.core.model import Problem
 from salvage.systemd import calendar
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"

@@ -29,7 +29,7 @@ from dbus_next import BusType, Message, MessageType
 from dbus_next.aio import MessageBus
 
 from salvage.errors import SalvageError
-from salvage.observers import Observer, Veto
+from salvage.report.observers import Observer, Veto
 
 log = logging.getLogger("salvage")
 

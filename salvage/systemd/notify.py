@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import sdnotify
 
-from salvage.observers import Observer
+from salvage.report.observers import Observer
 
 log = logging.getLogger("salvage")
 

@@ -20,7 +20,7 @@ from support.harness import SCRIPT_CRANE, TAR_CRANE
 from support.scene import CALM, wait_for
 from support.watch import container_events
 
-from salvage.lock import is_held
+from salvage.safety.lock import is_held
 
 
 def _stack(scene, **labels):

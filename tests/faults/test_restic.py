@@ -24,7 +24,7 @@ def restic_image(fault_engine):
     base = debian_image(fault_engine.host)
     env = dict(os.environ, DOCKER_HOST=fault_engine.host)
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/cranes/restic")], check=True, env=env,
+                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     return RESTIC
 

@@ -19,8 +19,8 @@ from support.debian import debian_image
 from support.harness import ROOT, TAR_CRANE, archive_paths
 from support.scene import CALM, LISTING, wait_for
 
-from salvage import restoring
-from salvage.record import Record
+from salvage.safety import restoring
+from salvage.safety.record import Record
 
 RESTIC = "salvage-test/crane-restic:latest"
 UNTOUCHED = "host directory unchanged"
@@ -31,7 +31,7 @@ def restic_crane(fault_engine):
     env = dict(os.environ, DOCKER_HOST=fault_engine.host)
     base = debian_image(fault_engine.host)
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/cranes/restic")], check=True, env=env,
+                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     return RESTIC
 

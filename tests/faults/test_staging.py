@@ -386,7 +386,7 @@ def test_tar_round_trip_through_a_stage(scene, table):
     base = debian_image(scene.engine.host)
     image = "salvage-test/crane-tar-gnu:latest"
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", image,
-                    str(ROOT / "salvage/cranes/tar")], check=True, env=scene.env(),
+                    str(ROOT / "salvage/crane/images/tar")], check=True, env=scene.env(),
                    stdout=subprocess.DEVNULL)  # fmt: skip
     vol = scene.volume("data")
     mountpoint = Path(scene.api.inspect_volume(vol)["Mountpoint"])

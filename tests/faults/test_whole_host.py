@@ -140,7 +140,7 @@ def _prepare(engine: PrivateDockerd, busybox: bool = True) -> None:
     base = debian_image(engine.host)
     env = dict(os.environ, DOCKER_HOST=engine.host)
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/cranes/restic")], check=True, env=env,
+                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 

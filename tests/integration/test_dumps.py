@@ -196,7 +196,7 @@ def restic_crane(docker_host, images):
     base = debian_image(docker_host)
     env = dict(os.environ, DOCKER_HOST=docker_host)
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/cranes/restic")], check=True, env=env,
+                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     return RESTIC
 

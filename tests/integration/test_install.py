@@ -33,8 +33,8 @@ def wheel(tmp_path_factory):
 def test_wheel_carries_the_reference_cranes(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for crane in ("tar", "restic"):
-        assert f"salvage/cranes/{crane}/Dockerfile" in names
-        assert f"salvage/cranes/{crane}/entrypoint.sh" in names
+        assert f"salvage/crane/images/{crane}/Dockerfile" in names
+        assert f"salvage/crane/images/{crane}/entrypoint.sh" in names
 
 
 def test_installed_wheel_builds_a_missing_crane_from_its_own_files(wheel, stack, api, tmp_path):
@@ -61,7 +61,7 @@ def test_installed_wheel_builds_a_missing_crane_from_its_own_files(wheel, stack,
                               cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        context = os.path.join(site, "salvage", "cranes", "tar")
+        context = os.path.join(site, "salvage", "crane", "images", "tar")
         assert f'crane "tar": building {image} from {context} (first use)' in done.stderr
         assert list((tmp_path / "backups" / "wheel" / vol).glob("*.tar.gz"))
         assert stack.state(app) == "running"

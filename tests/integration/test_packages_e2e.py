@@ -139,9 +139,9 @@ def test_dpkg_installs_it_on_debians_own_libraries_and_starts_nothing(host):
                  "/usr/share/bash-completion/completions/salvage",
                  "/usr/share/zsh/vendor-completions/_salvage",
                  "/usr/share/fish/vendor_completions.d/salvage.fish",
-                 f"{PACKAGE_DIR}/cranes/tar/Dockerfile",
-                 f"{PACKAGE_DIR}/cranes/tar/entrypoint.sh",
-                 f"{PACKAGE_DIR}/cranes/restic/Dockerfile"):  # fmt: skip
+                 f"{PACKAGE_DIR}/crane/images/tar/Dockerfile",
+                 f"{PACKAGE_DIR}/crane/images/tar/entrypoint.sh",
+                 f"{PACKAGE_DIR}/crane/images/restic/Dockerfile"):  # fmt: skip
         assert path in files
     assert host.box.sh("stat -c %a /etc/salvage/salvage.toml")[1].strip() == "640"
     assert "/etc/salvage/salvage.toml" in host.box.sh("cat /var/lib/dpkg/info/salvage.conffiles")[1]
@@ -185,7 +185,7 @@ def test_start_tide_unit_backs_up_the_compose_project(host):
     assert [a for a in host.archives() if f"/pkg/{host.project}_data/" in a]
     # The crane image came from the build context the package installed.
     log = journal(host.box, unit, "-o cat")
-    assert f"building {host.crane_image} from {PACKAGE_DIR}/cranes/tar" in log, log
+    assert f"building {host.crane_image} from {PACKAGE_DIR}/crane/images/tar" in log, log
 
 
 def test_start_salvage_backs_up_every_tide(host):

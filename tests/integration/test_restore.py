@@ -42,7 +42,8 @@ MANIFEST = (
 def cranes(docker_host, images):
     base = debian_image(docker_host)
     env = dict(os.environ, DOCKER_HOST=docker_host)
-    for tag, context in ((TAR, "salvage/cranes/tar"), (RESTIC, "salvage/cranes/restic")):
+    images = "salvage/crane/images"
+    for tag, context in ((TAR, f"{images}/tar"), (RESTIC, f"{images}/restic")):
         build = ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", tag]
         subprocess.run(
             [*build, str(ROOT / context)], check=True, env=env, stdout=subprocess.DEVNULL

@@ -246,7 +246,7 @@ def test_missing_reference_crane_is_built_on_first_use(stack, salvage, api):
     try:
         done = salvage("run")
         assert done.returncode == 0, done.stderr
-        context = ROOT / "salvage/cranes/tar"
+        context = ROOT / "salvage/crane/images/tar"
         assert f'crane "tar": building {image} from {context} (first use)' in done.stderr
         assert api.inspect_image(image) and list(salvage.archives()) == [vol]
         again = salvage("run")  # built once

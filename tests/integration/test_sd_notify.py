@@ -15,7 +15,7 @@ from support.background import Background
 from support.harness import ROOT, SCRIPT_CRANE, events
 from support.notify_socket import NotifySocket
 
-from salvage import lock
+from salvage.safety import lock
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ class FakeAPIClient:
         # What a crane (or any container salvage creates) does: its exit code; it may act
         # on the fake meanwhile, and say things (container.logs).
         self.crane: Callable[[FakeAPIClient, FakeContainer], int] = lambda api, crane: 0
-        # A stager (salvage.staging): by default it cannot stage, as in an image without
+        # A stager (salvage.crane.staging): by default it cannot stage, as in an image without
         # GNU cp, so that a run goes the classic way.
         self.stager: Callable[[FakeAPIClient, FakeContainer], int] = _cannot_stage
         # What a command does: (exit code, output), or None for one that never ends.

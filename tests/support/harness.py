@@ -36,7 +36,8 @@ def build_images(docker_host: str) -> dict:
     subprocess.run([str(ROOT / "scripts/busybox-image"), BUSYBOX], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     build = ["docker", "build", "-q", "--build-arg", f"BASE={BUSYBOX}"]
-    subprocess.run([*build, "-t", TAR_CRANE, str(ROOT / "salvage/cranes/tar")], check=True, env=env,
+    tar = ROOT / "salvage/crane/images/tar"
+    subprocess.run([*build, "-t", TAR_CRANE, str(tar)], check=True, env=env,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     # A crane whose behaviour a test sets through its env: CRANE_SCRIPT runs under sh.
     context = Path(tempfile.mkdtemp(prefix="salvage-crane-script-"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker
 
-from salvage.record import Record, RecordError
+from salvage.safety.record import Record, RecordError
 from support.dockerd import PrivateDockerd
 from support.harness import BUSYBOX, SCRIPT_CRANE
 

@@ -7,8 +7,8 @@ import logging
 import pytest
 from support.fake_engine import FakeAPIClient
 
-from salvage import downtime
 from salvage.config.validate import validate
+from salvage.safety import downtime
 
 CRANE_IMAGE = "salvage/crane-tar:latest"
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from salvage import cli, grouping, notify
+from salvage import cli
 from salvage.config import docs
 from salvage.config.validate import (
     CRANE_KEYS,
@@ -21,6 +21,8 @@ from salvage.config.validate import (
     TOP_KEYS,
     validate,
 )
+from salvage.core import grouping
+from salvage.report import notify
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,7 +74,7 @@ def test_every_key_validate_accepts_is_in_the_schema_and_no_other():
             assert prop.get("description"), (name, key)
     assert props["cranes"]["additionalProperties"]["required"] == ["image"]
     assert props["notify"]["items"]["required"] == ["kind", "url"]
-    # One list each: the kinds are salvage.notify's, the modes salvage.grouping's.
+    # One list each: the kinds are salvage.report.notify's, the modes salvage.core.grouping's.
     assert props["notify"]["items"]["properties"]["kind"]["enum"] == list(notify.KINDS)
     tide = props["tides"]["additionalProperties"]["properties"]
     assert tide["grouping"]["enum"] == list(grouping.MODES)

@@ -1,4 +1,4 @@
-"""The one downtime mechanism (salvage.downtime) on the fake engine: recorded before each
+"""The one downtime mechanism (salvage.safety.downtime) on the fake engine: recorded before each
 change, brought back by `end` whatever happened, interrupted by a signal."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import time
 import pytest
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
-from salvage import downtime
-from salvage.downtime import Downtime, Interrupted, signals_unwind
-from salvage.labels import Settings
-from salvage.model import Container
-from salvage.record import Record, RecordUnwritable
+from salvage.core.labels import Settings
+from salvage.core.model import Container
+from salvage.safety import downtime
+from salvage.safety.downtime import Downtime, Interrupted, signals_unwind
+from salvage.safety.record import Record, RecordUnwritable
 
 
 def container(fake, name):

@@ -3,8 +3,8 @@ the plan says whether the database's own volume is left out or backed up cold.""
 
 from __future__ import annotations
 
-from salvage import dumps, labels
-from salvage.model import Container, Host, Volume
+from salvage.core import dumps, labels
+from salvage.core.model import Container, Host, Volume
 
 
 def _db(**extra) -> Container:
@@ -69,7 +69,7 @@ def test_dump_labels_are_salvage_labels():
 def test_the_plan_says_whether_the_database_volume_is_left_out_or_backed_up_cold():
     from salvage.actions.plan import render
     from salvage.config.validate import validate
-    from salvage.planning import plan_tide
+    from salvage.core.planning import plan_tide
 
     config, _ = validate({"cranes": {"tar": {"image": "salvage/crane-tar"}},
                           "tides": {"daily": {"crane": "tar"}, "weekly": {"crane": "tar"}}},

@@ -41,7 +41,7 @@ def test_every_exception_of_salvage_is_a_salvage_error():
 def test_exit_codes_a_damaged_record_and_a_proxy_rule_are_for_a_person_to_fix():
     from salvage.actions.proxy_config import ProxyConfigError
     from salvage.engine.client import EngineError
-    from salvage.record import RecordDamaged, RecordError
+    from salvage.safety.record import RecordDamaged, RecordError
 
     assert RecordDamaged("x").exit_code == ProxyConfigError("x").exit_code == EXIT_CONFIG
     assert RecordError("x").exit_code == EngineError("x").exit_code == EXIT_FAILED

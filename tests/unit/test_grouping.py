@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salvage.grouping import GroupShape, group
+from salvage.core.grouping import GroupShape, group
 
 
 def shape(volumes, containers):

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from salvage import history
 from salvage.config.schema import Tide
-from salvage.history import History, HistoryError, Recorder
-from salvage.model import Problem
-from salvage.results import TideResult, VolumeResult
+from salvage.core.model import Problem
+from salvage.core.results import TideResult, VolumeResult
+from salvage.report import history
+from salvage.report.history import History, HistoryError, Recorder
 
 T0 = 1_790_000_000.0
 

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from salvage import labels
-from salvage.labels import (
+from salvage.core import labels
+from salvage.core.labels import (
     ExitCodePolicy,
     Settings,
     parse_exit_policy,
@@ -13,7 +13,7 @@ from salvage.labels import (
     resolve,
     tide_refs,
 )
-from salvage.model import COMPOSE_PROJECT, COMPOSE_VOLUME, Container, Host, Volume
+from salvage.core.model import COMPOSE_PROJECT, COMPOSE_VOLUME, Container, Host, Volume
 
 
 def container(name="web", project=None, **extra):

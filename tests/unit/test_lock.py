@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from salvage import lock
+from salvage.safety import lock
 
 
 def test_a_second_holder_waits_then_times_out_naming_the_first(tmp_path):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salvage.config.validate import validate
-from salvage.model import Container, Host, Volume
-from salvage.planning import check_host, plan_tide
+from salvage.core.model import Container, Host, Volume
+from salvage.core.planning import check_host, plan_tide
 
 KEYS = st.sampled_from([
     "salvage.tide.t", "salvage.tide.", "salvage.tide.other", "salvage.action",

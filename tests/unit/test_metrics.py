@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from salvage import metrics
 from salvage.config.schema import Tide
-from salvage.history import History, Recorder
-from salvage.results import TideResult, VolumeResult
+from salvage.core.results import TideResult, VolumeResult
+from salvage.report import metrics
+from salvage.report.history import History, Recorder
 
 T0 = 1_790_000_000.0
 

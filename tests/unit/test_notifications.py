@@ -12,10 +12,10 @@ from support.receiver import Receiver
 
 from salvage.config.schema import Crane, Notify, Tide
 from salvage.config.validate import validate
-from salvage.model import Problem
-from salvage.notify import discord, healthchecks, message, ntfy, send, webhook
-from salvage.notify.delivery import Request, Undelivered, deliver
-from salvage.results import TideResult, VolumeResult
+from salvage.core.model import Problem
+from salvage.core.results import TideResult, VolumeResult
+from salvage.report.notify import discord, healthchecks, message, ntfy, send, webhook
+from salvage.report.notify.delivery import Request, Undelivered, deliver
 
 
 def _run():

@@ -1,5 +1,5 @@
-"""Which containers wait for which (salvage.ordering), the compose files of docker-compose
-1.x projects (salvage.compose_files), and the downtime doing its work in that order."""
+"""Which containers wait for which (salvage.core.ordering), the compose files of docker-compose
+1.x projects (salvage.engine.compose_files), and the downtime doing its work in that order."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import threading
 import pytest
 from docker.errors import APIError
 
-from salvage import compose_files
-from salvage.downtime import Downtime, Interrupted
-from salvage.model import (
+from salvage.core.model import (
     COMPOSE_CONFIG_FILES,
     COMPOSE_DEPENDS_ON,
     COMPOSE_PROJECT,
@@ -21,8 +19,10 @@ from salvage.model import (
     ComposeFiles,
     Container,
 )
-from salvage.ordering import Order, dependencies, in_order
-from salvage.record import Record
+from salvage.core.ordering import Order, dependencies, in_order
+from salvage.engine import compose_files
+from salvage.safety.downtime import Downtime, Interrupted
+from salvage.safety.record import Record
 
 
 def service(name, project="shop", depends=None, **tags):

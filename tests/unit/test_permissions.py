@@ -10,9 +10,9 @@ import stat
 import pytest
 from support import unprivileged
 
-from salvage import history
-from salvage.history import History
-from salvage.results import TideResult, VolumeResult
+from salvage.core.results import TideResult, VolumeResult
+from salvage.report import history
+from salvage.report.history import History
 
 pytestmark = pytest.mark.skipif(bool(unprivileged.why_not()), reason=str(unprivileged.why_not()))
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salvage.config.validate import validate
-from salvage.model import (
+from salvage.core.model import (
     COMPOSE_DEPENDS_ON,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -15,7 +15,7 @@ from salvage.model import (
     Host,
     Volume,
 )
-from salvage.planning import check_host, effective_action, plan_tide, stop_order
+from salvage.core.planning import check_host, effective_action, plan_tide, stop_order
 
 
 def service(name, project="shop", depends="", state="running", volumes=(), **tags):

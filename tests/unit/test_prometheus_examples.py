@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from support import prom_examples as ex
 
-from salvage.metrics import METRICS
+from salvage.report.metrics import METRICS
 
 needs_promtool = pytest.mark.skipif(
     not ex.promtool(),

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from salvage.record import Entry, Record, RecordDamaged
+from salvage.safety.record import Entry, Record, RecordDamaged
 
 
 def entry(container, **kw):

@@ -7,7 +7,7 @@ import pytest
 from docker.errors import APIError
 
 from salvage.actions.recover import recover
-from salvage.record import Entry, Record, RecordDamaged
+from salvage.safety.record import Entry, Record, RecordDamaged
 
 
 def recorded(fake, config, name, change="stop", **kw):
@@ -140,8 +140,8 @@ def test_leftover_cranes_cannot_be_listed(fake, config):
 
 
 def test_a_half_restored_volume_keeps_its_users_down_and_a_run_skips_it(fake, config):
-    from salvage import restoring
     from salvage.actions.run import TideRun
+    from salvage.safety import restoring
 
     fake.add_volume("data")
     fake.add_container("db", labels={"salvage.tide.daily": "data"}, volumes=("data",))

@@ -11,7 +11,7 @@ from salvage.actions import recover as recovering
 from salvage.actions.restore import restore
 from salvage.actions.snapshots import RestoreError
 from salvage.engine.volumes import REPLACE
-from salvage.record import Record
+from salvage.safety.record import Record
 
 
 class World:

@@ -12,7 +12,7 @@ from requests.exceptions import ReadTimeout
 
 from salvage.actions import run as action
 from salvage.actions.run import TideRun
-from salvage.record import Record
+from salvage.safety.record import Record
 
 TIDE = {"salvage.tide.daily": "data"}
 
@@ -205,7 +205,7 @@ def test_an_observer_sees_a_read_only_view_and_aborts_through_it(fake, config):
 
     import pytest
 
-    from salvage.observers import Observer, RunView
+    from salvage.report.observers import Observer, RunView
 
     scene(fake)
     seen = []

@@ -5,8 +5,8 @@ import json
 from salvage.actions.plan import render
 from salvage.config.schema import Tide
 from salvage.config.validate import validate
-from salvage.labels import parse_settings
-from salvage.model import (
+from salvage.core.labels import parse_settings
+from salvage.core.model import (
     ANONYMOUS,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -17,8 +17,8 @@ from salvage.model import (
     Host,
     Volume,
 )
-from salvage.planning import check_host, plan_tide
-from salvage.selection import bind_name, select
+from salvage.core.planning import check_host, plan_tide
+from salvage.core.selection import bind_name, select
 
 HEX = "0123456789abcdef" * 4
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from salvage import backup_report, shrink
 from salvage.config.validate import validate
-from salvage.results import VolumeResult
+from salvage.core.results import VolumeResult
+from salvage.crane import backup_report
+from salvage.report import shrink
 
 
 def _result(**reported) -> VolumeResult:

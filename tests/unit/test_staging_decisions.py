@@ -1,4 +1,4 @@
-"""Staging's decisions on the fake engine (salvage.staging): which way each volume goes,
+"""Staging's decisions on the fake engine (salvage.crane.staging): which way each volume goes,
 and that a stage never outlives its run. The copy itself is tested on a real engine
 (tests/faults/test_staging.py)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from test_run_decisions import AS_FOUND, TIDE, backup, cranes, scene, states
 
 from salvage.config.validate import validate
+from salvage.core.planning import plan_tide
 from salvage.engine.discovery import discover
-from salvage.planning import plan_tide
 
 
 def _config(tmp_path, staging: str):

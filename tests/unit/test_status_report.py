@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from salvage import schedule
 from salvage.actions import status
 from salvage.config.schema import Tide
-from salvage.history import Recorder
-from salvage.results import TideResult, VolumeResult
+from salvage.core.results import TideResult, VolumeResult
+from salvage.report.history import Recorder
+from salvage.systemd import schedule
 from salvage.terminal import Paint
 
 T0 = 1_790_000_000.0

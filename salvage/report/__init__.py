@@ -1,0 +1,1 @@
+"""What a run tells: history, metrics, progress, notifications (observers of a run)."""

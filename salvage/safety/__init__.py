@@ -1,0 +1,1 @@
+"""What brings containers back: the record, the one downtime, the lock, safe states."""
