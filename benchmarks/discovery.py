@@ -126,8 +126,15 @@ def b3_b5_scale(engine: Engine, rounds: int = ROUNDS) -> List[Result]:
             "lists": lambda: timed([sys.executable, "-c", BARE_LISTS], env),
         },
     )
-    results.append(ratio("B3", "plan wall time", B3_BAR, ("salvage plan", figures["plan"]),
-                         ("docker-py lists in a script", figures["lists"])))  # fmt: skip
+    results.append(
+        ratio(
+            "B3",
+            "plan wall time",
+            B3_BAR,
+            ("salvage plan", figures["plan"]),
+            ("docker-py lists in a script", figures["lists"]),
+        )
+    )
     results += _b5_memory(config, stack, env)
     return results
 

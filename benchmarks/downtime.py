@@ -73,8 +73,15 @@ def b1_overhead(engine: Engine, volume: str, rounds: int = B1_ROUNDS) -> List[Re
             ),
         },
     )
-    return [ratio("B1", "downtime overhead", B1_BAR, ("salvage run", figures["salvage"]),
-                  ("docker stop/run --rm/start script", figures["script"]))]  # fmt: skip
+    return [
+        ratio(
+            "B1",
+            "downtime overhead",
+            B1_BAR,
+            ("salvage run", figures["salvage"]),
+            ("docker stop/run --rm/start script", figures["script"]),
+        )
+    ]
 
 
 def b2_parallel(engine: Engine, volumes: List[str], rounds: int = B2_ROUNDS) -> List[Result]:
@@ -91,5 +98,12 @@ def b2_parallel(engine: Engine, volumes: List[str], rounds: int = B2_ROUNDS) -> 
         )
 
     figures = interleaved(rounds, {"1": lambda: run(one), "4": lambda: run(four)})
-    return [ratio("B2", "parallel cranes", B2_BAR, ("max_concurrent = 4:", figures["4"]),
-                  ("max_concurrent = 1:", figures["1"]))]  # fmt: skip
+    return [
+        ratio(
+            "B2",
+            "parallel cranes",
+            B2_BAR,
+            ("max_concurrent = 4:", figures["4"]),
+            ("max_concurrent = 1:", figures["1"]),
+        )
+    ]

@@ -53,8 +53,11 @@ class Events:
         """Seconds from the container's first `die` after `since` to the `start` after it."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            times = [(e["Action"], e["timeNano"]) for e in list(self.seen)
-                     if e.get("id") == container_id and e["timeNano"] >= since * 1e9]  # fmt: skip
+            times = [
+                (e["Action"], e["timeNano"])
+                for e in list(self.seen)
+                if e.get("id") == container_id and e["timeNano"] >= since * 1e9
+            ]
             die = next((t for action, t in times if action == "die"), None)
             start = next((t for action, t in times if action == "start" and die and t > die), None)
             if start:
@@ -115,9 +118,17 @@ class Engine:
         """The busybox base from the host's static busybox, and the tar crane on it."""
         for command in (
             [str(ROOT / "scripts/busybox-image"), BUSYBOX],
-            ["docker", "build", "-q", "--build-arg", f"BASE={BUSYBOX}", "-t", TAR_CRANE,
-             str(ROOT / "salvage/crane/images/tar")],
-        ):  # fmt: skip
+            [
+                "docker",
+                "build",
+                "-q",
+                "--build-arg",
+                f"BASE={BUSYBOX}",
+                "-t",
+                TAR_CRANE,
+                str(ROOT / "salvage/crane/images/tar"),
+            ],
+        ):
             done = subprocess.run(command, env=self.env, capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(command)}: {done.stderr.strip()}")
@@ -189,12 +200,19 @@ class Engine:
         mine = {"label": f"{LABEL}={self.run_id}"}
         # Our containers, then salvage's cranes of our tides (left by a run cut short).
         filters = [mine] + [{"label": f"salvage.crane.tide={tide}"} for tide in self.tides]
-        containers = [c for f in filters for c in self._quietly(self.api.containers, all=True,
-                                                                filters=f) or ()]  # fmt: skip
+        containers = [
+            c
+            for f in filters
+            for c in self._quietly(self.api.containers, all=True, filters=f) or ()
+        ]
         volumes = (self._quietly(self.api.volumes, filters=mine) or {}).get("Volumes") or ()
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda c: self._quietly(self.api.remove_container, c["Id"], force=True),
-                          containers))  # fmt: skip
+            list(
+                pool.map(
+                    lambda c: self._quietly(self.api.remove_container, c["Id"], force=True),
+                    containers,
+                )
+            )
             list(pool.map(lambda v: self._quietly(self.api.remove_volume, v["Name"]), volumes))
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.api.close()

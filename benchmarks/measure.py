@@ -58,8 +58,15 @@ def ratio(
 ) -> Result:
     """The median of `measured` over the median of `baseline`, both (what, figures)."""
     (what, values), (floor_what, floor) = measured, baseline
-    return Result(key, title, median(values) / median(floor), bar, "x",
-                  f"{what} {spread(values)}", f"{floor_what} {spread(floor)}")  # fmt: skip
+    return Result(
+        key,
+        title,
+        median(values) / median(floor),
+        bar,
+        "x",
+        f"{what} {spread(values)}",
+        f"{floor_what} {spread(floor)}",
+    )
 
 
 def median(values: Sequence[float]) -> float:

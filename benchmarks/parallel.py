@@ -24,10 +24,14 @@ def _stop_phase(engine: Engine, ids: List[str], since: float, wait: float = 10.0
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         mine = [e for e in list(engine.events.seen) if e["timeNano"] >= since * 1e9]
-        kills = [next((e["timeNano"] for e in mine if e.get("id") == i
-                       and e["Action"] == "kill"), None) for i in ids]  # fmt: skip
-        dies = [next((e["timeNano"] for e in mine if e.get("id") == i
-                      and e["Action"] == "die"), None) for i in ids]  # fmt: skip
+        kills = [
+            next((e["timeNano"] for e in mine if e.get("id") == i and e["Action"] == "kill"), None)
+            for i in ids
+        ]
+        dies = [
+            next((e["timeNano"] for e in mine if e.get("id") == i and e["Action"] == "die"), None)
+            for i in ids
+        ]
         if None not in kills + dies:
             return (max(dies) - min(kills)) / 1e9
         time.sleep(0.05)
@@ -38,10 +42,14 @@ def b10_parallel_stops(engine: Engine, rounds: int = B10_ROUNDS) -> List[Result]
     tide = engine.tide("b10")
     volume = engine.volume("b10")
     ids = [
-        engine.service(f"b10{x}", [volume], {f"salvage.tide.{tide}": f"g:{volume}"} if x == "a"
-                       else {}, command=["sh", "-c", SLOW_STOP])
+        engine.service(
+            f"b10{x}",
+            [volume],
+            {f"salvage.tide.{tide}": f"g:{volume}"} if x == "a" else {},
+            command=["sh", "-c", SLOW_STOP],
+        )
         for x in "abc"
-    ]  # fmt: skip
+    ]
     config = write_config(engine.tmp / "b10.toml", engine.tmp, {tide: 1}, TAR_CRANE)
 
     def salvage() -> float:
@@ -51,13 +59,22 @@ def b10_parallel_stops(engine: Engine, rounds: int = B10_ROUNDS) -> List[Result]
 
     def by_hand() -> float:
         since = time.time()
-        subprocess.run(["docker", "stop", *ids], env=engine.env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["docker", "stop", *ids], env=engine.env, check=True, stdout=subprocess.DEVNULL
+        )
         phase = _stop_phase(engine, ids, since)
-        subprocess.run(["docker", "start", *ids], env=engine.env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["docker", "start", *ids], env=engine.env, check=True, stdout=subprocess.DEVNULL
+        )
         return phase
 
     figures = interleaved(rounds, {"salvage": lambda: retried(salvage), "docker": by_hand})
-    return [ratio("B10", "parallel stops", B10_BAR, ("salvage run, stop phase", figures["salvage"]),
-                  ("docker stop a b c", figures["docker"]))]  # fmt: skip
+    return [
+        ratio(
+            "B10",
+            "parallel stops",
+            B10_BAR,
+            ("salvage run, stop phase", figures["salvage"]),
+            ("docker stop a b c", figures["docker"]),
+        )
+    ]

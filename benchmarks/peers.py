@@ -47,8 +47,18 @@ def install_peer() -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         print(f"B9: installing {PEER} into {venv}", flush=True)
         _run([python, "-m", "venv", str(venv)], {})
-        _run([str(venv / "bin/python"), "-m", "pip", "install", "-q",
-              "--disable-pip-version-check", PEER], {})  # fmt: skip
+        _run(
+            [
+                str(venv / "bin/python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                PEER,
+            ],
+            {},
+        )
         (venv / ".installed").touch()
     return venv / "bin/baudolo"
 
@@ -103,8 +113,16 @@ def b9_peers(engine: Engine, rounds: int = B9_ROUNDS) -> List[Result]:
     def peer() -> None:
         # baudolo backs up every volume of the engine unless told otherwise.
         others = sorted({v["Name"] for v in engine.api.volumes()["Volumes"] or ()} - set(volumes))
-        command = [str(baudolo), "--only-files", "--compose-dir", str(compose_dir),
-                   "--backups-dir", str(target), "--repo-name", "bench"]  # fmt: skip
+        command = [
+            str(baudolo),
+            "--only-files",
+            "--compose-dir",
+            str(compose_dir),
+            "--backups-dir",
+            str(target),
+            "--repo-name",
+            "bench",
+        ]
         _run(command + (["--volumes-no-backup-required", *others] if others else []), engine.env)
         for volume in volumes:  # <machine id>/<repo>/<generation>/<volume>/files/
             copies = list(target.glob(f"*/bench/*/{volume}/files/data.bin"))
@@ -129,6 +147,12 @@ def b9_peers(engine: Engine, rounds: int = B9_ROUNDS) -> List[Result]:
             "peer": lambda: down(peer),
         },
     )
-    return [ratio("B9", "downtime vs backup-docker-to-local", B9_BAR,
-                  ("salvage run, staging = always", figures["salvage"]),
-                  (f"baudolo ({PEER}) --only-files", figures["peer"]))]  # fmt: skip
+    return [
+        ratio(
+            "B9",
+            "downtime vs backup-docker-to-local",
+            B9_BAR,
+            ("salvage run, staging = always", figures["salvage"]),
+            (f"baudolo ({PEER}) --only-files", figures["peer"]),
+        )
+    ]

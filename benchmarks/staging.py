@@ -29,8 +29,16 @@ def build_gnu_tar(engine: Engine) -> str:
         sys.path.insert(0, str(ROOT / "tests"))  # tests/support imports itself as `support`
     from support.debian import debian_image
 
-    command = ["docker", "build", "-q", "--build-arg", f"BASE={debian_image(engine.host)}",
-               "-t", GNU_TAR, str(ROOT / "salvage/crane/images/tar")]  # fmt: skip
+    command = [
+        "docker",
+        "build",
+        "-q",
+        "--build-arg",
+        f"BASE={debian_image(engine.host)}",
+        "-t",
+        GNU_TAR,
+        str(ROOT / "salvage/crane/images/tar"),
+    ]
     done = subprocess.run(command, env=engine.env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)}: {done.stderr.strip()}")
@@ -64,8 +72,15 @@ def b7_staging(engine: Engine, volumes: List[str], rounds: int = B7_ROUNDS) -> L
         return seconds
 
     figures = interleaved(rounds, {"staged": lambda: run(staged), "classic": lambda: run(classic)})
-    return [ratio("B7", "staged downtime", B7_BAR, ("staging = always", figures["staged"]),
-                  ("staging = never", figures["classic"]))]  # fmt: skip
+    return [
+        ratio(
+            "B7",
+            "staged downtime",
+            B7_BAR,
+            ("staging = always", figures["staged"]),
+            ("staging = never", figures["classic"]),
+        )
+    ]
 
 
 B8_SIZE_BAR, B8_BARE_BAR = 1.2, 1.3
@@ -96,8 +111,9 @@ def b8_size(rounds: int = B8_ROUNDS) -> List[Result]:
                 engine.service(f"b8{what}{n}", [volume], {f"salvage.tide.{tide}": f"g:{volume}"})
                 for n in range(3)
             ]
-        config = write_config(engine.tmp / "b8.toml", engine.tmp, {t: 1 for t in tides.values()},
-                              image)  # fmt: skip
+        config = write_config(
+            engine.tmp / "b8.toml", engine.tmp, {t: 1 for t in tides.values()}, image
+        )
         text = config.read_text()
         for tide in tides.values():
             text = text.replace(f"[tides.{tide}]\n", f'[tides.{tide}]\nstaging = "always"\n')
@@ -114,24 +130,42 @@ def b8_size(rounds: int = B8_ROUNDS) -> List[Result]:
             return seconds
 
         def salvage(what: str) -> float:
-            return down(stacks[what], lambda: run_salvage(config, engine.env, "run", "--tide",
-                                                           tides[what]))  # fmt: skip
+            return down(
+                stacks[what], lambda: run_salvage(config, engine.env, "run", "--tide", tides[what])
+            )
 
         def bare() -> float:
             ids = stacks["big"]
-            return down(ids, lambda: [subprocess.run(["docker", verb, *ids], env=engine.env,
-                                                     check=True, stdout=subprocess.DEVNULL)
-                                      for verb in ("stop", "start")])  # fmt: skip
+            return down(
+                ids,
+                lambda: [
+                    subprocess.run(
+                        ["docker", verb, *ids],
+                        env=engine.env,
+                        check=True,
+                        stdout=subprocess.DEVNULL,
+                    )
+                    for verb in ("stop", "start")
+                ],
+            )
 
         variants = {"big": lambda: salvage("big"), "small": lambda: salvage("small"), "bare": bare}
         figures = interleaved(rounds, variants)
         return [
-            ratio("B8", "size independence (XFS)", B8_SIZE_BAR,
-                  ("staged, 1 GB volume", figures["big"]),
-                  ("staged, 10 MB volume", figures["small"])),
-            ratio("B8", "staged vs bare stop/start (XFS)", B8_BARE_BAR,
-                  ("staged, 1 GB volume", figures["big"]),
-                  ("docker stop a b c; docker start a b c", figures["bare"])),
-        ]  # fmt: skip
+            ratio(
+                "B8",
+                "size independence (XFS)",
+                B8_SIZE_BAR,
+                ("staged, 1 GB volume", figures["big"]),
+                ("staged, 10 MB volume", figures["small"]),
+            ),
+            ratio(
+                "B8",
+                "staged vs bare stop/start (XFS)",
+                B8_BARE_BAR,
+                ("staged, 1 GB volume", figures["big"]),
+                ("docker stop a b c; docker start a b c", figures["bare"]),
+            ),
+        ]
     finally:
         engine.cleanup()

@@ -30,5 +30,7 @@ def b4_startup(rounds: int = ROUNDS) -> List[Result]:
         },
     )
     click = ('python3 -c "import click"', figures["click"])
-    return [ratio("B4", f"start-up {option}", BAR, (f"salvage {option}", figures[option]), click)
-            for option in ("--version", "--help")]  # fmt: skip
+    return [
+        ratio("B4", f"start-up {option}", BAR, (f"salvage {option}", figures[option]), click)
+        for option in ("--version", "--help")
+    ]

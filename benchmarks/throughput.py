@@ -26,5 +26,12 @@ def b6_throughput(engine: Engine, volume: str, rounds: int = ROUNDS) -> List[Res
             "tar": lambda: tidy(crane.run(engine, volume, entrypoint=["tar"], command=plain)),
         },
     )
-    return [ratio("B6", "crane throughput", BAR, ("tar crane", figures["crane"]),
-                  ("tar -czf in the crane's image", figures["tar"]))]  # fmt: skip
+    return [
+        ratio(
+            "B6",
+            "crane throughput",
+            BAR,
+            ("tar crane", figures["crane"]),
+            ("tar -czf in the crane's image", figures["tar"]),
+        )
+    ]

@@ -82,9 +82,13 @@ def _locked(config, service=None, timeout=None):
 def _tides(config, tides: Tuple[str, ...]) -> List[str]:
     for tide in tides:
         if tide not in config.tides and not config.found:
-            _fail([f'no tide named "{tide}": no configuration file was found (looked for'
-                   f' {config.path}; --config or SALVAGE_CONFIG name another), so the only'
-                   f' tide is the built-in "{next(iter(config.tides))}"'])  # fmt: skip
+            _fail(
+                [
+                    f'no tide named "{tide}": no configuration file was found (looked for'
+                    f" {config.path}; --config or SALVAGE_CONFIG name another), so the only"
+                    f' tide is the built-in "{next(iter(config.tides))}"'
+                ]
+            )
         if tide not in config.tides:
             known = ", ".join(sorted(config.tides)) or "none"
             _fail([f'no tide named "{tide}" in {config.path} (tides: {known})'])
@@ -266,9 +270,10 @@ def plan(ctx: click.Context, tides: Tuple[str, ...], as_json: bool) -> None:
 
 @main.command()
 @click.option(
-    "--offline", is_flag=True,
+    "--offline",
+    is_flag=True,
     help="Without the engine: the file, schedules, cranes and secret files, not the labels.",
-)  # fmt: skip
+)
 @JSON
 @click.pass_context
 def check(ctx: click.Context, offline: bool, as_json: bool) -> None:
@@ -319,23 +324,38 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @main.command()
 @click.option(
-    "-t", "--tide", "tides", multiple=True, metavar="NAME", shell_complete=_complete_tides,
+    "-t",
+    "--tide",
+    "tides",
+    multiple=True,
+    metavar="NAME",
+    shell_complete=_complete_tides,
     help="Only this tide's runs (repeatable).",
-)  # fmt: skip
+)
 @click.option(
-    "--volume", "volumes", multiple=True, metavar="NAME",
+    "--volume",
+    "volumes",
+    multiple=True,
+    metavar="NAME",
     help="Only the runs that backed up this volume, and only its lines (repeatable).",
-)  # fmt: skip
+)
 @click.option(
-    "-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1),
+    "-n",
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
     help="At most this many runs, newest first.",
-)  # fmt: skip
+)
 @JSON
 @click.pass_context
 def history(
-    ctx: click.Context, tides: Tuple[str, ...], volumes: Tuple[str, ...], limit: int,
+    ctx: click.Context,
+    tides: Tuple[str, ...],
+    volumes: Tuple[str, ...],
+    limit: int,
     as_json: bool,
-) -> None:  # fmt: skip
+) -> None:
     """The recorded runs, newest first, with each volume's result, time and downtime."""
     from salvage.actions.history import render
     from salvage.report.history import History
@@ -370,9 +390,10 @@ def completion(shell: str) -> None:
 
 @main.command()
 @click.option(
-    "--if-idle", is_flag=True,
+    "--if-idle",
+    is_flag=True,
     help="Do nothing when another salvage holds the lock (it recovers when it starts).",
-)  # fmt: skip
+)
 @click.pass_context
 def recover(ctx: click.Context, if_idle: bool) -> None:
     """Bring back every container a salvage run left down (after a crash or a kill)."""
@@ -394,8 +415,12 @@ def recover(ctx: click.Context, if_idle: bool) -> None:
     sys.exit(EXIT_FAILED if problems else EXIT_OK)
 
 
-MACHINE = click.option("-m", "--machine", metavar="NAME", help="Whose snapshots: another"
-                       " machine's (its `machine` setting) [default: this one's].")  # fmt: skip
+MACHINE = click.option(
+    "-m",
+    "--machine",
+    metavar="NAME",
+    help="Whose snapshots: another machine's (its `machine` setting) [default: this one's].",
+)
 
 
 @main.command()
@@ -433,8 +458,12 @@ def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json:
 
 @main.command()
 @click.argument("volume", required=False)
-@click.option("-s", "--snapshot", metavar="ID", help="Which snapshot, or latest [default: the"
-              " newest not marked inconsistent].")  # fmt: skip
+@click.option(
+    "-s",
+    "--snapshot",
+    metavar="ID",
+    help="Which snapshot, or latest [default: the newest not marked inconsistent].",
+)
 @click.option(
     "--dump",
     "dump",
@@ -442,29 +471,63 @@ def snapshots(ctx: click.Context, volume: str, tide: str, machine: str, as_json:
     help="Replay a dump of this running"
     " database container into it (its salvage.dump label), instead of a volume.",
 )
-@click.option("--yes", is_flag=True, help="Confirm --dump: the replay overwrites the"
-              " database's data.")  # fmt: skip
-@click.option("--to", "to", metavar="NAME", help="Restore into another volume (created), or"
-              " into a new host directory (/new/path, which must not exist).")  # fmt: skip
+@click.option(
+    "--yes", is_flag=True, help="Confirm --dump: the replay overwrites the database's data."
+)
+@click.option(
+    "--to",
+    "to",
+    metavar="NAME",
+    help="Restore into another volume (created), or"
+    " into a new host directory (/new/path, which must not exist).",
+)
 @click.option("-t", "--tide", metavar="NAME", help="The tide whose crane holds the snapshots.")
 @MACHINE
-@click.option("--all", "every", is_flag=True, help="Every volume the machine has snapshots"
-              " of (a whole host), instead of VOLUME.")  # fmt: skip
-@click.option("--before", metavar="TIME", help="The newest snapshot taken before TIME"
-              " (ISO 8601, e.g. 2026-11-26T03:00; local time unless it says).")  # fmt: skip
-@click.option("--dry-run", is_flag=True, help="With --all: print what would be created and"
-              " restored; change nothing.")  # fmt: skip
-@click.option("--force", is_flag=True, help="Restore over a volume that holds data (after a"
-              " safety backup of it).")  # fmt: skip
 @click.option(
-    "--trust-meta-options", "trust_meta", is_flag=True,
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every volume the machine has snapshots of (a whole host), instead of VOLUME.",
+)
+@click.option(
+    "--before",
+    metavar="TIME",
+    help="The newest snapshot taken before TIME"
+    " (ISO 8601, e.g. 2026-11-26T03:00; local time unless it says).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --all: print what would be created and restored; change nothing.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restore over a volume that holds data (after a safety backup of it).",
+)
+@click.option(
+    "--trust-meta-options",
+    "trust_meta",
+    is_flag=True,
     help="Create a missing volume with the driver and driver options in the snapshot's"
     " metadata [default: driver local, no options].",
-)  # fmt: skip
+)
 @click.pass_context
-def restore(ctx: click.Context, volume: str, snapshot: str, dump: str, yes: bool, to: str,
-            tide: str, machine: str, every: bool, before: str, dry_run: bool, force: bool,
-            trust_meta: bool):  # fmt: skip
+def restore(
+    ctx: click.Context,
+    volume: str,
+    snapshot: str,
+    dump: str,
+    yes: bool,
+    to: str,
+    tide: str,
+    machine: str,
+    every: bool,
+    before: str,
+    dry_run: bool,
+    force: bool,
+    trust_meta: bool,
+):
     """Restore VOLUME from a snapshot; the containers using it are stopped meanwhile.
     With --all, every volume of a machine (--machine), e.g. on a new host. With --dump
     CONTAINER --yes, replay a database dump into its running container."""
@@ -479,13 +542,18 @@ def restore(ctx: click.Context, volume: str, snapshot: str, dump: str, yes: bool
         return
     config = _config(ctx)
     wrong = (
-        "name a VOLUME, --all, or --dump CONTAINER" if not volume and not every
-        else "--all restores every volume: no VOLUME with it" if volume and every
-        else "--to and --snapshot are for one VOLUME, not --all" if every and (to or snapshot)
-        else "--dry-run goes with --all" if dry_run and not every
-        else "--before or --snapshot, not both" if before and snapshot
+        "name a VOLUME, --all, or --dump CONTAINER"
+        if not volume and not every
+        else "--all restores every volume: no VOLUME with it"
+        if volume and every
+        else "--to and --snapshot are for one VOLUME, not --all"
+        if every and (to or snapshot)
+        else "--dry-run goes with --all"
+        if dry_run and not every
+        else "--before or --snapshot, not both"
+        if before and snapshot
         else None
-    )  # fmt: skip
+    )
     when = moment(before) if before else None
     if before and not when:
         wrong = f"--before {before}: not a time (e.g. 2026-11-26T03:00 or 2026-11-26)"
@@ -496,15 +564,17 @@ def restore(ctx: click.Context, volume: str, snapshot: str, dump: str, yes: bool
         from salvage.actions.restore_host import restore_all, table
 
         with signals_unwind(), _locked(config):
-            done = restore_all(engine, config, machine or config.machine, tide, when, dry_run,
-                               force, trust_meta)  # fmt: skip
+            done = restore_all(
+                engine, config, machine or config.machine, tide, when, dry_run, force, trust_meta
+            )
         click.echo(table(done))
         if not all(o.ok for o in done):
             sys.exit(EXIT_FAILED)
         return
     with signals_unwind(), _locked(config):  # a signal unwinds: the users are started again
-        problems = action(engine, config, volume, snapshot, to, tide, force, trust_meta,
-                          machine, when)  # fmt: skip
+        problems = action(
+            engine, config, volume, snapshot, to, tide, force, trust_meta, machine, when
+        )
     if problems:
         _fail(problems, EXIT_FAILED)
 
@@ -515,8 +585,13 @@ def _restore_dump(ctx, container, volume, yes, to, force, snapshot, tide) -> Non
     if volume or to or force:
         _fail(["restore --dump: takes no VOLUME, --to or --force"], EXIT_CONFIG)
     if not yes:
-        _fail([f"restore --dump {container}: the replay overwrites the database's data:"
-               " confirm with --yes"], EXIT_CONFIG)  # fmt: skip
+        _fail(
+            [
+                f"restore --dump {container}: the replay overwrites the database's data:"
+                " confirm with --yes"
+            ],
+            EXIT_CONFIG,
+        )
     config = _config(ctx)
     engine = _engine(config)
     with _locked(config):
@@ -527,8 +602,12 @@ def _restore_dump(ctx, container, volume, yes, to, force, snapshot, tide) -> Non
 @main.command()
 @TIDE
 @click.argument("volumes", nargs=-1, metavar="[VOLUME]...")
-@click.option("--restore", is_flag=True, help="Also restore the snapshot into a throwaway"
-              " volume and compare it with the manifest recorded at backup time.")  # fmt: skip
+@click.option(
+    "--restore",
+    is_flag=True,
+    help="Also restore the snapshot into a throwaway"
+    " volume and compare it with the manifest recorded at backup time.",
+)
 @click.pass_context
 def verify(
     ctx: click.Context, tides: Tuple[str, ...], volumes: Tuple[str, ...], restore: bool

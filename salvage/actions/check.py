@@ -14,10 +14,7 @@ def offline(config: Config) -> List[Problem]:
     """What can be checked without the engine (the file itself was checked as it was
     loaded): schedules and tide names as systemd will take them (timers, unit names), and
     the cranes' secret files."""
-    return (
-        list(calendar.problems(config).values()) + generator.problems(config)
-        + secrets(config)
-    )  # fmt: skip
+    return list(calendar.problems(config).values()) + generator.problems(config) + secrets(config)
 
 
 def secrets(config: Config) -> List[Problem]:

@@ -39,8 +39,13 @@ class CraneGone(SalvageError):
 
 def _meta(dump: Dump) -> dict:
     """What meta.json says of the dump (there is no volume)."""
-    return {"dump": {"container": dump.container.name, "kind": dump.kind,
-                     "volumes": list(dump.container.volumes)}}  # fmt: skip
+    return {
+        "dump": {
+            "container": dump.container.name,
+            "kind": dump.kind,
+            "volumes": list(dump.container.volumes),
+        }
+    }
 
 
 def take(

@@ -18,18 +18,23 @@ def dump_dicts(plan: Plan, dumps: List[Dump]) -> List[dict]:
     """The tide's dumps, and whether each database's own volumes are also backed up cold."""
     cold = {volume for group in plan.groups for volume in group.volumes}
     return [
-        {**dump.as_dict(), "cold_volumes": [v for v in dump.container.volumes if v in cold],
-         "left_out": [v for v in dump.container.volumes if v not in cold]}
+        {
+            **dump.as_dict(),
+            "cold_volumes": [v for v in dump.container.volumes if v in cold],
+            "left_out": [v for v in dump.container.volumes if v not in cold],
+        }
         for dump in dumps
-    ]  # fmt: skip
+    ]
 
 
 def _dump_lines(plan: Plan, dumps: List[Dump]) -> List[str]:
     lines = []
     for dump in dump_dicts(plan, dumps):
         running = "keeps running (docker exec)" if dump["state"] == "running" else "NOT running"
-        lines.append(f"  dump {dump['name']}: {dump['kind']} in {dump['container']}"
-                     f" [{dump['state']}]: {running}")  # fmt: skip
+        lines.append(
+            f"  dump {dump['name']}: {dump['kind']} in {dump['container']}"
+            f" [{dump['state']}]: {running}"
+        )
         for volume in dump["left_out"]:
             lines.append(f"    its volume {volume}: left out (dumped instead)")
         for volume in dump["cold_volumes"]:

@@ -72,37 +72,48 @@ def volume_spec(meta: dict, target: str, adopt: bool, trust: bool) -> Tuple[str,
     # salvage's own labels mean something to recovery (a scratch volume is removed): never
     # from a backup store. A copy under another name is no part of the compose project.
     tags = {
-        str(k): str(v) for k, v in found.items()
+        str(k): str(v)
+        for k, v in found.items()
         if not str(k).startswith("salvage.")
         and (adopt or not str(k).startswith("com.docker.compose."))
-    }  # fmt: skip
+    }
     driver, options = "local", {}
     if trust:
         driver, options = asked_driver, dict(asked)
         if not adopt and "device" in options:
             # A copy must never share the original's storage: the restore would replace it.
-            log.warning("volume %s: not taking the option device=%s from the snapshot (--to)",
-                        target, options.pop("device"))  # fmt: skip
+            log.warning(
+                "volume %s: not taking the option device=%s from the snapshot (--to)",
+                target,
+                options.pop("device"),
+            )
     elif asked_driver != "local" or asked:
         log.warning(
             "volume %s: the snapshot's metadata asks for driver %s, options %s: not used"
             " (creating it with driver local and no options; --trust-meta-options uses them)",
-            target, asked_driver, _options(asked),
-        )  # fmt: skip
+            target,
+            asked_driver,
+            _options(asked),
+        )
     return driver, options, tags
 
 
 def _create(engine: Engine, name: str, spec: Tuple[str, dict, dict]) -> None:
     driver, options, tags = spec
     # The plan line: what will be created, driver and options first.
-    log.info("volume %s: creating it (driver %s, options %s, %d labels)", name, driver,
-             _options(options), len(tags))  # fmt: skip
-    engine.api.create_volume(name, driver=driver, driver_opts=options or None,
-                             labels=tags or None)  # fmt: skip
+    log.info(
+        "volume %s: creating it (driver %s, options %s, %d labels)",
+        name,
+        driver,
+        _options(options),
+        len(tags),
+    )
+    engine.api.create_volume(name, driver=driver, driver_opts=options or None, labels=tags or None)
 
 
-def host_directory(host: Host, meta: dict, volume: str, to: Optional[str], force: bool,
-                   resuming: bool) -> Optional[str]:  # fmt: skip
+def host_directory(
+    host: Host, meta: dict, volume: str, to: Optional[str], force: bool, resuming: bool
+) -> Optional[str]:
     """The host directory a restore fills, or None when it fills a volume; RestoreError
     when a bind mount's backup may not be restored where asked."""
     if to and to.startswith("/"):
@@ -110,21 +121,27 @@ def host_directory(host: Host, meta: dict, volume: str, to: Optional[str], force
         if ":" in directory or not directory.strip("/"):
             raise RestoreError(f"--to {to}: not a path a restore can make (no colon, not /)")
         if os.path.lexists(directory) and not resuming:
-            raise RestoreError(f"{directory} exists: a restore into a host directory makes a new"
-                               " one (--to a path that does not exist)")  # fmt: skip
+            raise RestoreError(
+                f"{directory} exists: a restore into a host directory makes a new"
+                " one (--to a path that does not exist)"
+            )
         return directory
     if to:
         return None  # into a volume, whatever the snapshot was of
     mounted = {selection.bind_name(b.source): b.source for c in host.containers for b in c.binds}
     if volume in mounted:
         if not force and not resuming:
-            raise RestoreError(f"{volume} is the bind mount {mounted[volume]}: not refilling it"
-                               " without --force (which first takes a safety backup of it),"
-                               " or restore it --to /new/path")  # fmt: skip
+            raise RestoreError(
+                f"{volume} is the bind mount {mounted[volume]}: not refilling it"
+                " without --force (which first takes a safety backup of it),"
+                " or restore it --to /new/path"
+            )
         return mounted[volume]
     if meta.get("kind") == "bind":
-        raise RestoreError(f"{volume} is a bind mount's backup and no container bind-mounts its"
-                           " directory now: restore it --to /new/path")  # fmt: skip
+        raise RestoreError(
+            f"{volume} is a bind mount's backup and no container bind-mounts its"
+            " directory now: restore it --to /new/path"
+        )
     return None
 
 
@@ -166,8 +183,9 @@ def restore(
         snapshot = unfinished.prior
     chosen = choose(crane.name, volume, snapshots(engine, call, volume), snapshot, before)
     if not chosen.consistent:
-        log.warning("snapshot %s of %s is marked not consistent: restoring it as named",
-                    chosen.id, volume)  # fmt: skip
+        log.warning(
+            "snapshot %s of %s is marked not consistent: restoring it as named", chosen.id, volume
+        )
     code, output = call.run(engine, "meta", volume, snapshot=chosen.id)
     try:
         meta = json.loads(output)
@@ -191,8 +209,12 @@ def restore(
             tags[labels.RESTORED] = f"{machine or config.machine}/{volume}"
         _create(engine, target, (driver, options, tags))
     if unfinished:
-        log.warning("volume %s: finishing the restore that was interrupted while replacing its"
-                    " content (run %s)", target, unfinished.run_id[:8])  # fmt: skip
+        log.warning(
+            "volume %s: finishing the restore that was interrupted while replacing its"
+            " content (run %s)",
+            target,
+            unfinished.run_id[:8],
+        )
     elif not force and not (directory and to) and not _empty(engine, call, source):
         raise RestoreError(
             f"volume {target} is not empty: not restoring over it without --force"
@@ -211,8 +233,13 @@ def restore(
     )
     try:
         started = time.monotonic()
-        log.info("volume %s: restoring snapshot %s of %s into scratch volume %s first",
-                 target, chosen.id, volume, scratch)  # fmt: skip
+        log.info(
+            "volume %s: restoring snapshot %s of %s into scratch volume %s first",
+            target,
+            chosen.id,
+            volume,
+            scratch,
+        )
         code, _ = call.run(
             engine, "restore", volume, target=scratch, snapshot=chosen.id, cancelled=down.cancelled
         )
@@ -256,30 +283,40 @@ class _Job:
                 [(c, "stop", containers.current(engine, c.id).stop_timeout) for c in stopping],
                 ordering.dependencies(stopping, files),
                 lambda c: log.info("container %s: stop", c.name),
-            )  # fmt: skip
+            )
             # Looked at again with its users down: what they wrote meanwhile counts too.
             if not half and not _empty(engine, call, self.source):
                 if not self.force:
-                    raise RestoreError(f"volume {target} is not empty any more: not restoring"
-                                       " over it without --force")  # fmt: skip
+                    raise RestoreError(
+                        f"volume {target} is not empty any more: not restoring"
+                        " over it without --force"
+                    )
                 down.check(f"volume {target}")
                 log.info("volume %s: safety backup first (crane %s)", target, call.crane.name)
-                code, _ = call.run(engine, "backup", target, env=SAFETY_ENV,
-                                   cancelled=down.cancelled)  # fmt: skip
+                code, _ = call.run(
+                    engine, "backup", target, env=SAFETY_ENV, cancelled=down.cancelled
+                )
                 if code != 0:
-                    raise RestoreError(f"safety backup of {target} failed (exit {code}):"
-                                       " not restored")  # fmt: skip
+                    raise RestoreError(
+                        f"safety backup of {target} failed (exit {code}): not restored"
+                    )
             down.check(f"volume {target}")
-            marker = restoring.entry(target, self.volume, self.snapshot, down.run_id,
-                                     call.tide.name)  # fmt: skip
+            marker = restoring.entry(
+                target, self.volume, self.snapshot, down.run_id, call.tide.name
+            )
             record.add(marker)  # on disk before the first byte of the target changes
             half, started = True, time.monotonic()
-            volumes.replace(engine, call.crane.image, self.scratch, self.source,
-                            call.labels(self.volume), call.tide.crane_timeout)  # fmt: skip
+            volumes.replace(
+                engine,
+                call.crane.image,
+                self.scratch,
+                self.source,
+                call.labels(self.volume),
+                call.tide.crane_timeout,
+            )
             half = False
             record.remove(marker)
-            log.info("volume %s: restored (copied in %.1f s)", target,
-                     time.monotonic() - started)  # fmt: skip
+            log.info("volume %s: restored (copied in %.1f s)", target, time.monotonic() - started)
         except volumes.HelperFailed as error:
             log.error("%s", error)
         except BaseException:  # the engine gone, a bug: say what stays down, then go on

@@ -51,8 +51,10 @@ def pick_tide(config: Config, tide: Optional[str]) -> Tide:
         return config.tides[tide]
     if len(config.tides) == 1:
         return next(iter(config.tides.values()))
-    raise RestoreError(f"which tide's crane holds the snapshots? choose with --tide"
-                       f" ({', '.join(sorted(config.tides))})")  # fmt: skip
+    raise RestoreError(
+        f"which tide's crane holds the snapshots? choose with --tide"
+        f" ({', '.join(sorted(config.tides))})"
+    )
 
 
 def restore_all(
@@ -74,8 +76,13 @@ def restore_all(
     names = machine_volumes(engine, call)
     if not names:
         raise RestoreError(f'crane "{call.crane.name}" has no snapshots of machine {machine}')
-    log.info("machine %s: %d volume(s) in crane %s: %s", machine, len(names), call.crane.name,
-             ", ".join(names))  # fmt: skip
+    log.info(
+        "machine %s: %d volume(s) in crane %s: %s",
+        machine,
+        len(names),
+        call.crane.name,
+        ", ".join(names),
+    )
     done = []
     for number, volume in enumerate(names, 1):
         step = f"[{number}/{len(names)}] volume {volume}"
@@ -90,9 +97,17 @@ def restore_all(
 
 
 def _one(
-    engine: Engine, config: Config, call: Call, volume: str, outcome: Outcome, step: str,
-    before: Optional[datetime], dry_run: bool, force: bool, trust_meta: bool,
-) -> None:  # fmt: skip
+    engine: Engine,
+    config: Config,
+    call: Call,
+    volume: str,
+    outcome: Outcome,
+    step: str,
+    before: Optional[datetime],
+    dry_run: bool,
+    force: bool,
+    trust_meta: bool,
+) -> None:
     machine = call.machine
     unfinished = restoring.of(Record(config.state_directory).entries(), volume)
     exists = volume in discover(engine).volumes
@@ -128,9 +143,17 @@ def _one(
         )
         return
     log.info("%s: %s from snapshot %s (%s)", step, doing, chosen.id, chosen.time)
-    problems = restore(engine, config, volume, None if unfinished else chosen.id,
-                       tide=call.tide.name, force=force and exists and not ours,
-                       trust_meta=trust_meta, machine=machine, marked=True)  # fmt: skip
+    problems = restore(
+        engine,
+        config,
+        volume,
+        None if unfinished else chosen.id,
+        tide=call.tide.name,
+        force=force and exists and not ours,
+        trust_meta=trust_meta,
+        machine=machine,
+        marked=True,
+    )
     if problems:
         outcome.result, outcome.ok = f"failed: {problems[0]}", False
     else:

@@ -135,9 +135,12 @@ class TideRun:
                 )
                 continue
             log.info(
-                "group %d/%d %s: volumes %s", number, len(plan.groups), group.name,
+                "group %d/%d %s: volumes %s",
+                number,
+                len(plan.groups),
+                group.name,
                 ", ".join(group.volumes),
-            )  # fmt: skip
+            )
             self.observers.group_started(self.view, number, len(plan.groups), group)
             results = self._run_group(group)
             self.result.volumes += results
@@ -159,8 +162,11 @@ class TideRun:
             why = describe(error)
         if why:
             self.staging = "never"
-            log.warning("tide %s: not staged (%s): volumes are backed up with their containers"
-                        " down", self.tide.name, why)  # fmt: skip
+            log.warning(
+                "tide %s: not staged (%s): volumes are backed up with their containers down",
+                self.tide.name,
+                why,
+            )
 
     def _retention(self) -> None:
         """Once per tide, after every group, containers up: a failed retention is the
@@ -176,9 +182,12 @@ class TideRun:
 
     def _tide_action(self, action: str, volumes: List[str]) -> Optional[str]:
         return self.call.tide_action(
-            self.engine, action, volumes, self._aborting,
+            self.engine,
+            action,
+            volumes,
+            self._aborting,
             starting=lambda: self.observers.crane_action(self.view, action),
-        )  # fmt: skip
+        )
 
     def _fail(self, group: Group, message: str) -> List[VolumeResult]:
         failed = []
@@ -191,8 +200,9 @@ class TideRun:
         return VolumeResult(volume, ok, message, group=group.name, crane=self.crane.name, **kw)
 
     def _dump_result(self, dump: Dump, error: str = "", **kw) -> VolumeResult:
-        return VolumeResult(dump.name, not error, error, group=dump.name, crane=self.crane.name,
-                            **kw)  # fmt: skip
+        return VolumeResult(
+            dump.name, not error, error, group=dump.name, crane=self.crane.name, **kw
+        )
 
     def _take_dump(self, dump: Dump) -> VolumeResult:
         """A running database's dump, as a volume's backup: its result has the dump's name."""
@@ -201,8 +211,13 @@ class TideRun:
         try:
             self._check_aborted(f"dump {dump.name}")
             self.observers.volume_started(self.view, dump.name)
-            log.info("dump %s: dumping container %s (%s; it keeps running; crane %s)",
-                     dump.name, dump.container.name, dump.kind, self.crane.name)  # fmt: skip
+            log.info(
+                "dump %s: dumping container %s (%s; it keeps running; crane %s)",
+                dump.name,
+                dump.container.name,
+                dump.kind,
+                self.crane.name,
+            )
             code, report, error = take_dump(self.engine, self.call, dump, self._aborting)
             if not error and code != 0:
                 error = f'crane "{self.crane.name}" exited with {code}'
@@ -221,10 +236,16 @@ class TideRun:
             log.info("dump %s: taken in %.2f s%s", dump.name, seconds, stored(report))
         reported = vars(report) if report and not error else {}
         result = self._dump_result(
-            dump, error or "", exit_code=code, seconds=seconds, started=wall,
-            size=reported.get("bytes_stored"), bytes_read=reported.get("bytes_read"),
-            files=reported.get("files"), snapshot=reported.get("snapshot"),
-        )  # fmt: skip
+            dump,
+            error or "",
+            exit_code=code,
+            seconds=seconds,
+            started=wall,
+            size=reported.get("bytes_stored"),
+            bytes_read=reported.get("bytes_read"),
+            files=reported.get("files"),
+            snapshot=reported.get("snapshot"),
+        )
         result.shrunk = shrink.check(
             self.config.state_directory, self.tide.name, result, self.tide.shrink_alert
         )
@@ -238,9 +259,13 @@ class TideRun:
             return self._fail(group, f"not backed up: {group.problems[0]}")
         timeout = self.tide.command_timeout
         down = Downtime(
-            self.engine, self.record, self.run_id, self.tide.name, self._aborting,
+            self.engine,
+            self.record,
+            self.run_id,
+            self.tide.name,
+            self._aborting,
             lambda: self.result.interrupted,
-        )  # fmt: skip
+        )
         pre_done, live, commands = [], [], []
         results: List[VolumeResult] = []
         leaving = False  # observers were told the containers leave
@@ -283,10 +308,13 @@ class TideRun:
                 log.info("container %s: %s", container.name, step.settings.action)
 
             down.enter_all(
-                [(s.container, s.settings.action, now[s.container.id].stop_timeout)
-                 for s in changes],
-                group.order, before,
-            )  # fmt: skip
+                [
+                    (s.container, s.settings.action, now[s.container.id].stop_timeout)
+                    for s in changes
+                ],
+                group.order,
+                before,
+            )
             staged, results = self._stage(group, down.since is not None, staged)
             done = staged.keys() | {r.volume for r in results}
             results += self._run_cranes(group, [v for v in group.volumes if v not in done])
@@ -375,9 +403,15 @@ class TideRun:
                 continue  # its crane says why it is not backed up
             try:
                 stage = staging.make(
-                    self.engine, self.crane.image, volume, mode, self.call.labels(volume),
-                    self.config.state_directory, self.tide.crane_timeout, self.run_id,
-                )  # fmt: skip
+                    self.engine,
+                    self.crane.image,
+                    volume,
+                    mode,
+                    self.call.labels(volume),
+                    self.config.state_directory,
+                    self.tide.crane_timeout,
+                    self.run_id,
+                )
             except (staging.StageFailed, *ENGINE_ERRORS, EngineError) as error:
                 why = error if isinstance(error, staging.StageFailed) else describe(error)
                 self._check_aborted(f"group {group.name}")
@@ -386,8 +420,11 @@ class TideRun:
                     log.error("volume %s: %s", volume, message)
                     failed.append(self._volume(volume, group, False, message))
                 else:
-                    log.warning("volume %s: not staged (%s): backed up with its containers"
-                                " down", volume, why)  # fmt: skip
+                    log.warning(
+                        "volume %s: not staged (%s): backed up with its containers down",
+                        volume,
+                        why,
+                    )
                 continue
             staged[volume] = stage
             log.info("volume %s: staged in %.2f s (%s)", volume, stage.seconds, stage.way)
@@ -425,12 +462,19 @@ class TideRun:
                 error = f"half restored: not backed up until `{restoring.command(unfinished)}`"
             else:
                 self.observers.volume_started(self.view, volume)
-                log.info("volume %s: backing up (crane %s)%s", volume, crane.name,
-                         " from its stage, containers up" if stage else "")  # fmt: skip
+                log.info(
+                    "volume %s: backing up (crane %s)%s",
+                    volume,
+                    crane.name,
+                    " from its stage, containers up" if stage else "",
+                )
                 code, report = self.call.backup(
-                    self.engine, volume, self._aborting, stage=stage.name if stage else None,
+                    self.engine,
+                    volume,
+                    self._aborting,
+                    stage=stage.name if stage else None,
                     previous=self._previous(volume),
-                )  # fmt: skip
+                )
                 if code != 0:
                     error = f'crane "{crane.name}" exited with {code}'
         except Interrupted:
@@ -451,10 +495,18 @@ class TideRun:
             log.info("volume %s: backed up in %.2f s%s", volume, seconds, stored(report))
         reported = vars(report) if report and not error else {}
         result = self._volume(
-            volume, group, error is None, error or "", exit_code=code, seconds=seconds,
-            started=wall, size=reported.get("bytes_stored"), bytes_read=reported.get("bytes_read"),
-            files=reported.get("files"), snapshot=reported.get("snapshot"),
-        )  # fmt: skip
+            volume,
+            group,
+            error is None,
+            error or "",
+            exit_code=code,
+            seconds=seconds,
+            started=wall,
+            size=reported.get("bytes_stored"),
+            bytes_read=reported.get("bytes_read"),
+            files=reported.get("files"),
+            snapshot=reported.get("snapshot"),
+        )
         result.shrunk = shrink.check(
             self.config.state_directory, self.tide.name, result, self.tide.shrink_alert
         )

@@ -63,8 +63,14 @@ def parse(volume: str, output: str) -> List[Snapshot]:
     for line in output.splitlines():
         try:
             item = json.loads(line)
-            found.append(Snapshot(str(item["id"]), str(item.get("time", "")), item.get("size"),
-                                  item.get("consistent", True) is not False))  # fmt: skip
+            found.append(
+                Snapshot(
+                    str(item["id"]),
+                    str(item.get("time", "")),
+                    item.get("size"),
+                    item.get("consistent", True) is not False,
+                )
+            )
         except (ValueError, KeyError, TypeError):
             if line.strip():
                 log.info("%s: %s", volume, line)
@@ -84,11 +90,15 @@ def machine_volumes(engine: Engine, call: Call) -> List[str]:
     code, output = call.run(engine, "volumes", "")
     machine = call.machine or call.config.machine
     if code == 64:
-        raise RestoreError(f'crane "{call.crane.name}" cannot list the volumes of a machine'
-                           " (no volumes action): name each volume")  # fmt: skip
+        raise RestoreError(
+            f'crane "{call.crane.name}" cannot list the volumes of a machine'
+            " (no volumes action): name each volume"
+        )
     if code != 0:
-        raise RestoreError(f'crane "{call.crane.name}" could not list the volumes of machine'
-                           f" {machine}: exit {code}")  # fmt: skip
+        raise RestoreError(
+            f'crane "{call.crane.name}" could not list the volumes of machine'
+            f" {machine}: exit {code}"
+        )
     found = set()
     for line in output.splitlines():
         try:
@@ -98,8 +108,9 @@ def machine_volumes(engine: Engine, call: Call) -> List[str]:
         if isinstance(name, str) and re.fullmatch(VOLUME_NAME, name):
             found.add(name)
         elif line.strip():
-            log.warning('crane "%s": not a volume of machine %s: %s', call.crane.name, machine,
-                        line[:200])  # fmt: skip
+            log.warning(
+                'crane "%s": not a volume of machine %s: %s', call.crane.name, machine, line[:200]
+            )
     return sorted(found)
 
 
@@ -131,9 +142,13 @@ def mark_inconsistent(engine: Engine, call: Call, volumes: List[str], why: str) 
         if code == 0:
             log.warning("volume %s: this run's snapshot is marked not consistent", volume)
         else:
-            log.error('volume %s: this run\'s snapshot could not be marked not consistent'
-                      ' (crane "%s": %s)', volume, call.crane.name,
-                      "mark not supported" if code == 64 else code)  # fmt: skip
+            log.error(
+                "volume %s: this run's snapshot could not be marked not consistent"
+                ' (crane "%s": %s)',
+                volume,
+                call.crane.name,
+                "mark not supported" if code == 64 else code,
+            )
 
 
 def choose(
@@ -150,8 +165,10 @@ def choose(
     if before and not wanted:
         earlier = [s for s in found if (moment(s.time) or before) < before]
         if not earlier:
-            raise RestoreError(f'crane "{crane}" has no snapshot of {volume} taken before'
-                               f" {before.isoformat(timespec='seconds')}")  # fmt: skip
+            raise RestoreError(
+                f'crane "{crane}" has no snapshot of {volume} taken before'
+                f" {before.isoformat(timespec='seconds')}"
+            )
         found = earlier
     if wanted and wanted != "latest":
         for snapshot in found:

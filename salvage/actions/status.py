@@ -129,9 +129,12 @@ def render(tides: List[dict], paint: Paint, now: Optional[float] = None) -> str:
         lines.append(f"  next run: {scheduled}")
         for restore in tide.get("interrupted_restores", []):
             stopped = ", ".join(restore["stopped"]) or "no container"
-            lines.append("  " + paint("restore interrupted", "red", "bold")
-                         + f": volume {restore['volume']} is half restored, {stopped} held"
-                         f" stopped; finish it with `{restore['finish']}`")  # fmt: skip
+            lines.append(
+                "  "
+                + paint("restore interrupted", "red", "bold")
+                + f": volume {restore['volume']} is half restored, {stopped} held"
+                f" stopped; finish it with `{restore['finish']}`"
+            )
         overdue = (f"OVERDUE (expected every {age(tide['interval'])})", "red")
         rows = []
         for volume in tide["volumes"]:

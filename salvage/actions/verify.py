@@ -41,10 +41,11 @@ def targets(
     chosen = [config.tides[tide] for tide in tides]
     host = discover(engine, chosen)
     return [
-        (t.name, volume) for t in chosen
+        (t.name, volume)
+        for t in chosen
         for volume in sorted(tide_volumes(host, t)[0])
         + [dump.name for dump in tide_dumps(host, t.name)[0]]
-    ]  # fmt: skip
+    ]
 
 
 def verify_one(engine: Engine, call: Call, volume: str, restore: bool = False) -> Optional[str]:
@@ -67,11 +68,19 @@ def verify_one(engine: Engine, call: Call, volume: str, restore: bool = False) -
         if not restore:
             code, _ = call.run(engine, "verify", volume, snapshot="latest", on_line=line)
         else:
-            scratch = volumes.create_scratch(engine, volumes.scratch_name(call.run_id),
-                                             call.run_id, call.config.state_directory)  # fmt: skip
+            scratch = volumes.create_scratch(
+                engine, volumes.scratch_name(call.run_id), call.run_id, call.config.state_directory
+            )
             try:
-                code, _ = call.run(engine, "verify", volume, target=scratch, snapshot="latest",
-                                   env={"SALVAGE_VERIFY_RESTORE": "1"}, on_line=line)  # fmt: skip
+                code, _ = call.run(
+                    engine,
+                    "verify",
+                    volume,
+                    target=scratch,
+                    snapshot="latest",
+                    env={"SALVAGE_VERIFY_RESTORE": "1"},
+                    on_line=line,
+                )
             finally:
                 volumes.remove_scratch(engine, scratch)
     except CraneTimeout as timeout:
@@ -87,9 +96,12 @@ def verify_one(engine: Engine, call: Call, volume: str, restore: bool = False) -
 
 
 def verify(
-    engine: Engine, config: Config, tides: Sequence[str], names: Sequence[str],
+    engine: Engine,
+    config: Config,
+    tides: Sequence[str],
+    names: Sequence[str],
     restore: bool = False,
-) -> Tuple[int, List[str]]:  # fmt: skip
+) -> Tuple[int, List[str]]:
     """Verify each volume: how many were checked, and one line per volume found bad."""
     bad = []
     calls: Dict[str, Call] = {}
@@ -99,8 +111,11 @@ def verify(
         log.warning("verify: no volume is labelled for %s", ", ".join(tides))
     for tide, volume in pairs:
         # A run id of its own per volume: its scratch volume's name comes from it.
-        call = Call.new(config, config.tides[tide]) if restore else calls.setdefault(
-            tide, Call.new(config, config.tides[tide]))  # fmt: skip
+        call = (
+            Call.new(config, config.tides[tide])
+            if restore
+            else calls.setdefault(tide, Call.new(config, config.tides[tide]))
+        )
         log.info("volume %s: verifying (tide %s, crane %s)", volume, tide, call.crane.name)
         started = time.time()
         why = verify_one(engine, call, volume, restore)
@@ -123,12 +138,14 @@ def verify(
     return len(pairs), bad
 
 
-def _record(config: Config, tide: str, volume: str, started: float, why: Optional[str],
-            restore: bool) -> bool:  # fmt: skip
+def _record(
+    config: Config, tide: str, volume: str, started: float, why: Optional[str], restore: bool
+) -> bool:
     """Into the history, for `status` and the metrics; False (and a warning) if it cannot."""
     try:
-        History(config.state_directory).verify_done(tide, volume, started, why is None,
-                                                    restore, why or "")  # fmt: skip
+        History(config.state_directory).verify_done(
+            tide, volume, started, why is None, restore, why or ""
+        )
         return True
     except HistoryError as error:
         log.warning("history: verify results are not recorded: %s", error)

@@ -17,10 +17,24 @@ NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.report.notify
 PULLS = ("always", "missing", "never")
 SELECTS = ("labels", "all")
 STAGINGS = ("auto", "always", "never")  # salvage.crane.staging.MODES
-NOTIFY_EVENTS = ("tide.start", "tide.success", "tide.failure", "volume.success", "volume.failure",
-                 "volume.shrunk", "verify.failure")  # fmt: skip
-INHIBIT_WHAT = ("shutdown", "sleep", "idle", "handle-power-key", "handle-suspend-key",
-                "handle-hibernate-key", "handle-lid-switch")  # fmt: skip
+NOTIFY_EVENTS = (
+    "tide.start",
+    "tide.success",
+    "tide.failure",
+    "volume.success",
+    "volume.failure",
+    "volume.shrunk",
+    "verify.failure",
+)
+INHIBIT_WHAT = (
+    "shutdown",
+    "sleep",
+    "idle",
+    "handle-power-key",
+    "handle-suspend-key",
+    "handle-hibernate-key",
+    "handle-lid-switch",
+)
 MAX_DURATION = 7 * 24 * 3600.0  # a week: longer is a typo, and breaks socket timeouts
 RESERVED_TARGETS = ("/salvage/volume", "/salvage/meta")
 

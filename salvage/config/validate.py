@@ -174,6 +174,11 @@ def validate(raw: Mapping[str, Any], path: str) -> Tuple[Optional[Config], List[
     if check.problems:
         return None, check.problems
     return Config(
-        path=path, tides=tides, cranes=cranes, docker=docker, inhibit=inhibit, notify=notify,
+        path=path,
+        tides=tides,
+        cranes=cranes,
+        docker=docker,
+        inhibit=inhibit,
+        notify=notify,
         **values,
-    ), []  # fmt: skip
+    ), []

@@ -179,8 +179,14 @@ def plan_tide(host: Host, config: Config, tide_name: str) -> Plan:
         groups.append(
             Group(_group_name(vols, members), vols, tuple(steps), tuple(group_problems), order)
         )
-    return Plan(tide, config.crane_of(tide), tuple(groups), tuple(chosen.problems),
-                tuple(chosen.choices), chosen.binds)  # fmt: skip
+    return Plan(
+        tide,
+        config.crane_of(tide),
+        tuple(groups),
+        tuple(chosen.problems),
+        tuple(chosen.choices),
+        chosen.binds,
+    )
 
 
 def check_host(host: Host, config: Config) -> List[Problem]:

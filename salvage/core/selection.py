@@ -137,8 +137,12 @@ def select(host: Host, tide: Tide) -> Selection:
     for item, (reason, kind, path) in found.items():
         out = _excluded(host, tide, item, kind, path, reason)
         if kind == "bind" and item in host.volumes:
-            problems.append(Problem(f"bind mount {path}", f'its backup name "{item}" is also a'
-                                    " volume's name: not backed up"))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"bind mount {path}",
+                    f'its backup name "{item}" is also a volume\'s name: not backed up',
+                )
+            )
             continue
         choices.append(Choice(item, out is None, out or reason, kind, path))
         if kind == "bind" and out is None and path:
@@ -152,8 +156,10 @@ def _own_bind(container: Container, text: str) -> Tuple[Optional[Bind], Optional
     wanted = posixpath.normpath(text)
     bind = next((b for b in container.binds if b.destination == wanted), None)
     if bind is None:
-        return None, (f'"{text}" is not a bind mount of this container (only a container\'s'
-                      " own bind mounts can be backed up)")  # fmt: skip
+        return None, (
+            f'"{text}" is not a bind mount of this container (only a container\'s'
+            " own bind mounts can be backed up)"
+        )
     if bind.directory is False:
         return None, f'"{text}" is a file ({bind.source}): only directories can be backed up'
     return bind, None

@@ -57,8 +57,9 @@ def parse(raw: bytes) -> Report:
     snapshot = data.get("snapshot")
     if snapshot is not None:
         if not isinstance(snapshot, str) or not _SNAPSHOT.fullmatch(snapshot):
-            raise BadReport(f"snapshot: {_show(snapshot)} is not an id (1-200 printable"
-                            " characters, no spaces)")  # fmt: skip
+            raise BadReport(
+                f"snapshot: {_show(snapshot)} is not an id (1-200 printable characters, no spaces)"
+            )
         values["snapshot"] = snapshot
     return Report(**values)
 

@@ -47,8 +47,7 @@ class Call:
 
     @classmethod
     def new(cls, config: Config, tide: Tide, machine: Optional[str] = None) -> Call:
-        return cls(config, tide, config.crane_of(tide), uuid.uuid4().hex, int(time.time()),
-                   machine)  # fmt: skip
+        return cls(config, tide, config.crane_of(tide), uuid.uuid4().hex, int(time.time()), machine)
 
     def env(
         self, action: str, volume: str, snapshot: Optional[str] = None, volumes: Sequence[str] = ()
@@ -148,16 +147,24 @@ class Call:
         if action == "backup" and stage:
             mounted = stage
         return run_crane(
-            engine, self.crane, name=volume, volume=mounted,
+            engine,
+            self.crane,
+            name=volume,
+            volume=mounted,
             bind=bind.host_path if bind else None,
             env={**self.env(action, volume, snapshot), **streams, **(env or {})},
-            labels=self.labels(volume), meta={**self.meta(info, bind), **(meta or {})},
-            run_id=self.run_id, timeout=self.tide.crane_timeout, stdin=stdin, stdout=stdout,
+            labels=self.labels(volume),
+            meta={**self.meta(info, bind), **(meta or {})},
+            run_id=self.run_id,
+            timeout=self.tide.crane_timeout,
+            stdin=stdin,
+            stdout=stdout,
             on_line=on_line or (lambda line: log.info("%s: %s", volume, line)),
             writable=action in ("restore", "verify"),
             capture=action in ("list", "meta", "volumes"),
-            cancelled=cancelled, read_back=read_back,
-        )  # fmt: skip
+            cancelled=cancelled,
+            read_back=read_back,
+        )
 
     def backup(
         self,
@@ -190,8 +197,13 @@ class Call:
         try:
             return code, backup_report.parse(found[0])
         except backup_report.BadReport as error:
-            log.warning("volume %s: crane %s: %s ignored: %s", volume, self.crane.name,
-                        backup_report.PATH, error)  # fmt: skip
+            log.warning(
+                "volume %s: crane %s: %s ignored: %s",
+                volume,
+                self.crane.name,
+                backup_report.PATH,
+                error,
+            )
             return code, None
 
     def tide_action(
@@ -211,12 +223,18 @@ class Call:
             starting()
             log.info("tide %s: crane %s: %s", self.tide.name, self.crane.name, action)
             code, _ = run_crane(
-                engine, self.crane, name=f"_{action}", volume=None,
-                env=self.env(action, "", volumes=volumes), labels=self.labels(""),
-                meta=self.meta(None), run_id=self.run_id, timeout=self.tide.crane_timeout,
+                engine,
+                self.crane,
+                name=f"_{action}",
+                volume=None,
+                env=self.env(action, "", volumes=volumes),
+                labels=self.labels(""),
+                meta=self.meta(None),
+                run_id=self.run_id,
+                timeout=self.tide.crane_timeout,
                 on_line=lambda line: log.info("crane %s (%s): %s", self.crane.name, action, line),
                 cancelled=cancelled,
-            )  # fmt: skip
+            )
         except CraneTimeout as timeout:
             return f'crane "{self.crane.name}" ({action}) {timeout}'
         except Exception as failure:  # one line, whatever the engine said

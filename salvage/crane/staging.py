@@ -67,8 +67,16 @@ def stage_name() -> str:
     return STAGE_PREFIX + uuid.uuid4().hex[:12]
 
 
-def make(engine: Engine, image: str, volume: str, mode: str, tags: dict, instance: str,
-         timeout: float, run_id: str) -> Stage:  # fmt: skip
+def make(
+    engine: Engine,
+    image: str,
+    volume: str,
+    mode: str,
+    tags: dict,
+    instance: str,
+    timeout: float,
+    run_id: str,
+) -> Stage:
     """Copy `volume` to a new stage volume; StageFailed (the stage removed) when it cannot.
     `tags`: the run's labels for the stager (crane, run, instance): a killed run's stager
     is then killed by an abort and removed by recover like a crane."""
@@ -86,18 +94,28 @@ def make(engine: Engine, image: str, volume: str, mode: str, tags: dict, instanc
     return Stage(volume, name, way, time.monotonic() - started)
 
 
-def _copy(engine: Engine, image: str, volume: str, stage: str, mode: str, tags: dict,
-          timeout: float, run_id: str) -> str:  # fmt: skip
+def _copy(
+    engine: Engine,
+    image: str,
+    volume: str,
+    stage: str,
+    mode: str,
+    tags: dict,
+    timeout: float,
+    run_id: str,
+) -> str:
     api = engine.api
     check = "check" if mode == "auto" else "force"
     created = api.create_container(
-        image, entrypoint=["/bin/sh", "-c", SCRIPT, "stager", check],
-        labels={**tags, labels.STAGE: volume}, user="0",
+        image,
+        entrypoint=["/bin/sh", "-c", SCRIPT, "stager", check],
+        labels={**tags, labels.STAGE: volume},
+        user="0",
         name=container_name(f"stage-{volume}", run_id),
         host_config=api.create_host_config(
             binds=[f"{volume}:/source:ro", f"{stage}:/stage"], network_mode="none"
         ),
-    )  # fmt: skip
+    )
     try:
         api.start(created)
         try:
@@ -121,10 +139,13 @@ def probe(engine: Engine, image: str, tags: dict, timeout: float, run_id: str) -
     with every container up, so that an image that cannot never costs downtime."""
     api = engine.api
     created = api.create_container(
-        image, entrypoint=["/bin/sh", "-c", "cp --reflink=auto --version >/dev/null 2>&1"],
-        labels={**tags, labels.STAGE: ""}, user="0", name=container_name("stage-probe", run_id),
+        image,
+        entrypoint=["/bin/sh", "-c", "cp --reflink=auto --version >/dev/null 2>&1"],
+        labels={**tags, labels.STAGE: ""},
+        user="0",
+        name=container_name("stage-probe", run_id),
         host_config=api.create_host_config(network_mode="none"),
-    )  # fmt: skip
+    )
     try:
         api.start(created)
         code = engine.unbounded().wait(created, timeout=timeout).get("StatusCode")

@@ -63,11 +63,13 @@ def build_reference(engine: Engine, crane: Crane, context: str) -> None:
     log.info('crane "%s": building %s from %s (first use)', crane.name, crane.image, context)
     args = {"BASE": crane.base} if crane.base else None
     try:
-        for step in engine.unbounded().build(path=context, tag=crane.image, buildargs=args,
-                                             rm=True, decode=True):  # fmt: skip
+        for step in engine.unbounded().build(
+            path=context, tag=crane.image, buildargs=args, rm=True, decode=True
+        ):
             if "error" in step:
-                raise EngineError(f'crane "{crane.name}": building {crane.image}: '
-                                  + step["error"].strip())  # fmt: skip
+                raise EngineError(
+                    f'crane "{crane.name}": building {crane.image}: ' + step["error"].strip()
+                )
     except DockerException as error:
         raise EngineError(
             f'crane "{crane.name}": building {crane.image}: {describe(error)}'
@@ -185,8 +187,9 @@ def run_crane(
     api = engine.api
     mounts: List[Mount] = []
     if volume:
-        mounts.append(Mount(VOLUME_MOUNT, volume, type="volume", read_only=not writable,
-                            no_copy=True))  # fmt: skip
+        mounts.append(
+            Mount(VOLUME_MOUNT, volume, type="volume", read_only=not writable, no_copy=True)
+        )
     elif bind:  # a mount, not a bind string: a missing host path fails, never is created
         mounts.append(Mount(VOLUME_MOUNT, bind, type="bind", read_only=True))
     binds: Dict[str, Dict[str, str]] = {}
@@ -223,16 +226,18 @@ def run_crane(
         if cancelled is not None and cancelled.is_set():
             api.kill(crane_id)  # an abort that came while the crane was being created
         if attached is not None:
-            feeder = threading.Thread(target=stdin or stdout, args=(attached,),
-                                      name=f"crane-{name}-stream", daemon=True)  # fmt: skip
+            feeder = threading.Thread(
+                target=stdin or stdout, args=(attached,), name=f"crane-{name}-stream", daemon=True
+            )
             feeder.start()
         if stdout:  # no log to follow: the stream's thread reads it all
             reader = feeder
         else:
             reader = threading.Thread(
-                target=_follow, args=(waiter, crane_id, on_line, not capture),
+                target=_follow,
+                args=(waiter, crane_id, on_line, not capture),
                 name=f"crane-{name}",
-            )  # fmt: skip
+            )
             reader.daemon = True
             reader.start()
         try:

@@ -78,8 +78,9 @@ class Stderr:
 def exec_start(api, container: str, script: str, stdin: bool, user: Optional[str] = None):
     """Start `sh -c script` in a running container: (exec id, its attached socket). The
     script, not a secret, is all the command line holds."""
-    created = api.exec_create(container, ["sh", "-c", script], stdout=True, stderr=True,
-                              stdin=stdin, user=user or "")  # fmt: skip
+    created = api.exec_create(
+        container, ["sh", "-c", script], stdout=True, stderr=True, stdin=stdin, user=user or ""
+    )
     return created["Id"], api.exec_start(created["Id"], socket=True)
 
 

@@ -32,14 +32,22 @@ class HelperFailed(SalvageError):
     pass
 
 
-def _helper(engine: Engine, image: str, script: str, binds: List[str], tags: Mapping[str, str],
-            timeout: float) -> str:  # fmt: skip
+def _helper(
+    engine: Engine,
+    image: str,
+    script: str,
+    binds: List[str],
+    tags: Mapping[str, str],
+    timeout: float,
+) -> str:
     """Run `script` under sh in a container of `image` with `binds`; its standard output."""
     api = engine.api
     created = api.create_container(
-        image, entrypoint=["/bin/sh", "-c", script], labels=dict(tags),
+        image,
+        entrypoint=["/bin/sh", "-c", script],
+        labels=dict(tags),
         host_config=api.create_host_config(binds=binds, network_mode="none"),
-    )  # fmt: skip
+    )
     try:
         api.start(created)
         code = engine.unbounded().wait(created, timeout=timeout).get("StatusCode")
@@ -65,8 +73,9 @@ def is_empty(engine: Engine, image: str, volume: str, tags: Mapping[str, str]) -
     return not listing.strip()
 
 
-def replace(engine: Engine, image: str, scratch: str, target: str, tags: Mapping[str, str],
-            timeout: float) -> None:  # fmt: skip
+def replace(
+    engine: Engine, image: str, scratch: str, target: str, tags: Mapping[str, str], timeout: float
+) -> None:
     """Make `target`'s content a copy of `scratch`'s (a local copy, no crane involved)."""
     binds = [f"{scratch}:/scratch:ro", f"{target}:/target"]
     try:

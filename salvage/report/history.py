@@ -209,10 +209,15 @@ class History:
                 "UPDATE runs SET ended = ?, result = ?, exit_code = ?, downtime = ?,"
                 " interrupted = ?, problems = ? WHERE run_id = ?",
                 (
-                    result.ended, "success" if result.ok else "failure", result.exit_code,
-                    result.downtime, result.interrupted, json.dumps(problems), result.run_id,
+                    result.ended,
+                    "success" if result.ok else "failure",
+                    result.exit_code,
+                    result.downtime,
+                    result.interrupted,
+                    json.dumps(problems),
+                    result.run_id,
                 ),
-            )  # fmt: skip
+            )
             conn.execute("COMMIT")
 
     @staticmethod
@@ -223,14 +228,29 @@ class History:
             " ended, seconds, downtime, exit_code, error, size, bytes_read, files, snapshot,"
             " shrunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                run_id, tide, v.volume, v.group, v.crane, int(v.ok), v.started or None, ended,
-                v.seconds, v.downtime, v.exit_code, v.message, v.size, v.bytes_read, v.files,
-                v.snapshot, v.shrunk,
+                run_id,
+                tide,
+                v.volume,
+                v.group,
+                v.crane,
+                int(v.ok),
+                v.started or None,
+                ended,
+                v.seconds,
+                v.downtime,
+                v.exit_code,
+                v.message,
+                v.size,
+                v.bytes_read,
+                v.files,
+                v.snapshot,
+                v.shrunk,
             ),
-        )  # fmt: skip
+        )
 
-    def verify_done(self, tide: str, volume: str, started: float, ok: bool, restore: bool,
-                    error: str = "") -> None:  # fmt: skip
+    def verify_done(
+        self, tide: str, volume: str, started: float, ok: bool, restore: bool, error: str = ""
+    ) -> None:
         with self._writing() as conn:
             conn.execute(
                 "INSERT INTO verifies (tide, volume, started, ended, ok, restore, error)"
@@ -273,8 +293,10 @@ class History:
         with self._connect() as conn:
             if conn is None:
                 return []
-            runs = [_run(row) for row in conn.execute(f"{sql} ORDER BY started DESC LIMIT ?",
-                                                      (*args, limit))]  # fmt: skip
+            runs = [
+                _run(row)
+                for row in conn.execute(f"{sql} ORDER BY started DESC LIMIT ?", (*args, limit))
+            ]
             for run in runs:
                 rows = conn.execute(
                     "SELECT * FROM volumes WHERE run_id = ? ORDER BY ended", (run["run_id"],)

@@ -33,7 +33,7 @@ METRICS: Dict[str, str] = {
     "salvage_volume_last_shrunk": "1 if its last backup fell below the tide's shrink_alert.",
     "salvage_volume_last_verify_timestamp_seconds": "When `salvage verify` last checked it.",
     "salvage_volume_last_verify_success": "1 if its last `salvage verify` found it intact.",
-}  # fmt: skip
+}
 
 Sample = Tuple[str, Dict[str, str], float]
 
@@ -58,9 +58,12 @@ def samples(history: History, tides: List[str]) -> List[Sample]:
             ("salvage_tide_last_run_success", labels, int(run["result"] == "success")),
             ("salvage_tide_last_run_duration_seconds", labels, run["seconds"]),
             ("salvage_tide_last_run_downtime_seconds", labels, run["downtime"]),
-            ("salvage_tide_last_success_timestamp_seconds", labels,
-             history.last_success(tide) or 0),
-        ]  # fmt: skip
+            (
+                "salvage_tide_last_success_timestamp_seconds",
+                labels,
+                history.last_success(tide) or 0,
+            ),
+        ]
         volumes = history.volumes(tide)
         failed = sum(
             1 for v in volumes if v["last"]["run_id"] == run["run_id"] and not v["last"]["ok"]
@@ -71,14 +74,19 @@ def samples(history: History, tides: List[str]) -> List[Sample]:
             labels = {"tide": tide, "volume": volume["volume"]}
             found += [
                 ("salvage_volume_last_success", labels, int(last["ok"])),
-                ("salvage_volume_last_success_timestamp_seconds", labels,
-                 success["ended"] if success else 0),
+                (
+                    "salvage_volume_last_success_timestamp_seconds",
+                    labels,
+                    success["ended"] if success else 0,
+                ),
                 ("salvage_volume_last_duration_seconds", labels, last["seconds"]),
                 ("salvage_volume_last_downtime_seconds", labels, last["downtime"]),
-            ]  # fmt: skip
-            for name, key in (("salvage_volume_last_size_bytes", "size"),
-                              ("salvage_volume_last_read_bytes", "bytes_read"),
-                              ("salvage_volume_last_files", "files")):  # fmt: skip
+            ]
+            for name, key in (
+                ("salvage_volume_last_size_bytes", "size"),
+                ("salvage_volume_last_read_bytes", "bytes_read"),
+                ("salvage_volume_last_files", "files"),
+            ):
                 if success and success[key] is not None:
                     found.append((name, labels, success[key]))
             found.append(("salvage_volume_last_shrunk", labels, int(bool(last["shrunk"]))))

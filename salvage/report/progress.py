@@ -51,10 +51,16 @@ class Progress(Observer):
     def tide_done(self, run, result) -> None:
         if result.volumes:
             rows = [
-                [v.volume, v.group, ("ok", "green") if v.ok else ("failed", "red"),
-                 duration(v.seconds), duration(v.downtime), v.message]
+                [
+                    v.volume,
+                    v.group,
+                    ("ok", "green") if v.ok else ("failed", "red"),
+                    duration(v.seconds),
+                    duration(v.downtime),
+                    v.message,
+                ]
                 for v in result.volumes
-            ]  # fmt: skip
+            ]
             self._say("")
             for line in self.paint.table(["volume", "group", "result", "took", "down", ""], rows):
                 self._say(line)

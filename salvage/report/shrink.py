@@ -31,8 +31,10 @@ def why(previous, current, fraction: float) -> Optional[str]:
         return None
     if now[1] >= fraction * before[1]:
         return None
-    return (f"shrank to {now[1]} {now[0]} from {before[1]} in the previous good backup"
-            f" ({now[1] / before[1]:.0%}, below shrink_alert {fraction:g})")  # fmt: skip
+    return (
+        f"shrank to {now[1]} {now[0]} from {before[1]} in the previous good backup"
+        f" ({now[1] / before[1]:.0%}, below shrink_alert {fraction:g})"
+    )
 
 
 def check(state_directory: str, tide: str, result, fraction: Optional[float]) -> Optional[str]:

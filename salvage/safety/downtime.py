@@ -98,11 +98,15 @@ def signals_unwind(on_signal: Optional[Callable[[str], None]] = None) -> Iterato
 
 class Downtime:
     def __init__(
-        self, engine: Engine, record: Record, run_id: str, tide: str,
+        self,
+        engine: Engine,
+        record: Record,
+        run_id: str,
+        tide: str,
         cancelled: Optional[threading.Event] = None,
         why: Optional[Callable[[], Optional[str]]] = None,
         cranes: Optional[str] = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """`cancelled`, `why`: the owner's own cancellation (a run's abort) and its reason.
         `cranes`: the run id its cranes carry, when not `run_id` (a restore that finishes an
         interrupted one records under that one's run id)."""
@@ -146,14 +150,22 @@ class Downtime:
             if self.since is None:
                 self.since = time.monotonic()
         return states.enter(
-            self.engine, self.record, container, action, stop_timeout, self.run_id, self.tide,
+            self.engine,
+            self.record,
+            container,
+            action,
+            stop_timeout,
+            self.run_id,
+            self.tide,
             recorded=self.entries,
-        )  # fmt: skip
+        )
 
     def enter_all(
-        self, changes: Sequence[Tuple[Container, str, int]], order: Order,
+        self,
+        changes: Sequence[Tuple[Container, str, int]],
+        order: Order,
         before: Optional[Callable[[Container], None]] = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """`enter` each (container, action, stop timeout): a container once every one that
         depends on it is down, unrelated ones at once (`before` runs just before each).
         After a failure or an interrupt no further container is touched; the changes under

@@ -20,8 +20,9 @@ CHANGE = "restore"
 
 def entry(target: str, source: str, snapshot: str, run_id: str, tide: str) -> Entry:
     """`prior` holds the snapshot, `command` the volume it is a snapshot of."""
-    return Entry(f"volume:{target}", target, CHANGE, snapshot, time.time(), run_id, tide,
-                 command=source)  # fmt: skip
+    return Entry(
+        f"volume:{target}", target, CHANGE, snapshot, time.time(), run_id, tide, command=source
+    )
 
 
 def interrupted(entries: List[Entry]) -> Dict[str, Entry]:
@@ -56,9 +57,14 @@ def report(entries: List[Entry]) -> List[dict]:
     """For `salvage status`: each interrupted restore, what it keeps stopped, what to run."""
     return [
         {
-            "volume": r.name, "snapshot": r.prior, "of": r.command, "tide": r.tide,
-            "run_id": r.run_id, "since": r.since,
-            "stopped": [e.name for e in held(entries, r)], "finish": command(r),
+            "volume": r.name,
+            "snapshot": r.prior,
+            "of": r.command,
+            "tide": r.tide,
+            "run_id": r.run_id,
+            "since": r.since,
+            "stopped": [e.name for e in held(entries, r)],
+            "finish": command(r),
         }
         for r in interrupted(entries).values()
-    ]  # fmt: skip
+    ]

@@ -45,9 +45,15 @@ def _epoch(docker_time: str) -> float:
 
 
 def enter(
-    engine: Engine, record: Record, container: Container, action: str, stop_timeout: int,
-    run_id: str, tide: str, recorded: Optional[List[Entry]] = None,
-) -> Entry:  # fmt: skip
+    engine: Engine,
+    record: Record,
+    container: Container,
+    action: str,
+    stop_timeout: int,
+    run_id: str,
+    tide: str,
+    recorded: Optional[List[Entry]] = None,
+) -> Entry:
     """Stop or pause a live container, recorded first. The entry goes into `recorded` as
     soon as it is on disk: from then on the change may happen, whatever this call says."""
     info = containers.inspect(engine, container.id)
@@ -60,9 +66,15 @@ def enter(
             " which would delete it"
         )
     entry = Entry(
-        container.id, container.name, action, state["Status"], time.time(), run_id, tide,
+        container.id,
+        container.name,
+        action,
+        state["Status"],
+        time.time(),
+        run_id,
+        tide,
         started_at=state.get("StartedAt") or "",
-    )  # fmt: skip
+    )
     record.add(entry)  # on disk before the change
     if recorded is not None:
         with _RECORDED:
@@ -96,9 +108,10 @@ def enter(
                 stopped = (containers.inspect(engine, container.id) or {}).get("State", {})
             if stopped.get("FinishedAt") and stopped.get("Status") not in LIVE:
                 done = dataclasses.replace(
-                    entry, started_at=stopped.get("StartedAt") or entry.started_at,
+                    entry,
+                    started_at=stopped.get("StartedAt") or entry.started_at,
                     stopped_at=stopped["FinishedAt"],
-                )  # fmt: skip
+                )
                 record.add(done)
                 if recorded is not None:
                     with _RECORDED:
@@ -191,8 +204,9 @@ def restore_all(
         try:
             outcome = restore(engine, entry)
         except Exception as error:
-            problem = Problem(where, f"could not be restored: {describe(error)} (recorded for"
-                              " `salvage recover`)")  # fmt: skip
+            problem = Problem(
+                where, f"could not be restored: {describe(error)} (recorded for `salvage recover`)"
+            )
             log.error("%s", problem)
             problems.append(problem)
             return
@@ -206,9 +220,13 @@ def restore_all(
             unwritable.append(error)
 
     ordering.in_order(
-        list(reversed(changes)), lambda entry: entry.container, order.after, one,
-        order.workers, keep_going=True,
-    )  # fmt: skip
+        list(reversed(changes)),
+        lambda entry: entry.container,
+        order.after,
+        one,
+        order.workers,
+        keep_going=True,
+    )
     if unwritable and _still_recorded(record, changes):  # (emptying it needs no space)
         problem = Problem("record", f"{unwritable[0]} (its containers are back all the same)")
         log.error("%s", problem)
@@ -252,9 +270,17 @@ def left_alone(engine: Engine, container_id: str, before: containers.Current) ->
 
 def post_entry(container: Container, settings: Settings, run_id: str, tide: str) -> Entry:
     return Entry(
-        container.id, container.name, "post", "running", time.time(), run_id, tide,
-        command=settings.post, user=settings.user, exit_policy=settings.exit_policy.text,
-    )  # fmt: skip
+        container.id,
+        container.name,
+        "post",
+        "running",
+        time.time(),
+        run_id,
+        tide,
+        command=settings.post,
+        user=settings.user,
+        exit_policy=settings.exit_policy.text,
+    )
 
 
 def run_command(
@@ -282,8 +308,10 @@ def run_command(
 def run_recorded_post(engine: Engine, entry: Entry, timeout: float) -> Optional[Problem]:
     """A post-command from the record, for a container that is running (and not paused)."""
     settings = Settings(
-        action="ignore", post=entry.command, user=entry.user,
+        action="ignore",
+        post=entry.command,
+        user=entry.user,
         exit_policy=parse_exit_policy(entry.exit_policy),
-    )  # fmt: skip
+    )
     container = Container(entry.container, entry.name, "running")
     return run_command(engine, container, settings, "post", timeout)

@@ -27,15 +27,20 @@ def problems(config: Config) -> Dict[str, Problem]:
                 continue
             if expression and not _accepted(analyze, expression) and tide.name not in found:
                 where = f"{config.path}: tides.{tide.name}.{key}"
-                found[tide.name] = Problem(where, f"{expression!r} is not a systemd calendar"
-                                           " expression (see `man systemd.time`)")  # fmt: skip
+                found[tide.name] = Problem(
+                    where,
+                    f"{expression!r} is not a systemd calendar expression (see `man systemd.time`)",
+                )
     return found
 
 
 def _accepted(analyze: str, expression: str) -> bool:
     try:
-        done = subprocess.run([analyze, "calendar", "--iterations=1", "--", expression],
-                              capture_output=True, timeout=TIMEOUT)  # fmt: skip
+        done = subprocess.run(
+            [analyze, "calendar", "--iterations=1", "--", expression],
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return True  # cannot tell here: the timer will say
     return done.returncode == 0

@@ -61,9 +61,10 @@ class Logind:
         self._loop = asyncio.new_event_loop()
         # Whatever dbus-next leaves unretrieved is one line at debug, never a traceback.
         self._loop.set_exception_handler(
-            lambda _loop, context: log.debug("D-Bus: %s", context.get("exception")
-                                             or context.get("message"))
-        )  # fmt: skip
+            lambda _loop, context: log.debug(
+                "D-Bus: %s", context.get("exception") or context.get("message")
+            )
+        )
         threading.Thread(target=self._loop.run_forever, name="logind", daemon=True).start()
         try:
             self._bus = self._wait(self._connect())
@@ -112,13 +113,20 @@ class Logind:
         asyncio.ensure_future(self._until_disconnected(bus))
         bus.add_message_handler(self._on_message)
         for member in PREPARE:
-            rule = (f"type='signal',sender='{LOGIND}',path='{PATH}',interface='{MANAGER}',"
-                    f"member='{member}'")  # fmt: skip
+            rule = (
+                f"type='signal',sender='{LOGIND}',path='{PATH}',interface='{MANAGER}',"
+                f"member='{member}'"
+            )
             await self._call(
-                Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                        interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                        body=[rule]),
-            )  # fmt: skip
+                Message(
+                    destination="org.freedesktop.DBus",
+                    path="/org/freedesktop/DBus",
+                    interface="org.freedesktop.DBus",
+                    member="AddMatch",
+                    signature="s",
+                    body=[rule],
+                ),
+            )
         return bus
 
     @staticmethod
@@ -141,8 +149,14 @@ class Logind:
         return reply
 
     async def _inhibit(self, what: str, why: str, mode: str) -> int:
-        message = Message(destination=LOGIND, path=PATH, interface=MANAGER, member="Inhibit",
-                          signature="ssss", body=[what, "salvage", why, mode])  # fmt: skip
+        message = Message(
+            destination=LOGIND,
+            path=PATH,
+            interface=MANAGER,
+            member="Inhibit",
+            signature="ssss",
+            body=[what, "salvage", why, mode],
+        )
         reply = await self._call(message)
         fds = list(reply.unix_fds)
         for fd in fds:  # at once: a child started now would keep the lock alive
@@ -204,8 +218,12 @@ class Inhibitor(Observer):
             if not self._warned:
                 held_off = self.what.replace(":", " or ")
                 level = logging.WARNING if under_systemd() else logging.INFO
-                log.log(level, "no logind inhibitor lock (%s): nothing holds off %s while"
-                        " containers are down", error, held_off)  # fmt: skip
+                log.log(
+                    level,
+                    "no logind inhibitor lock (%s): nothing holds off %s while containers are down",
+                    error,
+                    held_off,
+                )
                 self._warned = True
             return None
 

@@ -129,8 +129,10 @@ class Service:
                 moving = now < self._due
                 interrupted, on_interrupt = self._interrupted, self._on_interrupt
             if not moving and not stalled:
-                log.warning("no progress in the time its current step may take: the watchdog"
-                            " is no longer fed")  # fmt: skip
+                log.warning(
+                    "no progress in the time its current step may take: the watchdog"
+                    " is no longer fed"
+                )
             stalled = not moving
             if self.watchdog and moving and now >= next_ping:
                 self.send("WATCHDOG=1")

@@ -54,8 +54,9 @@ def test_sigkill_while_stopped_then_next_run(scene, table):
     done = scene.salvage("run")  # recovers first, then backs up
     assert done.returncode == 0, done.stderr
     assert "recover:" in done.stderr and (scene.out / f"{vol}.copy" / "data").exists()
-    table("SIGKILL while containers are stopped, then the next `salvage run`", CALM,
-          scene.observe())  # fmt: skip
+    table(
+        "SIGKILL while containers are stopped, then the next `salvage run`", CALM, scene.observe()
+    )
 
 
 def test_sigkill_while_paused(scene, table):
@@ -70,17 +71,24 @@ def test_sigkill_while_paused(scene, table):
 
 
 def test_sigkill_during_pre_command(scene, table):
-    _, app = _stack(scene, **{
-        "salvage.command.pre": "touch /signals/pre; sleep 30",
-        "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    _, app = _stack(
+        scene,
+        **{
+            "salvage.command.pre": "touch /signals/pre; sleep 30",
+            "salvage.command.post": "touch /signals/post",
+        },
+    )
     run = scene.start_run()
     wait_for(lambda: (scene.signals / "pre").exists(), "the pre-command")
     scene.kill(run)
     done = scene.salvage("recover")
     assert done.returncode == 0, done.stderr
     post = "post-command ran" if (scene.signals / "post").exists() else "post-command did not run"
-    table("SIGKILL during a pre-command, then `salvage recover`", f"{CALM}; post-command ran",
-          f"{scene.observe()}; {post}")  # fmt: skip
+    table(
+        "SIGKILL during a pre-command, then `salvage recover`",
+        f"{CALM}; post-command ran",
+        f"{scene.observe()}; {post}",
+    )
 
 
 def test_sigterm_mid_crane(scene, table):
@@ -121,9 +129,12 @@ def test_crane_reports_a_hostile_result_file(scene, table):
     done = scene.salvage("run")
     warning = f"volume {vol}: crane script: /salvage/meta/result.json ignored: larger than"
     assert warning in done.stderr, done.stderr
-    table("crane writes a 1 MB binary result.json", f"exit 0; one warning; {CALM}",
-          f"exit {done.returncode}; {'one warning' if done.stderr.count(warning) == 1 else 'no'};"
-          f" {scene.observe()}")  # fmt: skip
+    table(
+        "crane writes a 1 MB binary result.json",
+        f"exit 0; one warning; {CALM}",
+        f"exit {done.returncode}; {'one warning' if done.stderr.count(warning) == 1 else 'no'};"
+        f" {scene.observe()}",
+    )
 
 
 def test_label_names_a_path_the_container_does_not_bind_mount(scene, table):
@@ -132,15 +143,19 @@ def test_label_names_a_path_the_container_does_not_bind_mount(scene, table):
     scene.snapshot()
     scene.go()
     done = scene.salvage("run")
-    line = (f'container "{app}": label salvage.tide.{scene.tide}: "/etc" is not a bind mount'
-            " of this container")  # fmt: skip
+    line = (
+        f'container "{app}": label salvage.tide.{scene.tide}: "/etc" is not a bind mount'
+        " of this container"
+    )
     said = [x for x in done.stderr.splitlines() if line in x]
     cranes = [p.name for p in scene.out.iterdir() if p.name.endswith(".started")]
     lines = "one line" if len(said) == 1 else repr(done.stderr)
-    table("a tide label names a path its container does not bind-mount (/etc)",
-          f"exit 2; one line; no crane; {CALM}",  # 2: a label problem
-          f"exit {done.returncode}; {lines};"
-          f" {'no crane' if not cranes else cranes}; {scene.observe()}")  # fmt: skip
+    table(
+        "a tide label names a path its container does not bind-mount (/etc)",
+        f"exit 2; one line; no crane; {CALM}",  # 2: a label problem
+        f"exit {done.returncode}; {lines};"
+        f" {'no crane' if not cranes else cranes}; {scene.observe()}",
+    )
 
 
 def test_sigkill_during_verify_restore_then_recover(scene, table):
@@ -151,8 +166,12 @@ def test_sigkill_during_verify_restore_then_recover(scene, table):
     (context / "Dockerfile").write_text(
         f'FROM {SCRIPT_CRANE}\nLABEL salvage.crane.actions="verify"\n'
     )
-    subprocess.run(["docker", "build", "-q", "-t", image, str(context)], env=scene.env(),
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        ["docker", "build", "-q", "-t", image, str(context)],
+        env=scene.env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     scene.config.write_text(scene.config.read_text().replace(SCRIPT_CRANE, image))
     mine = {"label": ["salvage.scratch", f"salvage.instance={scene.state}"]}
 
@@ -161,8 +180,11 @@ def test_sigkill_during_verify_restore_then_recover(scene, table):
 
     verify = subprocess.Popen(
         [sys.executable, "-m", "salvage", "-c", str(scene.config), "verify", "--restore", vol],
-        env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=scene.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     scene.crane_started(vol)
     assert len(throwaway()) == 1 and scene.state_of(app) == "running"  # nothing stopped
     scene.kill(verify)
@@ -183,8 +205,11 @@ def test_crane_hangs_past_its_timeout(scene, table):
     scene.crane_mode("hang")
     done = scene.salvage("run")
     assert "still running after 2 s; killed" in done.stderr
-    table("crane hangs past its timeout", f"exit 1; {CALM}",
-          f"exit {done.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "crane hangs past its timeout",
+        f"exit 1; {CALM}",
+        f"exit {done.returncode}; {scene.observe()}",
+    )
 
 
 def test_pre_command_fails(scene, table):
@@ -214,8 +239,11 @@ def test_container_removed_by_someone_else_mid_run(scene, table):
     scene.go()
     _, stderr = run.communicate(timeout=120)
     assert f'container "{other}" was removed: backup not consistent' in stderr
-    table("a container removed by someone else mid-run", f"exit 1; {CALM}",
-          f"exit {run.returncode}; {scene.observe(allow=[other])}")  # fmt: skip
+    table(
+        "a container removed by someone else mid-run",
+        f"exit 1; {CALM}",
+        f"exit {run.returncode}; {scene.observe(allow=[other])}",
+    )
 
 
 def test_container_started_by_someone_else_mid_run(scene, table):
@@ -226,8 +254,11 @@ def test_container_started_by_someone_else_mid_run(scene, table):
     scene.go()
     _, stderr = run.communicate(timeout=120)
     assert f'container "{app}" was running by someone else during the backup' in stderr
-    table("a container started by someone else mid-run", f"exit 1; {CALM}",
-          f"exit {run.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "a container started by someone else mid-run",
+        f"exit 1; {CALM}",
+        f"exit {run.returncode}; {scene.observe()}",
+    )
 
 
 def test_two_runs_at_once(scene, table):
@@ -272,8 +303,11 @@ def test_stop_path_leaves_a_live_run_alone(scene, table):
     assert scene.state_of(app) == "exited"  # still down for its backup, not "recovered"
     scene.go()
     _, stderr = run.communicate(timeout=120)
-    table("`salvage recover --if-idle` while another run is live", f"run exit 0; {CALM}",
-          f"run exit {run.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "`salvage recover --if-idle` while another run is live",
+        f"run exit 0; {CALM}",
+        f"run exit {run.returncode}; {scene.observe()}",
+    )
 
 
 def test_sigkill_during_a_containers_stop_grace_period(scene, table):
@@ -289,8 +323,11 @@ def test_sigkill_during_a_containers_stop_grace_period(scene, table):
         done = scene.salvage("recover")
         assert done.returncode == 0, done.stderr
         wait_for(lambda: (app, "die") in [e[:2] for e in seen], "the end of the grace period")
-    table("SIGKILL during a container's stop grace period, then `salvage recover`", CALM,
-          scene.observe())  # fmt: skip
+    table(
+        "SIGKILL during a container's stop grace period, then `salvage recover`",
+        CALM,
+        scene.observe(),
+    )
 
 
 def test_sigterm_before_a_volumes_crane_starts(scene, table):
@@ -298,16 +335,20 @@ def test_sigterm_before_a_volumes_crane_starts(scene, table):
     scene.container("app", [first, second], scene.label(first, second))
     scene.snapshot()
     run = scene.start_run()  # one crane at a time: the second waits for the first
-    wait_for(lambda: any((scene.out / f"{v}.started").exists() for v in (first, second)),
-             "the first crane")  # fmt: skip
+    wait_for(
+        lambda: any((scene.out / f"{v}.started").exists() for v in (first, second)),
+        "the first crane",
+    )
     started = first if (scene.out / f"{first}.started").exists() else second
     waiting = second if started == first else first
     stderr = scene.kill(run, signal.SIGTERM)
     mark = f"volume {waiting}: "
     said = [line.split(mark, 1)[1] for line in stderr.splitlines() if mark in line]
-    table("SIGTERM while one volume's crane runs and the next waits",
-          f"exit 1; the waiting volume: ['failed: interrupted (SIGTERM): not started']; {CALM}",
-          f"exit {run.returncode}; the waiting volume: {said}; {scene.observe()}")  # fmt: skip
+    table(
+        "SIGTERM while one volume's crane runs and the next waits",
+        f"exit 1; the waiting volume: ['failed: interrupted (SIGTERM): not started']; {CALM}",
+        f"exit {run.returncode}; the waiting volume: {said}; {scene.observe()}",
+    )
 
 
 def test_sigterm_while_containers_stop_at_once(scene, table):
@@ -315,28 +356,41 @@ def test_sigterm_while_containers_stop_at_once(scene, table):
     slow = ("sh", "-c", "trap 'sleep 2; exit 0' TERM; sleep 3600 & wait")  # 2 s to stop
     compose = {"com.docker.compose.project": f"{scene.prefix}p"}
     needs_db = {**compose, "com.docker.compose.depends_on": "db:service_started:false"}
-    db = scene.container("db", [vol], {**scene.label(vol), **compose,
-                         "com.docker.compose.service": "db", "com.docker.compose.depends_on": ""},
-                         command=slow)  # fmt: skip
-    web = scene.container("web", [vol], {**needs_db, "com.docker.compose.service": "web"},
-                          command=slow)  # fmt: skip
-    worker = scene.container("worker", [vol], {**needs_db, "com.docker.compose.service": "w"},
-                             command=slow)  # fmt: skip
+    db = scene.container(
+        "db",
+        [vol],
+        {
+            **scene.label(vol),
+            **compose,
+            "com.docker.compose.service": "db",
+            "com.docker.compose.depends_on": "",
+        },
+        command=slow,
+    )
+    web = scene.container(
+        "web", [vol], {**needs_db, "com.docker.compose.service": "web"}, command=slow
+    )
+    worker = scene.container(
+        "worker", [vol], {**needs_db, "com.docker.compose.service": "w"}, command=slow
+    )
     scene.snapshot()
     with container_events(scene.engine.host, [db, web, worker]) as seen:
         run = scene.start_run()
-        wait_for(lambda: {(web, "kill"), (worker, "kill")} <= {e[:2] for e in seen},
-                 "the stop signals of the two dependents, at once")  # fmt: skip
+        wait_for(
+            lambda: {(web, "kill"), (worker, "kill")} <= {e[:2] for e in seen},
+            "the stop signals of the two dependents, at once",
+        )
         stderr = scene.kill(run, signal.SIGTERM)  # db waits for them: never touched
     assert "interrupted (SIGTERM)" in stderr, stderr
     db_stopped = (db, "kill") in {e[:2] for e in seen}
     first_die = min(t for name, action, t in seen if action == "die")
     both = all(t < first_die for name, action, t in seen if action == "kill")
-    table("SIGTERM while two containers stop at once, their dependency waiting",
-          f"exit 1; both signalled before either died; the dependency never stopped; {CALM}",
-          f"exit {run.returncode}; {'both' if both else 'not both'} signalled before either died;"
-          f" the dependency {'stopped' if db_stopped else 'never stopped'}; {scene.observe()}",
-          )  # fmt: skip
+    table(
+        "SIGTERM while two containers stop at once, their dependency waiting",
+        f"exit 1; both signalled before either died; the dependency never stopped; {CALM}",
+        f"exit {run.returncode}; {'both' if both else 'not both'} signalled before either died;"
+        f" the dependency {'stopped' if db_stopped else 'never stopped'}; {scene.observe()}",
+    )
 
 
 # --- no failure path leaves a container down or destroys one (issue 11, items 6-12) -------
@@ -354,23 +408,29 @@ def test_auto_remove_container_is_never_stopped(scene, table):
         for what, out in (("plan", plan.stdout), ("check", check.stderr))
         if len([line for line in out.splitlines() if f'"{app}"' in line and "--rm" in line]) == 1
     ]
-    table("a --rm container (AutoRemove) whose action is stop",
-          f"plan names it in one line; check names it in one line; run exit 2; {CALM}",
-          "; ".join(named + [f"run exit {done.returncode}", scene.observe()]))  # fmt: skip
+    table(
+        "a --rm container (AutoRemove) whose action is stop",
+        f"plan names it in one line; check names it in one line; run exit 2; {CALM}",
+        "; ".join(named + [f"run exit {done.returncode}", scene.observe()]),
+    )
 
 
 def test_auto_remove_container_paused(scene, table):
     vol = scene.volume("data")
-    app = scene.container("app", [vol], {**scene.label(vol), "salvage.action": "pause"},
-                          auto_remove=True)  # fmt: skip
+    app = scene.container(
+        "app", [vol], {**scene.label(vol), "salvage.action": "pause"}, auto_remove=True
+    )
     scene.snapshot()
     run = scene.start_run()
     scene.crane_started(vol)
     during = scene.state_of(app)
     scene.go()
     _, stderr = run.communicate(timeout=120)
-    table("a --rm container whose action is pause", f"paused for the backup; exit 0; {CALM}",
-          f"{during} for the backup; exit {run.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "a --rm container whose action is pause",
+        f"paused for the backup; exit 0; {CALM}",
+        f"{during} for the backup; exit {run.returncode}; {scene.observe()}",
+    )
 
 
 def _restart_count(scene, name: str) -> int:
@@ -380,10 +440,13 @@ def _restart_count(scene, name: str) -> int:
 def test_restarting_container_is_stopped_like_a_running_one(scene, table):
     vol = scene.volume("data")
     # Crashes at once: after a few restarts it spends nearly all its time "restarting".
-    app = scene.container("app", [vol], scene.label(vol), command=("false",),
-                          restart_policy={"Name": "always"})  # fmt: skip
-    wait_for(lambda: _restart_count(scene, app) >= 5 and scene.state_of(app) == "restarting",
-             "a restart loop with long pauses")  # fmt: skip
+    app = scene.container(
+        "app", [vol], scene.label(vol), command=("false",), restart_policy={"Name": "always"}
+    )
+    wait_for(
+        lambda: _restart_count(scene, app) >= 5 and scene.state_of(app) == "restarting",
+        "a restart loop with long pauses",
+    )
     run = scene.start_run()
     scene.crane_started(vol)
     during = scene.state_of(app)
@@ -393,11 +456,13 @@ def test_restarting_container_is_stopped_like_a_running_one(scene, table):
     # A start by hand (salvage's) resets the count: the loop goes on from its first restart.
     wait_for(lambda: _restart_count(scene, app) >= 1, "the restart loop again")
     after = scene.state_of(app)
-    table("a container in a restart loop (state restarting)",
-          "exited during the backup; back in its restart loop; exit 0",
-          f"{during} during the backup; "
-          + ("back in its restart loop" if after in ("restarting", "running") else after)
-          + f"; exit {run.returncode}")  # fmt: skip
+    table(
+        "a container in a restart loop (state restarting)",
+        "exited during the backup; back in its restart loop; exit 0",
+        f"{during} during the backup; "
+        + ("back in its restart loop" if after in ("restarting", "running") else after)
+        + f"; exit {run.returncode}",
+    )
 
 
 def test_stopped_container_started_mid_backup_fails_the_group(scene, table):
@@ -413,8 +478,11 @@ def test_stopped_container_started_mid_backup_fails_the_group(scene, table):
     scene.go()
     _, stderr = run.communicate(timeout=120)
     assert f'container "{other}" was started by someone else during the backup' in stderr
-    table("an exited container started (and stopped) by someone else mid-backup",
-          f"exit 1; {CALM}", f"exit {run.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "an exited container started (and stopped) by someone else mid-backup",
+        f"exit 1; {CALM}",
+        f"exit {run.returncode}; {scene.observe()}",
+    )
 
 
 def _faketime(offset: str) -> dict:
@@ -431,9 +499,12 @@ def test_clock_skew(scene, table):
     done = scene.salvage("run", **slow)
     assert done.returncode == 0, done.stderr
     again = scene.salvage("run", **slow)  # and once more, with a container stopped before
-    table("salvage's clock 10 minutes behind the engine's", f"exit 0, twice; {CALM}",
-          f"exit {done.returncode}, {'twice' if again.returncode == 0 else again.returncode};"
-          f" {scene.observe()}")  # fmt: skip
+    table(
+        "salvage's clock 10 minutes behind the engine's",
+        f"exit 0, twice; {CALM}",
+        f"exit {done.returncode}, {'twice' if again.returncode == 0 else again.returncode};"
+        f" {scene.observe()}",
+    )
 
 
 def test_torn_record_tail(scene, table):
@@ -445,15 +516,22 @@ def test_torn_record_tail(scene, table):
         record.write(b'{"add":{"container":"4f2a","name":"x","change":"st')
     done = scene.salvage("recover")
     assert "Traceback" not in done.stderr
-    table("salvage killed while writing the record (a torn last line), then recover",
-          f"exit 0; {CALM}", f"exit {done.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "salvage killed while writing the record (a torn last line), then recover",
+        f"exit 0; {CALM}",
+        f"exit {done.returncode}; {scene.observe()}",
+    )
 
 
 DAMAGE = {
-    "record.jsonl": ["garbage\n", "[]\n", '{"add": {"container": "x"}}\n',
-                     '{"remove": ["a", "stop"]}\n\x00\x00\x00\n'],
+    "record.jsonl": [
+        "garbage\n",
+        "[]\n",
+        '{"add": {"container": "x"}}\n',
+        '{"remove": ["a", "stop"]}\n\x00\x00\x00\n',
+    ],
     "record.json": ["", "[]", "{", "garbage"],  # the record of older salvage versions
-}  # fmt: skip
+}
 
 
 def test_damaged_record(scene, table):
@@ -474,10 +552,13 @@ def test_damaged_record(scene, table):
                     ok = done.returncode == 2 and len(lines) == 1 and str(path) in lines[0]
                 seen.add("as expected" if ok else f"{command} on {content!r}: {done.stderr}")
             path.unlink(missing_ok=True)  # a run moves an older record into the new one
-    table("a damaged record (garbage, [], unknown fields, NULs; older record.json truncated)",
-          f"run and recover exit 2 with one line naming the file; {CALM}",
-          f"{', '.join(sorted(seen))}; {scene.observe()}".replace(
-              "as expected", "run and recover exit 2 with one line naming the file"))  # fmt: skip
+    table(
+        "a damaged record (garbage, [], unknown fields, NULs; older record.json truncated)",
+        f"run and recover exit 2 with one line naming the file; {CALM}",
+        f"{', '.join(sorted(seen))}; {scene.observe()}".replace(
+            "as expected", "run and recover exit 2 with one line naming the file"
+        ),
+    )
 
 
 @contextlib.contextmanager
@@ -506,8 +587,9 @@ def _filled(path):
 
 def test_state_directory_fills_mid_run(scene, table):
     scene.state.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "salvage-faults", str(scene.state)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "salvage-faults", str(scene.state)], check=True
+    )
     try:
         one, two = scene.volume("one"), scene.volume("two")  # two groups, "one" first
         scene.container("a1", [one], scene.label(one))
@@ -522,16 +604,22 @@ def test_state_directory_fills_mid_run(scene, table):
         assert "Traceback" not in stderr, stderr
         assert "No space left on device" in stderr
         left = sorted(
-            p.name for p in scene.state.iterdir()
+            p.name
+            for p in scene.state.iterdir()
             if p.name not in ("lock", "history.sqlite", "record.jsonl", "filler")
-        )  # fmt: skip
-        observed = (f"exit {run.returncode}; "
-                    + (f"left: {', '.join(left)}" if left else "no temporary file left")
-                    + f"; {scene.observe()}")  # fmt: skip
+        )
+        observed = (
+            f"exit {run.returncode}; "
+            + (f"left: {', '.join(left)}" if left else "no temporary file left")
+            + f"; {scene.observe()}"
+        )
     finally:
         subprocess.run(["umount", str(scene.state)], check=False)
-    table("the state directory fills up mid-run (two groups)",
-          f"exit 1; no temporary file left; {CALM}", observed)  # fmt: skip
+    table(
+        "the state directory fills up mid-run (two groups)",
+        f"exit 1; no temporary file left; {CALM}",
+        observed,
+    )
 
 
 def test_engine_frozen_during_a_stop(scene, table, fault_engine):
@@ -554,8 +642,11 @@ def test_engine_frozen_during_a_stop(scene, table, fault_engine):
         finally:
             os.kill(pid, signal.SIGCONT)
         _, stderr = run.communicate(timeout=180)
-    table("dockerd frozen (SIGSTOP) during a stop, thawed within the retry window",
-          f"exit 1; {CALM}", f"exit {run.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "dockerd frozen (SIGSTOP) during a stop, thawed within the retry window",
+        f"exit 1; {CALM}",
+        f"exit {run.returncode}; {scene.observe()}",
+    )
 
 
 def test_sighup_mid_crane(scene, table):
@@ -578,13 +669,19 @@ def test_sigterm_during_a_restore(scene, table):
     with container_events(scene.engine.host, [app]) as seen:
         restore = subprocess.Popen(
             [sys.executable, "-m", "salvage", "-c", str(scene.config), "restore", vol, "--force"],
-            env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=scene.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: (app, "kill") in [e[:2] for e in seen], "the restore stopping the app")
         stderr = scene.kill(restore, signal.SIGTERM)
     assert "Traceback" not in stderr, stderr
-    table("SIGTERM during a restore", f"exit 1; {CALM}",
-          f"exit {restore.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "SIGTERM during a restore",
+        f"exit 1; {CALM}",
+        f"exit {restore.returncode}; {scene.observe()}",
+    )
 
 
 def test_state_directory_turns_read_only_mid_run(scene, table):
@@ -602,15 +699,20 @@ def test_state_directory_turns_read_only_mid_run(scene, table):
         scene.go()
         _, stderr = run.communicate(timeout=120)
         assert "Traceback" not in stderr and "Read-only file system" in stderr, stderr
-        back = "every container back" if scene.observe().startswith("containers as before") \
-            else scene.observe()  # fmt: skip
+        back = (
+            "every container back"
+            if scene.observe().startswith("containers as before")
+            else scene.observe()
+        )
     finally:
         subprocess.run(["umount", str(scene.state)], check=False)
     done = scene.salvage("recover")  # writable again: the record is cleared
-    table("the state directory turns read-only mid-run (two groups)",
-          f"exit 1; every container back; after `recover`: exit 0; {CALM}",
-          f"exit {run.returncode}; {back}; after `recover`: exit {done.returncode};"
-          f" {scene.observe()}")  # fmt: skip
+    table(
+        "the state directory turns read-only mid-run (two groups)",
+        f"exit 1; every container back; after `recover`: exit 0; {CALM}",
+        f"exit {run.returncode}; {back}; after `recover`: exit {done.returncode};"
+        f" {scene.observe()}",
+    )
 
 
 def test_sighup_during_recover(scene, table):
@@ -624,21 +726,28 @@ def test_sighup_during_recover(scene, table):
         scene.kill(run)  # the engine goes on stopping the container
         recover = subprocess.Popen(
             [sys.executable, "-m", "salvage", "-c", str(scene.config), "recover"],
-            env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=scene.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: is_held(str(scene.state)), "recover holding the lock")
         assert scene.state_of(app) == "running"  # recover waits out the grace period
         stderr = scene.kill(recover, signal.SIGHUP)
     assert "Traceback" not in stderr and "interrupted (SIGHUP)" in stderr, stderr
-    table("SIGHUP during `salvage recover` (waiting out a stop's grace period)",
-          f"exit 1; {CALM}", f"exit {recover.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "SIGHUP during `salvage recover` (waiting out a stop's grace period)",
+        f"exit 1; {CALM}",
+        f"exit {recover.returncode}; {scene.observe()}",
+    )
 
 
 def test_random_kills_of_run(scene, table):
     vol = scene.volume("data")
     scene.container("app", [vol], scene.label(vol))
-    scene.container("side", [vol], {"salvage.action": "pause",
-                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    scene.container(
+        "side", [vol], {"salvage.action": "pause", "salvage.command.post": "touch /signals/post"}
+    )
     scene.snapshot()
     scene.go()  # the crane does not wait: a run lasts a second or two
     chance = random.Random()
@@ -653,16 +762,20 @@ def test_random_kills_of_run(scene, table):
         assert after.returncode in (0, 1) and "Traceback" not in after.stderr, after.stderr
         seen.append(scene.observe())
     broken = [f"kill {i}: {note}" for i, note in enumerate(seen) if note != CALM]
-    table(f"12 SIGKILLs of `salvage run` at random moments (seed {seed}), each then recover"
-          " or the next run", f"every time: {CALM}",
-          "; ".join(broken) or f"every time: {CALM}")  # fmt: skip
+    table(
+        f"12 SIGKILLs of `salvage run` at random moments (seed {seed}), each then recover"
+        " or the next run",
+        f"every time: {CALM}",
+        "; ".join(broken) or f"every time: {CALM}",
+    )
 
 
 def test_random_signals_to_run(scene, table):
     vol = scene.volume("data")
     scene.container("app", [vol], scene.label(vol))
-    scene.container("side", [vol], {"salvage.action": "pause",
-                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    scene.container(
+        "side", [vol], {"salvage.action": "pause", "salvage.command.post": "touch /signals/post"}
+    )
     scene.snapshot()
     scene.go()
     chance = random.Random()
@@ -672,8 +785,9 @@ def test_random_signals_to_run(scene, table):
     for number in range(9):
         sig = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)[number % 3]
         run = scene.start_run()
-        wait_for(lambda run=run: is_held(str(scene.state)) or run.poll() is not None,
-                 "the run's lock")  # fmt: skip
+        wait_for(
+            lambda run=run: is_held(str(scene.state)) or run.poll() is not None, "the run's lock"
+        )
         time.sleep(chance.uniform(0, 2))  # a random moment is the fault itself
         stderr = scene.kill(run, sig)
         # A signal that comes once the tide is over (its summary said) and the handlers are
@@ -683,5 +797,8 @@ def test_random_signals_to_run(scene, table):
         assert "Traceback" not in stderr and code_ok, stderr
         seen.append(f"{sig.name}: {scene.observe()}")  # no recover: the run unwound itself
     broken = [note for note in seen if not note.endswith(CALM)]
-    table(f"9 SIGTERM/SIGINT/SIGHUP to `salvage run` at random moments (seed {seed})",
-          f"every time: {CALM}", "; ".join(broken) or f"every time: {CALM}")  # fmt: skip
+    table(
+        f"9 SIGTERM/SIGINT/SIGHUP to `salvage run` at random moments (seed {seed})",
+        f"every time: {CALM}",
+        "; ".join(broken) or f"every time: {CALM}",
+    )

@@ -93,8 +93,11 @@ def test_a_password_in_a_notify_url_goes_as_basic_auth_only(scene, table, receiv
     (hook,) = receiver.at("/hook") or [None]
     expected = "Basic " + base64.b64encode(f"salvage:{PASSWORD}".encode()).decode()
     auth = "basic auth" if hook and hook.headers.get("Authorization") == expected else "no auth"
-    said = [n for n, o in (("run", done.stderr + done.stdout), ("check", check.stderr +
-                           check.stdout)) if PASSWORD in o]  # fmt: skip
+    said = [
+        n
+        for n, o in (("run", done.stderr + done.stdout), ("check", check.stderr + check.stdout))
+        if PASSWORD in o
+    ]
     warned = f"notify webhook at 127.0.0.1:{dead}: tide.success not sent" in done.stderr
     table(
         "a notify URL with user:password@ (one reachable, one not)",
@@ -105,16 +108,21 @@ def test_a_password_in_a_notify_url_goes_as_basic_auth_only(scene, table, receiv
 
 
 def _slow(slow, timeout: float, retries: int) -> str:
-    return _targets(f'kind = "webhook"\nurl = "{slow.url("/slow")}"\nevents = ["tide.success"]'
-                    f"\ntimeout = {timeout}\nretries = {retries}")  # fmt: skip
+    return _targets(
+        f'kind = "webhook"\nurl = "{slow.url("/slow")}"\nevents = ["tide.success"]'
+        f"\ntimeout = {timeout}\nretries = {retries}"
+    )
 
 
 def _run(scene, **env) -> tuple:
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "salvage", "-c", str(scene.config), "run"],
-        env=scene.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=scene.env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, started
 
 
@@ -153,8 +161,10 @@ def test_sigterm_while_a_slow_webhook_answers(scene, table, slow):
     try:
         proc, _ = _run(scene, NOTIFY_SOCKET=sock.address)
         wait_for(lambda: slow.at("/slow"), "the webhook's request", timeout=120)
-        wait_for(lambda: any("done, containers were down" in s for s in sock.values("STATUS")),
-                 "the group's end in STATUS=")  # fmt: skip
+        wait_for(
+            lambda: any("done, containers were down" in s for s in sock.values("STATUS")),
+            "the group's end in STATUS=",
+        )
         signalled = time.time()
         proc.send_signal(signal.SIGTERM)
         ended = _ended_within(proc, timeout / 4)

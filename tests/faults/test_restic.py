@@ -23,9 +23,21 @@ PASSWORD = "correct horse battery staple"
 def restic_image(fault_engine):
     base = debian_image(fault_engine.host)
     env = dict(os.environ, DOCKER_HOST=fault_engine.host)
-    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={base}",
+            "-t",
+            RESTIC,
+            str(ROOT / "salvage/crane/images/restic"),
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return RESTIC
 
 
@@ -72,11 +84,30 @@ def restic(scene, target, *args: str) -> subprocess.CompletedProcess:
     """restic itself, on the repository, as a user would check it."""
     password = scene.tmp / "restic-password"
     return subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "-v", f"{target}:/t",
-         "-v", f"{password}:/pw:ro", "-e", "RESTIC_PASSWORD_FILE=/pw",
-         "-e", "RESTIC_REPOSITORY=/t/faults", "--entrypoint", "restic", RESTIC, *args],
-        env=scene.env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{target}:/t",
+            "-v",
+            f"{password}:/pw:ro",
+            "-e",
+            "RESTIC_PASSWORD_FILE=/pw",
+            "-e",
+            "RESTIC_REPOSITORY=/t/faults",
+            "--entrypoint",
+            "restic",
+            RESTIC,
+            *args,
+        ],
+        env=scene.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def snapshots(scene, target) -> list:
@@ -170,8 +201,12 @@ def test_restic_backup_opens_the_repository_once(scene, table, restic_image):
     (context / "Dockerfile").write_text(
         f"FROM {RESTIC}\nCOPY restic /usr/local/bin/restic\nRUN chmod 0755 /usr/local/bin/restic\n"
     )
-    subprocess.run(["docker", "build", "-q", "-t", COUNTING, str(context)], check=True,
-                   env=scene.env(), stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        ["docker", "build", "-q", "-t", COUNTING, str(context)],
+        check=True,
+        env=scene.env(),
+        stdout=subprocess.DEVNULL,
+    )
     volumes = _stack(scene, count=2)
     target = scene.tmp / "repo"
     _use_restic(scene, target, concurrent=1, image=COUNTING)
@@ -182,8 +217,10 @@ def test_restic_backup_opens_the_repository_once(scene, table, restic_image):
         calls.append(called)
     # This volume's newest snapshot is forgotten behind salvage's back: the next backup
     # looks its parent up instead.
-    newest = max((s for s in snapshots(scene, target) if _volume_of(s) == volumes[0]),
-                 key=lambda s: s["time"])  # fmt: skip
+    newest = max(
+        (s for s in snapshots(scene, target) if _volume_of(s) == volumes[0]),
+        key=lambda s: s["time"],
+    )
     assert restic(scene, target, "forget", newest["id"]).returncode == 0
     done, called = _run_counting(scene, target, volumes)
     runs.append(done)
@@ -201,10 +238,11 @@ def test_restic_backup_opens_the_repository_once(scene, table, restic_image):
         " run 3: backup | backup; run 4: backup+snapshots+backup | backup;"
         " 0 parents of another volume, 5 own",
         f"exit {', '.join(str(r.returncode) for r in runs)}; "
-        + "; ".join(f"run {n + 1}: " + " | ".join("+".join(c) for c in run)
-                    for n, run in enumerate(calls))
+        + "; ".join(
+            f"run {n + 1}: " + " | ".join("+".join(c) for c in run) for n, run in enumerate(calls)
+        )
         + f"; {len(wrong)} parents of another volume, {parents} own",
-    )  # fmt: skip
+    )
     assert [r.returncode for r in runs] == [0, 0, 0, 0], runs[-1].stderr
     assert calls[0] == [["snapshots", "backup"]] * 2  # nothing known yet: looked up
     assert calls[1] == calls[2] == [["backup"]] * 2

@@ -30,9 +30,21 @@ UNTOUCHED = "host directory unchanged"
 def restic_crane(fault_engine):
     env = dict(os.environ, DOCKER_HOST=fault_engine.host)
     base = debian_image(fault_engine.host)
-    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={base}",
+            "-t",
+            RESTIC,
+            str(ROOT / "salvage/crane/images/restic"),
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return RESTIC
 
 
@@ -45,8 +57,12 @@ def waiting(host: str, tmp, image: str, entrypoint: str) -> str:
         " /salvage/target/started; while [ ! -e /salvage/target/go ]; do sleep 0.05; done; };"
         f' exec {entrypoint}"]\n'
     )
-    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp)], check=True,
-                   env=dict(os.environ, DOCKER_HOST=host), stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, str(tmp)],
+        check=True,
+        env=dict(os.environ, DOCKER_HOST=host),
+        stdout=subprocess.DEVNULL,
+    )
     return tag
 
 
@@ -99,8 +115,9 @@ def bind_volume(scene, name: str) -> tuple:
     directory.mkdir()
     (directory / "live").write_text("live data\n")
     volume = f"{scene.prefix}-{name}"
-    scene.api.create_volume(volume, driver="local", driver_opts={
-        "type": "none", "o": "bind", "device": str(directory)})  # fmt: skip
+    scene.api.create_volume(
+        volume, driver="local", driver_opts={"type": "none", "o": "bind", "device": str(directory)}
+    )
     scene.volumes.append(volume)
     return volume, directory
 
@@ -197,13 +214,19 @@ def test_metadata_from_the_backup_store_is_untrusted(scene, table):
         "metadata in the backup store asks for a bind to a host directory",
         f"exit 0; plain local volume, no salvage labels; kept by recover; {UNTOUCHED}",
         f"exit {done.returncode}; "
-        + ("plain local volume" if created["Driver"] == "local" and not created["Options"]
-           else f"{created['Driver']} {created['Options']}")
-        + (", no salvage labels" if not any(k.startswith("salvage.") for k in
-                                             created["Labels"] or {}) else ", salvage labels")
+        + (
+            "plain local volume"
+            if created["Driver"] == "local" and not created["Options"]
+            else f"{created['Driver']} {created['Options']}"
+        )
+        + (
+            ", no salvage labels"
+            if not any(k.startswith("salvage.") for k in created["Labels"] or {})
+            else ", salvage labels"
+        )
         + f"; {'kept' if exists and recovered.returncode == 0 else 'REMOVED'} by recover; "
         f"{UNTOUCHED if host_dir(victim) == before else 'HOST DIRECTORY CHANGED'}",
-    )  # fmt: skip
+    )
     scene.volumes.remove(vol)
     scene.api.remove_volume(vol)
 
@@ -266,8 +289,10 @@ def test_a_damaged_restic_pack_leaves_the_target_as_it_was(scene, table, restic_
     assert scene.salvage("run").returncode == 0
     # The biggest pack holds the big file's chunks: damage one of them in the middle (the
     # snapshot's list and metadata stay readable).
-    pack = max((p for p in (scene.out / "faults" / "data").rglob("*") if p.is_file()),
-               key=lambda p: p.stat().st_size)  # fmt: skip
+    pack = max(
+        (p for p in (scene.out / "faults" / "data").rglob("*") if p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
     with open(pack, "r+b") as stream:
         stream.seek(pack.stat().st_size // 3)
         stream.write(b"\0" * 4096)
@@ -285,8 +310,12 @@ def test_a_damaged_restic_pack_leaves_the_target_as_it_was(scene, table, restic_
 def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table, crane, request):
     host = scene.engine.host
     if crane == "restic":
-        image = waiting(host, scene.tmp, request.getfixturevalue("restic_crane"),
-                        "/usr/local/bin/salvage-crane-restic")  # fmt: skip
+        image = waiting(
+            host,
+            scene.tmp,
+            request.getfixturevalue("restic_crane"),
+            "/usr/local/bin/salvage-crane-restic",
+        )
         configure(scene, crane, restic=image)
     else:
         image = waiting(host, scene.tmp, TAR_CRANE, "/usr/local/bin/salvage-crane-tar")
@@ -331,7 +360,7 @@ def test_a_snapshot_the_run_found_inconsistent_is_never_the_default(scene, table
         + f" ({'NOT CONSISTENT' if 'NOT CONSISTENT' in shown.splitlines()[0] else shown})"
         f"; restore takes {took}; {'restores it' if named.returncode == 0 else named.stderr}"
         " when named",
-    )  # fmt: skip
+    )
 
 
 def test_a_killed_tar_crane_leaves_no_partial_after_the_next_backup(scene, table):
@@ -368,8 +397,11 @@ def test_sigkill_while_a_restore_replaces_the_content(scene, table):
     scene.run_once(vol, "echo changed > /v/data; rm /v/big")
     restore = subprocess.Popen(
         [sys.executable, "-m", "salvage", "-c", str(scene.config), "restore", vol, "--force"],
-        env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=scene.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def copying() -> bool:
         mine = {"label": f"salvage.instance={scene.state}"}
@@ -407,8 +439,13 @@ def test_random_kills_of_run_and_restore(scene, table):
     scene.run_once(vol, "dd if=/dev/urandom of=/v/big bs=1M count=48 2>/dev/null")
     users = [scene.container("app", [vol], scene.label(vol))]
     scene.container("keeper", [still], scene.label(still))  # never restored
-    users.append(scene.container("side", [vol], {"salvage.action": "pause",
-                                 "salvage.command.post": "touch /signals/post"}))  # fmt: skip
+    users.append(
+        scene.container(
+            "side",
+            [vol],
+            {"salvage.action": "pause", "salvage.command.post": "touch /signals/post"},
+        )
+    )
     configure(scene)
     empty = ".\n"
 
@@ -445,8 +482,11 @@ def test_random_kills_of_run_and_restore(scene, table):
         command = ["run"] if kind == "run" else args
         proc = subprocess.Popen(
             [sys.executable, "-m", "salvage", "-c", str(scene.config), *command],
-            env=scene.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=scene.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if kind != "run" and chance.random() < 0.5:  # a random moment of the copy itself
             wait_for(lambda p=proc: copying() or p.poll() is not None, "the copy", timeout=120)
             time.sleep(chance.uniform(0, 0.1))
@@ -487,6 +527,10 @@ def test_random_kills_of_run_and_restore(scene, table):
         " no crane or scratch volume left; record empty"
     )
     count = ", ".join(f"{kinds.count(k)} of {k}" for k in ("run", "restore", "restore --to"))
-    table(f"20 SIGKILLs at random moments (seed {seed}: {count}; {live} of a live process,"
-          f" {mid_copy} mid-copy, then finished; {finished} restores complete), each then"
-          " recover or the next run", calm, "; ".join(broken) or calm)  # fmt: skip
+    table(
+        f"20 SIGKILLs at random moments (seed {seed}: {count}; {live} of a live process,"
+        f" {mid_copy} mid-copy, then finished; {finished} restores complete), each then"
+        " recover or the next run",
+        calm,
+        "; ".join(broken) or calm,
+    )

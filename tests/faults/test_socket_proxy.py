@@ -32,10 +32,18 @@ def proxy(scene, tmp_path):
         denied = [line for line in lines if deny and "http-request allow" in line and deny in line]
         path.write_text("".join(f"{line}\n" for line in lines if line not in denied))
         socket = tmp_path / f"proxy{len(procs)}.sock"
-        env = dict(os.environ, SALVAGE_PROXY_SOCKET=str(socket),
-                   DOCKER_SOCKET=scene.engine.host[len("unix://"):])  # fmt: skip
-        procs.append(subprocess.Popen(["haproxy", "-db", "-f", str(path)], env=env,
-                                      stderr=open(tmp_path / "haproxy.log", "a")))  # fmt: skip
+        env = dict(
+            os.environ,
+            SALVAGE_PROXY_SOCKET=str(socket),
+            DOCKER_SOCKET=scene.engine.host[len("unix://") :],
+        )
+        procs.append(
+            subprocess.Popen(
+                ["haproxy", "-db", "-f", str(path)],
+                env=env,
+                stderr=open(tmp_path / "haproxy.log", "a"),
+            )
+        )
         wait_for(lambda: socket.exists() or procs[-1].poll() is not None, "the proxy's socket")
         assert socket.exists(), (tmp_path / "haproxy.log").read_text()
         return f"unix://{socket}"
@@ -81,7 +89,8 @@ esac
 def _keeper_config(scene, secret):
     """A crane whose target and secret are host paths: both bind mounts."""
     path = scene.tmp / "keeper.toml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         machine = "faults"
         state_directory = "{scene.state}"
         [tides.{scene.tide}]
@@ -91,7 +100,9 @@ def _keeper_config(scene, secret):
         pull = "never"
         mounts = {{ "{scene.out}" = "/salvage/target" }}
         secrets = {{ TOKEN = "{secret}" }}
-        """) + f"env = {{ CRANE_SCRIPT = '''{KEEPER}''' }}\n")  # fmt: skip
+        """)
+        + f"env = {{ CRANE_SCRIPT = '''{KEEPER}''' }}\n"
+    )
     path.chmod(0o600)
     return path
 
@@ -122,9 +133,12 @@ def test_restores_pass_the_allow_list_too(scene, proxy, table):
     salvage("restore", vol, "--force")  # over data: a look inside, a safety backup first
     back = [scene.run_once(v, "cat /v/data") == "important\n" for v in (copy, vol)]
     salvage("recover")
-    table("salvage run, snapshots, restore --to, restore of a lost volume and restore"
-          " --force through the proxy", "all exit 0; data back in both",
-          f"all exit 0; data back in {'both' if all(back) else 'not both'}")  # fmt: skip
+    table(
+        "salvage run, snapshots, restore --to, restore of a lost volume and restore"
+        " --force through the proxy",
+        "all exit 0; data back in both",
+        f"all exit 0; data back in {'both' if all(back) else 'not both'}",
+    )
 
 
 def test_a_dump_passes_the_allow_list_and_its_replay_is_refused_in_one_line(scene, proxy, table):
@@ -133,7 +147,8 @@ def test_a_dump_passes_the_allow_list_and_its_replay_is_refused_in_one_line(scen
     wants one to start an exec): the restore ends after crane_timeout with one line, the
     data untouched; without the proxy the same replay works."""
     config = scene.tmp / "dump.toml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         machine = "faults"
         state_directory = "{scene.state}"
         [tides.{scene.tide}]
@@ -143,14 +158,20 @@ def test_a_dump_passes_the_allow_list_and_its_replay_is_refused_in_one_line(scen
         image = "{TAR_CRANE}"
         pull = "never"
         mounts = {{ "{scene.out}" = "/salvage/target" }}
-        """))  # fmt: skip
+        """)
+    )
     config.chmod(0o600)
     vol = scene.volume("data")  # holds "important"
-    db = scene.container("db", [vol], {
-        "salvage.dump": "custom", "salvage.dump.tide": scene.tide,
-        "salvage.dump.command": "cat /data/data",
-        "salvage.dump.restore": "cat > /data/new && mv /data/new /data/data",
-    })  # fmt: skip
+    db = scene.container(
+        "db",
+        [vol],
+        {
+            "salvage.dump": "custom",
+            "salvage.dump.tide": scene.tide,
+            "salvage.dump.command": "cat /data/data",
+            "salvage.dump.restore": "cat > /data/new && mv /data/new /data/data",
+        },
+    )
     host = proxy(config)
     ran = scene.salvage("run", config=config, DOCKER_HOST=host)
     assert ran.returncode == 0, ran.stderr
@@ -163,18 +184,21 @@ def test_a_dump_passes_the_allow_list_and_its_replay_is_refused_in_one_line(scen
     direct = scene.salvage("restore", "--dump", db, "--yes", config=config)
     assert direct.returncode == 0, direct.stderr
     assert scene.run_once(vol, "cat /v/data") == "important\n"
-    table("salvage run with a salvage.dump container through the proxy, then restore --dump",
-          "run exits 0; the replay through the proxy: exit 1, 1 line, data untouched;"
-          " without the proxy: replayed",
-          f"run exits {ran.returncode}; the replay through the proxy: exit"
-          f" {proxied.returncode}, {len(errors)} line, data untouched; without the proxy:"
-          " replayed")  # fmt: skip
+    table(
+        "salvage run with a salvage.dump container through the proxy, then restore --dump",
+        "run exits 0; the replay through the proxy: exit 1, 1 line, data untouched;"
+        " without the proxy: replayed",
+        f"run exits {ran.returncode}; the replay through the proxy: exit"
+        f" {proxied.returncode}, {len(errors)} line, data untouched; without the proxy:"
+        " replayed",
+    )
 
 
 def _raw(api, path, body):
     """POST a JSON text as it is written, through the proxy: its status code."""
-    return api._post(api._url(path), data=body,
-                     headers={"Content-Type": "application/json"}).status_code  # fmt: skip
+    return api._post(
+        api._url(path), data=body, headers={"Content-Type": "application/json"}
+    ).status_code
 
 
 CONTAINERS = {
@@ -201,14 +225,18 @@ def test_a_container_that_reaches_the_host_is_refused(scene, proxy, table, what)
     options = json.loads(spelled.replace("SECRET", str(secret)))
     before = len(scene.api.containers(all=True))
     try:
-        api.create_container(BUSYBOX, ["cat", "/host/etc/shadow"],
-                             host_config=api.create_host_config(**options))  # fmt: skip
+        api.create_container(
+            BUSYBOX, ["cat", "/host/etc/shadow"], host_config=api.create_host_config(**options)
+        )
         observed = "created"
     except docker.errors.APIError as error:
         observed = f"{error.status_code}"
     made = len(scene.api.containers(all=True)) - before
-    table(f"the proxy, asked for a container with {what}", "403; 0 containers created",
-          f"{observed}; {made} containers created")  # fmt: skip
+    table(
+        f"the proxy, asked for a container with {what}",
+        "403; 0 containers created",
+        f"{observed}; {made} containers created",
+    )
 
 
 SPELLINGS = {
@@ -227,8 +255,11 @@ SPELLINGS = {
 def test_a_container_asked_for_in_other_spellings_is_refused(scene, proxy, table, what):
     api = docker.APIClient(base_url=proxy(), version="auto", timeout=60)
     status = _raw(api, "/containers/create", SPELLINGS[what].replace("IMG", BUSYBOX))
-    table(f"the proxy, asked for a privileged container or a bind of / with {what}", "403",
-          str(status))  # fmt: skip
+    table(
+        f"the proxy, asked for a privileged container or a bind of / with {what}",
+        "403",
+        str(status),
+    )
 
 
 def test_a_plain_container_and_volume_pass_and_host_paths_do_not(scene, proxy, table):
@@ -237,23 +268,33 @@ def test_a_plain_container_and_volume_pass_and_host_paths_do_not(scene, proxy, t
     api = docker.APIClient(base_url=proxy(_keeper_config(scene, secret)), version="auto")
     vol = scene.volume("data")
     binds = [f"{scene.out}:/out", f"{vol}:/v:ro", f"{secret}:/run/secrets/T:ro"]
-    created = api.create_container(BUSYBOX, ["true"], labels={"salvage.crane": "x"},
-        host_config=api.create_host_config(binds=binds, network_mode="none"))  # fmt: skip
+    created = api.create_container(
+        BUSYBOX,
+        ["true"],
+        labels={"salvage.crane": "x"},
+        host_config=api.create_host_config(binds=binds, network_mode="none"),
+    )
     api.remove_container(created, force=True)
     plain = f"{scene.prefix}-plain"
     scene.volumes.append(plain)
     api.create_volume(plain, driver="local", labels={"com.example": "x"})
     statuses = []
     overlay = {"type": "overlay", "device": "x:", "o": "lowerdir=/,upperdir=/u,workdir=/w"}
-    for opts in ({"type": "none", "o": "bind", "device": "/"},
-                 {"type": "ext4", "device": "/dev/sda1"}, overlay):  # fmt: skip
+    for opts in (
+        {"type": "none", "o": "bind", "device": "/"},
+        {"type": "ext4", "device": "/dev/sda1"},
+        overlay,
+    ):
         try:
             api.create_volume(f"{scene.prefix}-host", driver="local", driver_opts=opts)
             statuses.append("created")
         except docker.errors.APIError as error:
             statuses.append(str(error.status_code))
-    table("the proxy, asked for volumes that mount a host path or device (bind, ext4, overlay)",
-          "403, 403, 403", ", ".join(statuses))  # fmt: skip
+    table(
+        "the proxy, asked for volumes that mount a host path or device (bind, ext4, overlay)",
+        "403, 403, 403",
+        ", ".join(statuses),
+    )
 
 
 def test_a_privileged_exec_is_refused(scene, proxy, table):
@@ -280,15 +321,19 @@ def test_proxy_denying_one_endpoint(scene, proxy, table):
         f"the Docker engine refused POST /containers/{container_id}/pause (403 Forbidden)"
         in done.stderr
     ), done.stderr
-    table("the socket proxy denying one endpoint (pause)", f"exit 1; {CALM}",
-          f"exit {done.returncode}; {scene.observe()}")  # fmt: skip
+    table(
+        "the socket proxy denying one endpoint (pause)",
+        f"exit 1; {CALM}",
+        f"exit {done.returncode}; {scene.observe()}",
+    )
 
 
 def test_a_refused_call_outside_a_run_is_one_line_too(scene, proxy):
     vol = scene.volume("data")
     scene.config = scene.write_config()
-    done = scene.salvage("snapshots", vol, "--tide", scene.tide,
-                         DOCKER_HOST=proxy(deny="/containers/create$"))  # fmt: skip
+    done = scene.salvage(
+        "snapshots", vol, "--tide", scene.tide, DOCKER_HOST=proxy(deny="/containers/create$")
+    )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "error: the Docker engine refused POST /containers/create (403 Forbidden): does a"

@@ -35,8 +35,12 @@ def build_gnu_crane(engine) -> str:
         'ENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
     )
     env = dict(os.environ, DOCKER_HOST=engine.host)
-    subprocess.run(["docker", "build", "-q", "-t", GNU_SCRIPT, str(context)], check=True,
-                   env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        ["docker", "build", "-q", "-t", GNU_SCRIPT, str(context)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return GNU_SCRIPT
 
 
@@ -83,10 +87,17 @@ def _fill(mountpoint: Path) -> None:
     os.setxattr(mountpoint / "xattr", "user.salvage", b"kept")
     (mountpoint / "acl").write_bytes(b"acl\n")
     undefined = 0xFFFFFFFF
-    os.setxattr(mountpoint / "acl", "system.posix_acl_access", _acl(
-        (0x01, 6, undefined), (0x02, 4, 1234), (0x04, 4, undefined), (0x10, 4, undefined),
-        (0x20, 0, undefined),
-    ))  # fmt: skip
+    os.setxattr(
+        mountpoint / "acl",
+        "system.posix_acl_access",
+        _acl(
+            (0x01, 6, undefined),
+            (0x02, 4, 1234),
+            (0x04, 4, undefined),
+            (0x10, 4, undefined),
+            (0x20, 0, undefined),
+        ),
+    )
     with open(mountpoint / "sparse", "wb") as out:
         out.truncate(64 << 20)
         out.seek(32 << 20)
@@ -110,8 +121,11 @@ def manifest(root: Path) -> dict:
         if path.is_symlink():
             entry.append(os.readlink(path))
         elif path.is_file():
-            entry += [info.st_size, hashlib.sha256(path.read_bytes()).hexdigest(),
-                      info.st_blocks * 512 < info.st_size]  # fmt: skip
+            entry += [
+                info.st_size,
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                info.st_blocks * 512 < info.st_size,
+            ]
             entry.append(inodes.setdefault(info.st_ino, str(path.relative_to(root))))
         found[str(path.relative_to(root))] = entry
     return found
@@ -349,8 +363,10 @@ def test_auto_falls_back_when_the_stage_does_not_fit(small_engine, tmp_path, tab
 
 def kept(root: Path) -> dict:
     """The manifest but for sparseness: restic's restore writes a sparse file out in full."""
-    return {path: entry[:-2] + entry[-1:] if len(entry) > 5 and isinstance(entry[-2], bool)
-            else entry for path, entry in manifest(root).items()}  # fmt: skip
+    return {
+        path: entry[:-2] + entry[-1:] if len(entry) > 5 and isinstance(entry[-2], bool) else entry
+        for path, entry in manifest(root).items()
+    }
 
 
 @pytest.mark.usefixtures("restic_image")
@@ -385,9 +401,21 @@ def test_restic_round_trip_through_a_stage(scene, table):
 def test_tar_round_trip_through_a_stage(scene, table):
     base = debian_image(scene.engine.host)
     image = "salvage-test/crane-tar-gnu:latest"
-    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", image,
-                    str(ROOT / "salvage/crane/images/tar")], check=True, env=scene.env(),
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={base}",
+            "-t",
+            image,
+            str(ROOT / "salvage/crane/images/tar"),
+        ],
+        check=True,
+        env=scene.env(),
+        stdout=subprocess.DEVNULL,
+    )
     vol = scene.volume("data")
     mountpoint = Path(scene.api.inspect_volume(vol)["Mountpoint"])
     _fill(mountpoint)
@@ -441,8 +469,9 @@ def test_random_kills_of_a_staged_run(scene, gnu_crane, table):
         for _ in range(64):  # a copy that takes a moment
             out.write(os.urandom(1 << 20))
     scene.container("app", [vol], scene.label(vol))
-    scene.container("side", [vol], {"salvage.action": "pause",
-                                    "salvage.command.post": "touch /signals/post"})  # fmt: skip
+    scene.container(
+        "side", [vol], {"salvage.action": "pause", "salvage.command.post": "touch /signals/post"}
+    )
     scene.snapshot()
     _on_gnu(scene)
     scene.go()  # the crane does not wait: a run lasts a few seconds
@@ -459,6 +488,9 @@ def test_random_kills_of_a_staged_run(scene, gnu_crane, table):
         left = len(_stages(scene)) + len(_stagers(scene))
         seen.append(scene.observe() + ("; stage or stager left" if left else ""))
     broken = [f"kill {i}: {note}" for i, note in enumerate(seen) if note != CALM]
-    table(f"8 SIGKILLs of a staged `salvage run` at random moments (seed {seed}), each then"
-          " recover or the next run", f"every time: no stage, no stager; {CALM}",
-          "; ".join(broken) or f"every time: no stage, no stager; {CALM}")  # fmt: skip
+    table(
+        f"8 SIGKILLs of a staged `salvage run` at random moments (seed {seed}), each then"
+        " recover or the next run",
+        f"every time: no stage, no stager; {CALM}",
+        "; ".join(broken) or f"every time: no stage, no stager; {CALM}",
+    )

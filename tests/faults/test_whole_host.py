@@ -94,23 +94,36 @@ class Host:
         return [sys.executable, "-m", "salvage", "-c", str(self.config), *args]
 
     def start(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        return subprocess.Popen(
+            self.command(*args),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def salvage(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
+        return subprocess.run(
+            self.command(*args), env=self.env, capture_output=True, text=True, timeout=600
+        )
 
     def compose(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker-compose", "-p", "shop", *args], cwd=self.dir, env=self.env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        return subprocess.run(
+            ["docker-compose", "-p", "shop", *args],
+            cwd=self.dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def box(self, volume: str, command: str, read_only: bool = False) -> str:
         bind = f"{volume}:/v{':ro' if read_only else ''}"
         created = self.api.create_container(
-            BUSYBOX, ["sh", "-c", command],
+            BUSYBOX,
+            ["sh", "-c", command],
             host_config=self.api.create_host_config(binds=[bind], network_mode="none"),
-        )  # fmt: skip
+        )
         try:
             self.api.start(created)
             code = self.api.wait(created, timeout=120)["StatusCode"]
@@ -127,11 +140,30 @@ class Host:
         """restic itself on the shared repository, as a user would check it."""
         tmp = self.dir.parent
         return subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "-v", f"{tmp / 'repo'}:/t",
-             "-v", f"{tmp / 'restic-password'}:/pw:ro", "-e", "RESTIC_PASSWORD_FILE=/pw",
-             "-e", "RESTIC_REPOSITORY=/t/shared", "--entrypoint", "restic", RESTIC, *args],
-            env=self.env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                f"{tmp / 'repo'}:/t",
+                "-v",
+                f"{tmp / 'restic-password'}:/pw:ro",
+                "-e",
+                "RESTIC_PASSWORD_FILE=/pw",
+                "-e",
+                "RESTIC_REPOSITORY=/t/shared",
+                "--entrypoint",
+                "restic",
+                RESTIC,
+                *args,
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
 
 def _prepare(engine: PrivateDockerd, busybox: bool = True) -> None:
@@ -139,9 +171,21 @@ def _prepare(engine: PrivateDockerd, busybox: bool = True) -> None:
         build_images(engine.host)
     base = debian_image(engine.host)
     env = dict(os.environ, DOCKER_HOST=engine.host)
-    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={base}",
+            "-t",
+            RESTIC,
+            str(ROOT / "salvage/crane/images/restic"),
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _engine(name: str) -> PrivateDockerd:
@@ -156,12 +200,15 @@ def _engine(name: str) -> PrivateDockerd:
 
 def _fill(host: Host, volume: str, seed: str) -> None:
     """Files of every kind a restore must give back: modes, owners, links, empty ones."""
-    host.box(volume, (
-        f"mkdir -p /v/dir/sub /v/empty-dir && echo {seed} > /v/dir/sub/text"
-        f" && head -c 65536 /dev/urandom > /v/random && chmod 0640 /v/random"
-        " && chown 1000:1000 /v/dir/sub/text && : > /v/empty-file"
-        " && ln -s dir/sub/text /v/link && ln /v/random /v/hardlink"
-    ))  # fmt: skip
+    host.box(
+        volume,
+        (
+            f"mkdir -p /v/dir/sub /v/empty-dir && echo {seed} > /v/dir/sub/text"
+            f" && head -c 65536 /dev/urandom > /v/random && chmod 0640 /v/random"
+            " && chown 1000:1000 /v/dir/sub/text && : > /v/empty-file"
+            " && ln -s dir/sub/text /v/link && ln /v/random /v/hardlink"
+        ),
+    )
 
 
 def _volume_of(snapshot: dict) -> str:
@@ -228,8 +275,9 @@ def test_whole_host_back_on_a_new_machine(fault_engine, tmp_path, table):
         assert listed.returncode == 0, listed.stderr
         assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == VOLUMES
         own = b.salvage("snapshots", "--machine", "host-a", "shop_db")
-        newest_a = next(s["short_id"] for s in found if s["hostname"] == "host-a"
-                        and _volume_of(s) == "shop_db")  # fmt: skip
+        newest_a = next(
+            s["short_id"] for s in found if s["hostname"] == "host-a" and _volume_of(s) == "shop_db"
+        )
         assert own.stdout.split()[0] == newest_a, own.stdout
 
         before = a.manifests()
@@ -253,7 +301,7 @@ def test_whole_host_back_on_a_new_machine(fault_engine, tmp_path, table):
                 if "would be created: driver local, options none, labels" in _row(dry.stdout, v)
                 and "com.docker.compose.project=shop" in _row(dry.stdout, v)
                 and f"com.docker.compose.volume={v[5:]}," in _row(dry.stdout, v)
-            )  # fmt: skip
+            )
             + ": would be created with their compose labels; "
             + (f"created {created}" if created else "no volume created"),
         )
@@ -261,8 +309,11 @@ def test_whole_host_back_on_a_new_machine(fault_engine, tmp_path, table):
         # Killed halfway: once the second volume has been created, before it is filled.
         killed = c.start("restore", "--machine", "host-a", "--all")
         names = lambda: [v["Name"] for v in c.api.volumes()["Volumes"] or []]  # noqa: E731
-        wait_for(lambda: "shop_files" in names() or killed.poll() is not None,
-                 "the restore to create shop_files", timeout=300)  # fmt: skip
+        wait_for(
+            lambda: "shop_files" in names() or killed.poll() is not None,
+            "the restore to create shop_files",
+            timeout=300,
+        )
         killed.send_signal(signal.SIGKILL)
         killed.communicate(timeout=60)
         first = c.api.inspect_volume("shop_db")["CreatedAt"]
@@ -307,7 +358,8 @@ def test_restore_all_refuses_a_volume_that_exists_unless_force(fault_engine, tmp
 
     def config(machine: str) -> Path:
         path = tmp_path / f"{machine}.toml"
-        path.write_text(textwrap.dedent(f"""
+        path.write_text(
+            textwrap.dedent(f"""
             machine = "{machine}"
             state_directory = "{tmp_path / machine}"
             [tides.t]
@@ -316,17 +368,25 @@ def test_restore_all_refuses_a_volume_that_exists_unless_force(fault_engine, tmp
             image = "{TAR_CRANE}"
             pull = "never"
             mounts = {{ "{tmp_path / "out"}" = "/salvage/target" }}
-            """))  # fmt: skip
+            """)
+        )
         return path
 
     def salvage(machine: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "salvage", "-c", str(config(machine)),
-                               *args], env=env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "salvage", "-c", str(config(machine)), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def box(volume: str, command: str) -> str:
-        created = api.create_container(BUSYBOX, ["sh", "-c", command], host_config=api.
-                                       create_host_config(binds=[f"{volume}:/v"]))  # fmt: skip
+        created = api.create_container(
+            BUSYBOX,
+            ["sh", "-c", command],
+            host_config=api.create_host_config(binds=[f"{volume}:/v"]),
+        )
         api.start(created)
         api.wait(created, timeout=120)
         output = api.logs(created).decode()
@@ -339,9 +399,11 @@ def test_restore_all_refuses_a_volume_that_exists_unless_force(fault_engine, tmp
             api.create_volume(name)
             box(name, f"echo {name} from old > /v/data")
         app = api.create_container(
-            BUSYBOX, ["sleep", "3600"], labels={"salvage.tide.t": ",".join(names)},
+            BUSYBOX,
+            ["sleep", "3600"],
+            labels={"salvage.tide.t": ",".join(names)},
             host_config=api.create_host_config(binds=[f"{n}:/{n}" for n in names], init=True),
-        )  # fmt: skip
+        )
         api.start(app)
         saved = salvage("old", "run")
         assert saved.returncode == 0, saved.stderr
@@ -394,8 +456,10 @@ def test_hosts_racing_to_create_one_repository(fault_engine, tmp_path, table):
         target.mkdir()
         cranes = [
             api.create_container(
-                RESTIC, environment={
-                    "SALVAGE_ACTION": "init", "SALVAGE_MACHINE_NAME": f"host{n}",
+                RESTIC,
+                environment={
+                    "SALVAGE_ACTION": "init",
+                    "SALVAGE_MACHINE_NAME": f"host{n}",
                     "RESTIC_REPOSITORY": "/salvage/target/shared",
                     "RESTIC_PASSWORD_FILE": "/pw",
                 },
@@ -405,7 +469,7 @@ def test_hosts_racing_to_create_one_repository(fault_engine, tmp_path, table):
                 ),
             )["Id"]
             for n in range(4)
-        ]  # fmt: skip
+        ]
         for crane in cranes:  # as close together as the engine allows
             api.start(crane)
         codes = [api.wait(crane, timeout=300)["StatusCode"] for crane in cranes]
@@ -413,14 +477,33 @@ def test_hosts_racing_to_create_one_repository(fault_engine, tmp_path, table):
             api.remove_container(crane, force=True)
         keys = len(list((target / "shared" / "keys").iterdir()))
         check = subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "-v", f"{target}:/t",
-             "-v", f"{password}:/pw:ro", "-e", "RESTIC_PASSWORD_FILE=/pw",
-             "-e", "RESTIC_REPOSITORY=/t/shared", "--entrypoint", "restic", RESTIC, "check"],
-            env=dict(os.environ, DOCKER_HOST=fault_engine.host), capture_output=True,
-        ).returncode  # fmt: skip
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                f"{target}:/t",
+                "-v",
+                f"{password}:/pw:ro",
+                "-e",
+                "RESTIC_PASSWORD_FILE=/pw",
+                "-e",
+                "RESTIC_REPOSITORY=/t/shared",
+                "--entrypoint",
+                "restic",
+                RESTIC,
+                "check",
+            ],
+            env=dict(os.environ, DOCKER_HOST=fault_engine.host),
+            capture_output=True,
+        ).returncode
         leftovers = [p.name for p in target.iterdir() if p.name != "shared"]
-        found.append(f"exit {' '.join(map(str, codes))}, {keys} key, check {check},"
-                     f" {len(leftovers)} leftovers")  # fmt: skip
+        found.append(
+            f"exit {' '.join(map(str, codes))}, {keys} key, check {check},"
+            f" {len(leftovers)} leftovers"
+        )
     api.close()
     table(
         "restic init by 4 hosts at once on one new repository, 3 times",

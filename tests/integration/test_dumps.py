@@ -105,15 +105,24 @@ def test_dump_while_running_round_trip(api, docker_host, stack, salvage, db):
     volume = stack.volume("data")
     container = f"{stack.prefix}-db"
     created = api.create_container(
-        name, name=container, environment=db.env,
+        name,
+        name=container,
+        environment=db.env,
         labels={"salvage.dump": db.kind, "salvage.dump.tide": stack.tide},
         host_config=api.create_host_config(binds=[f"{volume}:{db.data}"], network_mode="none"),
-    )  # fmt: skip
+    )
     stack.containers.append(container)
     api.start(created["Id"])
     ce = db.client_env
-    _until(lambda: "1" in _try(api, container, db.sql("mysql" if db is MariaDB else "postgres",
-                                                      "select 1"), ce), "the server")  # fmt: skip
+    _until(
+        lambda: (
+            "1"
+            in _try(
+                api, container, db.sql("mysql" if db is MariaDB else "postgres", "select 1"), ce
+            )
+        ),
+        "the server",
+    )
     _exec(api, container, db.sql("mysql" if db is MariaDB else "postgres", db.create), ce)
     _exec(api, container, db.sql("shop", db.table), ce)
     _exec(api, container, db.sql("shop", db.fill), ce)
@@ -130,9 +139,13 @@ def test_dump_while_running_round_trip(api, docker_host, stack, salvage, db):
     _until(lambda: int(_try(api, container, count, ce) or 0) > 5, "the writer's first rows")
     written_before = int(_exec(api, container, count, ce))
     # Every process's command line in the container, sampled while the dump runs.
-    sampler = _background(api, container, "while [ ! -f /tmp/stop-sampler ]; do"
-                          " for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"
-                          " >> /tmp/cmdlines 2>/dev/null; done")  # fmt: skip
+    sampler = _background(
+        api,
+        container,
+        "while [ ! -f /tmp/stop-sampler ]; do"
+        " for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"
+        " >> /tmp/cmdlines 2>/dev/null; done",
+    )
     done = salvage("run", "--tide", stack.tide)
     _exec(api, container, "touch /tmp/stop-sampler /tmp/stop-writer")
     _until(lambda: _ended(api, writer) and _ended(api, sampler), "the writer and the sampler")
@@ -150,23 +163,50 @@ def test_dump_while_running_round_trip(api, docker_host, stack, salvage, db):
     # A connection holding the database: the replay's first error stops it; one line, exit 1.
     if db is Postgres:
         holder = _background(api, container, db.sql("shop", db.hold), ce)
-        _until(lambda: "1" in _try(api, container, db.sql(
-            "postgres", "select count(*) from pg_stat_activity where datname = 'shop'"
-            " and query like '%pg_sleep%'"), ce), "the holding connection")  # fmt: skip
+        _until(
+            lambda: (
+                "1"
+                in _try(
+                    api,
+                    container,
+                    db.sql(
+                        "postgres",
+                        "select count(*) from pg_stat_activity where datname = 'shop'"
+                        " and query like '%pg_sleep%'",
+                    ),
+                    ce,
+                )
+            ),
+            "the holding connection",
+        )
         failed = salvage("restore", "--dump", container, "--yes")
         assert failed.returncode == 1, failed.stderr
         lines = [line for line in failed.stderr.splitlines() if line.startswith("error")]
         assert len(lines) == 1 and "replay" in lines[0] and "being accessed" in lines[0], lines
         assert "Traceback" not in failed.stderr
-        _exec(api, container, db.sql("postgres", "select pg_terminate_backend(pid) from"
-                                     " pg_stat_activity where query like '%pg_sleep(3600)%'"
-                                     " and pid <> pg_backend_pid()"), ce)  # fmt: skip
+        _exec(
+            api,
+            container,
+            db.sql(
+                "postgres",
+                "select pg_terminate_backend(pid) from"
+                " pg_stat_activity where query like '%pg_sleep(3600)%'"
+                " and pid <> pg_backend_pid()",
+            ),
+            ce,
+        )
         _until(lambda: _ended(api, holder), "the holding connection's end")
 
     _exec(api, container, db.sql("mysql" if db is MariaDB else "postgres", db.drop), ce)
-    assert "shop" not in _exec(api, container, db.sql(
-        "mysql" if db is MariaDB else "postgres",
-        "show databases" if db is MariaDB else "select datname from pg_database"), ce)  # fmt: skip
+    assert "shop" not in _exec(
+        api,
+        container,
+        db.sql(
+            "mysql" if db is MariaDB else "postgres",
+            "show databases" if db is MariaDB else "select datname from pg_database",
+        ),
+        ce,
+    )
     unconfirmed = salvage("restore", "--dump", container)
     assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
     restored = salvage("restore", "--dump", container, "--yes")
@@ -195,9 +235,21 @@ CUSTOM_RESTORE = "cat > /data/db.bin.new && mv /data/db.bin.new /data/db.bin"
 def restic_crane(docker_host, images):
     base = debian_image(docker_host)
     env = dict(os.environ, DOCKER_HOST=docker_host)
-    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", RESTIC,
-                    str(ROOT / "salvage/crane/images/restic")], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={base}",
+            "-t",
+            RESTIC,
+            str(ROOT / "salvage/crane/images/restic"),
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return RESTIC
 
 
@@ -226,15 +278,22 @@ def _use(salvage, crane: str, tmp_path) -> None:
 
 def _custom(stack, command: str = CUSTOM, restore: str = CUSTOM_RESTORE) -> str:
     volume = stack.volume("data")
-    return stack.container("db", [volume], labels={
-        "salvage.dump": "custom", "salvage.dump.tide": stack.tide,
-        "salvage.dump.command": command, "salvage.dump.restore": restore,
-    })  # fmt: skip
+    return stack.container(
+        "db",
+        [volume],
+        labels={
+            "salvage.dump": "custom",
+            "salvage.dump.tide": stack.tide,
+            "salvage.dump.command": command,
+            "salvage.dump.restore": restore,
+        },
+    )
 
 
 @pytest.mark.parametrize("crane", ["tar", "restic"])
-def test_custom_dump_round_trip_through_each_crane(api, stack, salvage, restic_crane, tmp_path,
-                                                   crane):  # fmt: skip
+def test_custom_dump_round_trip_through_each_crane(
+    api, stack, salvage, restic_crane, tmp_path, crane
+):
     """salvage.dump.command / .restore: 3 MB of binary through the crane's stdin and back;
     the dump is a backup like a volume's: snapshots, history."""
     container = _custom(stack)

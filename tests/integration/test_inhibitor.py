@@ -35,8 +35,9 @@ def test_block_lock_is_held_exactly_while_containers_are_down(stack, salvage, ap
     config(salvage, "sleep 2")
 
     since = time.time()
-    run = Background(salvage, "run", "--tide", stack.tide,
-                     env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address})  # fmt: skip
+    run = Background(
+        salvage, "run", "--tide", stack.tide, env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address}
+    )
     samples = []  # (when, app's state before, salvage's locks, app's state after)
     while run.proc.poll() is None:
         before = api.inspect_container(app)["State"]["Status"]
@@ -72,8 +73,9 @@ def test_prepare_for_shutdown_mid_crane_kills_it_and_restores(stack, salvage, ap
     config(salvage, "sleep 300")
 
     since = time.time()
-    run = Background(salvage, "run", "--tide", stack.tide,
-                     env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address})  # fmt: skip
+    run = Background(
+        salvage, "run", "--tide", stack.tide, env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address}
+    )
     deadline = time.monotonic() + 60
     while not crane_running(api, stack.tide):
         assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr
@@ -85,8 +87,9 @@ def test_prepare_for_shutdown_mid_crane_kills_it_and_restores(stack, salvage, ap
     assert run.wait(timeout=60) == 1
     assert time.time() - announced < 15
     crane = f"salvage-crane-{volume}-"
-    crane_died = [t / 1e9 for n, a, t in events(api, since) if (n or "").startswith(crane)
-                  and a == "die"]  # fmt: skip
+    crane_died = [
+        t / 1e9 for n, a, t in events(api, since) if (n or "").startswith(crane) and a == "die"
+    ]
     assert crane_died and crane_died[0] > announced
     assert not api.containers(all=True, filters={"label": f"salvage.crane.tide={stack.tide}"})
     assert stack.states() == before  # app running again, pauser unpaused, same ids
@@ -110,8 +113,10 @@ def test_without_a_system_bus_a_warning_under_systemd_and_the_run_completes(
     )
     # Under systemd (a unit sets INVOCATION_ID), a warning; elsewhere, a notice.
     for invocation, line in (("8f2c0d6e5a1b4c3d9e7f6a5b4c3d2e1f", f"warning: {said}"), ("", said)):
-        env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus",
-               "INVOCATION_ID": invocation}  # fmt: skip
+        env = {
+            "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus",
+            "INVOCATION_ID": invocation,
+        }
         run = Background(salvage, "run", "--tide", stack.tide, env=env)
         assert run.wait() == 0, run.stderr
         assert [line for line in run.stderr.splitlines() if "inhibitor" in line] == [line]
@@ -123,8 +128,9 @@ def test_access_denied_a_warning_and_the_run_completes(stack, salvage):
     config(salvage, "true")
     with SystemBus(policy=DENY_INHIBIT) as denying:
         denying.start().start_logind()
-        run = Background(salvage, "run", "--tide", stack.tide,
-                         env={"DBUS_SYSTEM_BUS_ADDRESS": denying.address})  # fmt: skip
+        run = Background(
+            salvage, "run", "--tide", stack.tide, env={"DBUS_SYSTEM_BUS_ADDRESS": denying.address}
+        )
         assert run.wait() == 0, run.stderr
         assert denying.salvage_locks() == []
     warnings = [line for line in run.stderr.splitlines() if "inhibitor" in line]
@@ -140,8 +146,9 @@ def test_required_lock_without_logind_touches_nothing(stack, salvage, api):
     with SystemBus() as no_logind:  # a system bus, but nobody owns org.freedesktop.login1
         no_logind.start()
         since = time.time()
-        run = Background(salvage, "run", "--tide", stack.tide,
-                         env={"DBUS_SYSTEM_BUS_ADDRESS": no_logind.address})  # fmt: skip
+        run = Background(
+            salvage, "run", "--tide", stack.tide, env={"DBUS_SYSTEM_BUS_ADDRESS": no_logind.address}
+        )
         assert run.wait() == 1
     assert stack.states() == before
     assert not [e for e in events(api, since) if e[0] == app]
@@ -182,8 +189,9 @@ def test_the_system_bus_going_away_mid_run_is_quiet(stack, salvage, api, bus):
     stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
     config(salvage, "touch /out/started; while [ ! -e /out/go ]; do sleep 0.05; done")
     salvage.backups.mkdir(exist_ok=True)
-    run = Background(salvage, "run", "--tide", stack.tide,
-                     env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address})  # fmt: skip
+    run = Background(
+        salvage, "run", "--tide", stack.tide, env={"DBUS_SYSTEM_BUS_ADDRESS": bus.address}
+    )
     deadline = time.monotonic() + 120
     while not (salvage.backups / "started").exists():
         assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr

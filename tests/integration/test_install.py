@@ -23,9 +23,22 @@ def wheel(tmp_path_factory):
         pytest.skip("this Python has no pip (make test's .venv has it)")
     tmp = tmp_path_factory.mktemp("wheel")
     shutil.copytree(ROOT, tmp / "src", ignore=BUILD_OUTPUT)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--disable-pip-version-check", "-w", str(tmp / "dist"), str(tmp / "src")],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-w",
+            str(tmp / "dist"),
+            str(tmp / "src"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (built,) = (tmp / "dist").glob("salvage-*.whl")
     return built
 
@@ -39,9 +52,22 @@ def test_wheel_carries_the_reference_cranes(wheel):
 
 def test_installed_wheel_builds_a_missing_crane_from_its_own_files(wheel, stack, api, tmp_path):
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--disable-pip-version-check", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     image = f"salvage/crane-tar:wheel-{stack.prefix}"  # a tag of its own: nobody else's image
     vol = stack.volume("data")
     app = stack.container("app", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
@@ -57,9 +83,14 @@ def test_installed_wheel_builds_a_missing_crane_from_its_own_files(wheel, stack,
     env = dict(stack.env, PYTHONPATH=str(site))
     env.pop("SALVAGE_CRANES_DIR", None)
     try:
-        done = subprocess.run([sys.executable, "-m", "salvage", "-c", str(config), "run"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "salvage", "-c", str(config), "run"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         context = os.path.join(site, "salvage", "crane", "images", "tar")
         assert f'crane "tar": building {image} from {context} (first use)' in done.stderr

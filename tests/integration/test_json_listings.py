@@ -8,8 +8,11 @@ import json
 
 def test_check_lists_its_problems_as_json(stack, salvage):
     volume = stack.volume("odd")
-    bad = stack.container("bad", [volume], labels={
-        f"salvage.tide.{stack.tide}": f"g:{volume}", "salvage.action": "explode"})  # fmt: skip
+    bad = stack.container(
+        "bad",
+        [volume],
+        labels={f"salvage.tide.{stack.tide}": f"g:{volume}", "salvage.action": "explode"},
+    )
     salvage.use_tar()
     done = salvage("check", "--json")
     assert done.returncode == 2

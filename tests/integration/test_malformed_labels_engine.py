@@ -9,10 +9,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.harness import Salvage, Stack, events
 
-KEYS = st.sampled_from([
-    "salvage.tide.T", "salvage.tide.", "salvage.action", "salvage.command.pre",
-    "salvage.command.post", "salvage.command.exitcode", "salvage.user", "salvage.oops",
-])  # fmt: skip
+KEYS = st.sampled_from(
+    [
+        "salvage.tide.T",
+        "salvage.tide.",
+        "salvage.action",
+        "salvage.command.pre",
+        "salvage.command.post",
+        "salvage.command.exitcode",
+        "salvage.user",
+        "salvage.oops",
+    ]
+)
 VALUES = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20),
     st.sampled_from(
@@ -31,14 +39,15 @@ VALUES = st.one_of(
             "nobody",
             "root",
         ]
-    ),  # fmt: skip
+    ),
 )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(KEYS, VALUES, min_size=1, max_size=5))
-def test_any_labels_never_crash_nor_change_a_container(api, docker_host, images,
-                                                       tmp_path_factory, labels):  # fmt: skip
+def test_any_labels_never_crash_nor_change_a_container(
+    api, docker_host, images, tmp_path_factory, labels
+):
     tmp = tmp_path_factory.mktemp("labels")
     stack = Stack(api, docker_host, tmp)
     salvage = Salvage(docker_host, tmp, stack.tide)

@@ -22,8 +22,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.systemd]
 STATE = "/var/lib/salvage"
 PACKAGE_DIR = "/usr/lib/python3/dist-packages/salvage"
 # bookworm's own versions (the image has them from Debian's archive, as apt would)
-DEBIAN_LIBRARIES = {"python3-docker": "5.0.3-1", "python3-click": "8.1.3-2",
-                    "python3-dbus-next": "0.2.3-3", "python3-sdnotify": "0.3.1-3"}  # fmt: skip
+DEBIAN_LIBRARIES = {
+    "python3-docker": "5.0.3-1",
+    "python3-click": "8.1.3-2",
+    "python3-dbus-next": "0.2.3-3",
+    "python3-sdnotify": "0.3.1-3",
+}
 
 
 class Host:
@@ -93,8 +97,9 @@ class Host:
         return self.stack.state(container)
 
     def started_at(self) -> tuple:
-        return tuple(self.api.inspect_container(c)["State"]["StartedAt"]
-                     for c in (self.db, self.app))  # fmt: skip
+        return tuple(
+            self.api.inspect_container(c)["State"]["StartedAt"] for c in (self.db, self.app)
+        )
 
     def cranes(self, tide: str) -> list:
         """This salvage's crane containers of a tide, on the engine."""
@@ -102,8 +107,10 @@ class Host:
         return self.api.containers(all=True, filters={"label": mine})
 
     def active_salvage_units(self) -> str:
-        return self.box.sh("systemctl list-units --no-legend --state=active,activating,"
-                           "deactivating 'salvage*.service'")[1].strip()  # fmt: skip
+        return self.box.sh(
+            "systemctl list-units --no-legend --state=active,activating,"
+            "deactivating 'salvage*.service'"
+        )[1].strip()
 
 
 @pytest.fixture(scope="module")
@@ -132,16 +139,21 @@ def test_dpkg_installs_it_on_debians_own_libraries_and_starts_nothing(host):
     assert host.box.sh("salvage --version")[1].startswith("salvage, version ")
 
     files = host.box.sh("dpkg -L salvage")[1].split()
-    for path in ("/usr/bin/salvage", "/lib/systemd/system/salvage@.service",
-                 "/lib/systemd/system/salvage@.timer", "/lib/systemd/system/salvage.service",
-                 "/lib/systemd/system-generators/salvage-generator",
-                 "/usr/share/man/man1/salvage.1.gz", "/etc/salvage/salvage.toml",
-                 "/usr/share/bash-completion/completions/salvage",
-                 "/usr/share/zsh/vendor-completions/_salvage",
-                 "/usr/share/fish/vendor_completions.d/salvage.fish",
-                 f"{PACKAGE_DIR}/crane/images/tar/Dockerfile",
-                 f"{PACKAGE_DIR}/crane/images/tar/entrypoint.sh",
-                 f"{PACKAGE_DIR}/crane/images/restic/Dockerfile"):  # fmt: skip
+    for path in (
+        "/usr/bin/salvage",
+        "/lib/systemd/system/salvage@.service",
+        "/lib/systemd/system/salvage@.timer",
+        "/lib/systemd/system/salvage.service",
+        "/lib/systemd/system-generators/salvage-generator",
+        "/usr/share/man/man1/salvage.1.gz",
+        "/etc/salvage/salvage.toml",
+        "/usr/share/bash-completion/completions/salvage",
+        "/usr/share/zsh/vendor-completions/_salvage",
+        "/usr/share/fish/vendor_completions.d/salvage.fish",
+        f"{PACKAGE_DIR}/crane/images/tar/Dockerfile",
+        f"{PACKAGE_DIR}/crane/images/tar/entrypoint.sh",
+        f"{PACKAGE_DIR}/crane/images/restic/Dockerfile",
+    ):
         assert path in files
     assert host.box.sh("stat -c %a /etc/salvage/salvage.toml")[1].strip() == "640"
     assert "/etc/salvage/salvage.toml" in host.box.sh("cat /var/lib/dpkg/info/salvage.conffiles")[1]

@@ -74,9 +74,10 @@ def test_plan_matches_what_run_does(stack, salvage, api, mode):
     done = salvage("run", "--tide", stack.tide)
     assert done.returncode == 0, done.stderr
     stops = collections.Counter(
-        name for name, action, _ in events(api, since)
+        name
+        for name, action, _ in events(api, since)
         if action == "die" and name.startswith(stack.prefix)
-    )  # fmt: skip
+    )
     assert stops == expected_stops
     for number, group in enumerate(plan["groups"], 1):
         header = f"group {number}/{len(plan['groups'])} {group['name']}: volumes "
@@ -105,14 +106,16 @@ def test_malformed_config_is_reported_per_key_and_touches_nothing(stack, salvage
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         t = f"{config}: tides.{stack.tide}"
-        assert sorted(lines) == sorted([
-            f'error: {t}.crane: no crane named "s3"',
-            f"error: {t}.grouping: 'sometimes' is not one of individual, smart, project",
-            f"error: {t}.max_concurrent: must be a whole number of at least 1, not 0",
-            f"error: {t}.colour: unknown key",
-            f"error: {config}: cranes.local.pull: 'maybe' is not one of always, missing, never",
-            f"error: {config}: cranes.local.image: is required",
-        ]), done.stderr  # fmt: skip
+        assert sorted(lines) == sorted(
+            [
+                f'error: {t}.crane: no crane named "s3"',
+                f"error: {t}.grouping: 'sometimes' is not one of individual, smart, project",
+                f"error: {t}.max_concurrent: must be a whole number of at least 1, not 0",
+                f"error: {t}.colour: unknown key",
+                f"error: {config}: cranes.local.pull: 'maybe' is not one of always, missing, never",
+                f"error: {config}: cranes.local.image: is required",
+            ]
+        ), done.stderr
     assert stack.states() == before
     assert not [e for e in events(api, since) if e[0].startswith(stack.prefix)]
 
@@ -121,9 +124,15 @@ def test_malformed_labels_fail_their_volumes_and_the_rest_runs(stack, salvage, a
     good, odd = stack.volume("good"), stack.volume("odd")
     t = f"salvage.tide.{stack.tide}"
     ok = stack.container("ok", [good], labels={t: f"g:{good}"})
-    bad = stack.container("bad", [odd], labels={
-        t: f"g:{odd},g:{stack.prefix}-missing,,no/slash", "salvage.action": "explode",
-        "salvage.command.exitcode": "3-1"})  # fmt: skip
+    bad = stack.container(
+        "bad",
+        [odd],
+        labels={
+            t: f"g:{odd},g:{stack.prefix}-missing,,no/slash",
+            "salvage.action": "explode",
+            "salvage.command.exitcode": "3-1",
+        },
+    )
     salvage.use_tar()
     expected = [
         f'error: container "{bad}": label {t}: no volume named "{stack.prefix}-missing"',
@@ -153,8 +162,9 @@ def test_a_crane_mounting_a_volume_is_no_consumer_to_stop(stack, salvage, api):
     vol = stack.volume("data")
     app = stack.container("app", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
     # Another salvage's crane at work on the same volume (another state directory).
-    crane = stack.container("crane", [vol], labels={"salvage.crane": "tar",
-                                                    "salvage.instance": "/elsewhere"})  # fmt: skip
+    crane = stack.container(
+        "crane", [vol], labels={"salvage.crane": "tar", "salvage.instance": "/elsewhere"}
+    )
     salvage.use_tar()
     (plan,) = salvage.plan("--tide", stack.tide)
     assert [c["container"] for g in plan["groups"] for c in g["containers"]] == [app]

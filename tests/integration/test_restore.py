@@ -53,9 +53,10 @@ def cranes(docker_host, images):
 
 def _in(api, image, volume, script, ro=False) -> str:
     created = api.create_container(
-        image, ["sh", "-c", script],
+        image,
+        ["sh", "-c", script],
         host_config=api.create_host_config(binds=[f"{volume}:/v{':ro' * ro}"], network_mode="none"),
-    )  # fmt: skip
+    )
     try:
         api.start(created)
         code = api.wait(created, timeout=300)["StatusCode"]
@@ -70,10 +71,11 @@ def _manifest(api, cranes, volume) -> list:
     lines = _in(api, cranes, volume, MANIFEST, ro=True).splitlines()
     # A directory's size is the filesystem's business, not the data's.
     return [
-        "|".join(p[:2] + ["-"] + p[3:]) if len(p := line.split("|")) > 3 and p[1] == "directory"
+        "|".join(p[:2] + ["-"] + p[3:])
+        if len(p := line.split("|")) > 3 and p[1] == "directory"
         else line
         for line in lines
-    ]  # fmt: skip
+    ]
 
 
 def _config(salvage, crane: str, tmp_path, tar_env: str = "") -> None:
@@ -133,10 +135,12 @@ def _assert_encrypted(api, repository) -> None:
     blobs = b"".join(f.read_bytes() for f in repository.rglob("*") if f.is_file())
     assert b"secret\n" not in blobs and b"hello\n" not in blobs
     created = api.create_container(
-        RESTIC, ["snapshots"], entrypoint=["restic"],
+        RESTIC,
+        ["snapshots"],
+        entrypoint=["restic"],
         environment={"RESTIC_REPOSITORY": "/repo", "RESTIC_PASSWORD": "wrong"},
         host_config=api.create_host_config(binds=[f"{repository}:/repo:ro"], network_mode="none"),
-    )  # fmt: skip
+    )
     try:
         api.start(created)
         assert api.wait(created)["StatusCode"] != 0  # unreadable without the password
@@ -213,11 +217,17 @@ def _next_second() -> None:
 
 
 @pytest.mark.parametrize("compress", ["zstd", "gzip", "none", ""])
-def test_tar_compress_round_trips_in_the_format_asked(stack, salvage, api, cranes, tmp_path,
-                                                      compress):  # fmt: skip
+def test_tar_compress_round_trips_in_the_format_asked(
+    stack, salvage, api, cranes, tmp_path, compress
+):
     volume = stack.volume("data")
-    _in(api, cranes, volume, "echo hi > /v/a; head -c 300000 /dev/urandom > /v/r; "
-        "mkdir /v/d && chown 33:44 /v/d && chmod 0710 /v/d; seq 1 50000 > /v/d/n")  # fmt: skip
+    _in(
+        api,
+        cranes,
+        volume,
+        "echo hi > /v/a; head -c 300000 /dev/urandom > /v/r; "
+        "mkdir /v/d && chown 33:44 /v/d && chmod 0710 /v/d; seq 1 50000 > /v/d/n",
+    )
     before = _manifest(api, cranes, volume)
     app = stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
     _config(salvage, "tar", tmp_path, f'TAR_COMPRESS = "{compress}"' if compress else "")

@@ -126,11 +126,15 @@ def test_hung_crane_is_killed_at_its_timeout(stack, salvage, api):
 def test_failing_pre_command_touches_nothing_in_its_group(stack, salvage, api):
     hooked, other = stack.volume("hooked"), stack.volume("other")
     a = stack.container(
-        "a", [hooked],
-        labels={f"salvage.tide.{stack.tide}": f"g:{hooked}", "salvage.action": "stop",
-                "salvage.command.pre": "echo not now; exit 4",
-                "salvage.command.post": "touch /tmp/post-ran"},
-    )  # fmt: skip
+        "a",
+        [hooked],
+        labels={
+            f"salvage.tide.{stack.tide}": f"g:{hooked}",
+            "salvage.action": "stop",
+            "salvage.command.pre": "echo not now; exit 4",
+            "salvage.command.post": "touch /tmp/post-ran",
+        },
+    )
     b = stack.container("b", [hooked])  # a second user of the same volume
     c = stack.container("c", [other], labels={f"salvage.tide.{stack.tide}": f"g:{other}"})
     salvage.use_tar()
@@ -157,13 +161,17 @@ def test_failing_pre_command_touches_nothing_in_its_group(stack, salvage, api):
 def test_commands_run_as_user_with_exit_code_policy(stack, salvage, api):
     vol = stack.volume("db")
     a = stack.container(
-        "db", [vol],
-        labels={f"salvage.tide.{stack.tide}": f"g:{vol}", "salvage.user": "app",
-                "salvage.command.pre": "id -un > /db/dump-by; exit 1",
-                "salvage.command.exitcode": "2-5",
-                "salvage.command.post": "id -un > /tmp/post-by"},
+        "db",
+        [vol],
+        labels={
+            f"salvage.tide.{stack.tide}": f"g:{vol}",
+            "salvage.user": "app",
+            "salvage.command.pre": "id -un > /db/dump-by; exit 1",
+            "salvage.command.exitcode": "2-5",
+            "salvage.command.post": "id -un > /tmp/post-by",
+        },
         command="chmod 777 /db; exec sleep 3600",
-    )  # fmt: skip
+    )
     salvage.use_tar()
     since = time.time()
     done = salvage("run")
@@ -179,10 +187,16 @@ def test_compose_depends_on_orders_stop_and_start(stack, salvage, api):
     vol = stack.volume("shared")
     base = {"com.docker.compose.project": f"{stack.prefix}dep"}
     # Compose v2 records depends_on in a label; Debian's docker-compose v1 does not.
-    web = stack.container("web", [vol], labels={
-        **base, "com.docker.compose.service": "web",
-        "com.docker.compose.depends_on": "db:service_started:false",
-        f"salvage.tide.{stack.tide}": f"g:{vol}"})  # fmt: skip
+    web = stack.container(
+        "web",
+        [vol],
+        labels={
+            **base,
+            "com.docker.compose.service": "web",
+            "com.docker.compose.depends_on": "db:service_started:false",
+            f"salvage.tide.{stack.tide}": f"g:{vol}",
+        },
+    )
     db = stack.container("db", [vol], labels={**base, "com.docker.compose.service": "db"})
     # Name order alone would stop "db" first and start "web" first.
     assert sorted([db, web]) == [db, web]
@@ -217,20 +231,27 @@ def test_stop_waits_each_containers_own_stop_timeout(stack, salvage, api):
     name = stack.container("slow", [vol], labels={f"salvage.tide.{stack.tide}": f"g:{vol}"})
     api.remove_container(name, force=True)
     created = api.create_container(
-        "salvage-test/busybox", ["sleep", "3600"], name=name, stop_timeout=2,
+        "salvage-test/busybox",
+        ["sleep", "3600"],
+        name=name,
+        stop_timeout=2,
         labels={f"salvage.tide.{stack.tide}": f"g:{vol}"},
         host_config=api.create_host_config(binds=[f"{vol}:/data"], network_mode="none"),
-    )  # fmt: skip
+    )
     api.start(created["Id"])
     salvage.use_tar()
     since = time.time()
     salvage("run", check_code=0)
     kills = [
         (e["Actor"]["Attributes"].get("signal"), e["timeNano"])
-        for e in api.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                            filters={"type": "container", "event": "kill"})
+        for e in api.events(
+            since=int(since),
+            until=int(time.time()) + 1,
+            decode=True,
+            filters={"type": "container", "event": "kill"},
+        )
         if e["Actor"]["Attributes"].get("name") == name and e["timeNano"] >= since * 1e9
-    ]  # fmt: skip
+    ]
     (term, term_at), (kill, kill_at) = kills
     assert (term, kill) == ("15", "9")
     # Docker sent SIGKILL after the container's own 2 s, not docker's default 10 s.

@@ -62,8 +62,13 @@ def test_ready_status_watchdog_and_stopping_for_a_two_group_run(stack, salvage, 
     before = stack.states()
 
     since = time.time()
-    run = Background(salvage, "run", "--tide", stack.tide,
-                     env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "600000"})  # fmt: skip
+    run = Background(
+        salvage,
+        "run",
+        "--tide",
+        stack.tide,
+        env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "600000"},
+    )
     assert run.wait() == 0, run.stderr
     assert stack.states() == before
 
@@ -159,8 +164,9 @@ def test_second_run_waits_for_the_lock_then_fails_clearly(stack, salvage, api, n
 
     since = time.time()
     with lock.hold(f"{salvage.tmp}/state", 1):  # another salvage holds the lock
-        run = Background(salvage, "run", "--tide", stack.tide,
-                         env={"NOTIFY_SOCKET": notify.address})  # fmt: skip
+        run = Background(
+            salvage, "run", "--tide", stack.tide, env={"NOTIFY_SOCKET": notify.address}
+        )
         code = run.wait()
     assert code == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
@@ -184,8 +190,9 @@ def test_second_run_goes_on_when_the_first_ends(stack, salvage, notify):
     stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})
     script_config(salvage, "true")
     with lock.hold(f"{salvage.tmp}/state", 1):
-        run = Background(salvage, "run", "--tide", stack.tide,
-                         env={"NOTIFY_SOCKET": notify.address})  # fmt: skip
+        run = Background(
+            salvage, "run", "--tide", stack.tide, env={"NOTIFY_SOCKET": notify.address}
+        )
         notify.wait_for("STATUS")
         time.sleep(1)
         released = time.time()
@@ -215,8 +222,7 @@ def test_sigterm_mid_run_restores_every_container_within_the_stop_timeout(
     before = stack.states()
     script_config(salvage, "sleep 300")
 
-    run = Background(salvage, "run", "--tide", stack.tide,
-                     env={"NOTIFY_SOCKET": notify.address})  # fmt: skip
+    run = Background(salvage, "run", "--tide", stack.tide, env={"NOTIFY_SOCKET": notify.address})
     deadline = time.monotonic() + 60
     while not api.containers(filters={"label": f"salvage.crane.tide={stack.tide}"}):
         assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr

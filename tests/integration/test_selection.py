@@ -88,11 +88,14 @@ def test_select_all_backs_up_exactly_what_the_plan_says(stack, salvage, api):
 def _bind_box(stack, api, name, binds, labels=None):
     """A running container with bind mounts (host path -> destination)."""
     created = api.create_container(
-        BUSYBOX, ["sleep", "3600"], name=f"{stack.prefix}-{name}", labels=labels or {},
+        BUSYBOX,
+        ["sleep", "3600"],
+        name=f"{stack.prefix}-{name}",
+        labels=labels or {},
         host_config=api.create_host_config(
             binds=[f"{src}:{dst}" for src, dst in binds.items()], init=True, network_mode="none"
         ),
-    )  # fmt: skip
+    )
     stack.containers.append(f"{stack.prefix}-{name}")
     api.start(created)
     return f"{stack.prefix}-{name}"
@@ -109,8 +112,13 @@ def test_a_bind_mount_round_trips_through_backup_and_restore(
     config.mkdir(parents=True)
     _in(api, cranes, str(config), FILL.replace("200M", "2M"))
     before = _manifest(api, cranes, str(config))
-    app = _bind_box(stack, api, "app", {str(config): "/config"},
-                    labels={f"salvage.tide.{stack.tide}": "/config"})  # fmt: skip
+    app = _bind_box(
+        stack,
+        api,
+        "app",
+        {str(config): "/config"},
+        labels={f"salvage.tide.{stack.tide}": "/config"},
+    )
     reader = _bind_box(stack, api, "reader", {str(config): "/etc/app"})
     _config(salvage, "tar", tmp_path)
     name = "bind_" + str(config).strip("/").replace("/", "_")
@@ -157,8 +165,9 @@ def test_a_label_naming_a_path_no_container_bind_mounts_is_refused_and_touches_n
     (mine / "f").write_text("x")
     # The labelled container binds one directory; its label names another path, and a
     # destination that is the host's /etc in another container.
-    evil = _bind_box(stack, api, "evil", {str(mine): "/mine"},
-                     labels={f"salvage.tide.{stack.tide}": "/etc"})  # fmt: skip
+    evil = _bind_box(
+        stack, api, "evil", {str(mine): "/mine"}, labels={f"salvage.tide.{stack.tide}": "/etc"}
+    )
     _bind_box(stack, api, "root", {"/etc": "/etc"})
     salvage.use_tar()
     before = stack.states()

@@ -89,8 +89,11 @@ def test_the_size_a_crane_reports_is_what_it_stored(stack, salvage, api, receive
     assert _metrics(salvage)["salvage_volume_last_files", volume] == FILES
     (told,) = [r.json for r in receiver.at("/hook")]
     assert (told["size"], told["bytes_read"], told["files"], told["snapshot"]) == (
-        saved["size"], READ, FILES, saved["snapshot"],
-    )  # fmt: skip
+        saved["size"],
+        READ,
+        FILES,
+        saved["snapshot"],
+    )
     if crane == "restic":  # an unchanged volume again: restic adds (and says) next to nothing
         time.sleep(1)  # a snapshot's time is the run's second: make it another one
         salvage("run", check_code=0)
@@ -101,8 +104,12 @@ def test_the_size_a_crane_reports_is_what_it_stored(stack, salvage, api, receive
 
 def test_the_busybox_tar_crane_reports_its_archive(stack, salvage):
     volume = stack.volume("data")
-    stack.container("app", [volume], command="head -c 3000 /dev/zero > /data/f; sleep 3600",
-                    labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})  # fmt: skip
+    stack.container(
+        "app",
+        [volume],
+        command="head -c 3000 /dev/zero > /data/f; sleep 3600",
+        labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
+    )
     salvage.use_tar()
     salvage("run", check_code=0)
     (run,) = json.loads(salvage("history", "--json").stdout)
@@ -137,8 +144,12 @@ def test_an_untrusted_report_is_ignored_with_one_warning(stack, salvage, written
 
 def test_a_backup_below_shrink_alert_is_a_warning_an_event_and_a_metric(stack, salvage, api):
     volume = stack.volume("data")
-    app = stack.container("app", [volume], command="head -c 3000 /dev/zero > /data/f; sleep 3600",
-                          labels={f"salvage.tide.{stack.tide}": f"g:{volume}"})  # fmt: skip
+    app = stack.container(
+        "app",
+        [volume],
+        command="head -c 3000 /dev/zero > /data/f; sleep 3600",
+        labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
+    )
     server = Receiver()
     try:
         textfile = salvage.tmp / "textfile"

@@ -104,9 +104,11 @@ def test_generator_made_one_active_timer_per_tide_at_boot(e2e):
     assert code == 0
     units = [line.split()[-2] for line in timers.splitlines() if "salvage@" in line]
     assert sorted(units) == sorted(
-        [e2e.unit(e2e.tide_a).replace(".service", ".timer"),
-         e2e.unit(e2e.tide_b).replace(".service", ".timer")]
-    )  # fmt: skip
+        [
+            e2e.unit(e2e.tide_a).replace(".service", ".timer"),
+            e2e.unit(e2e.tide_b).replace(".service", ".timer"),
+        ]
+    )
     show = e2e.box.sh(f"systemctl show -p TimersCalendar '{e2e.unit(e2e.tide_b)[:-8]}.timer'")[1]
     assert "OnCalendar=*-*-* 03:00:00" in show
 
@@ -210,8 +212,9 @@ def test_a_removed_tides_timer_never_starts_a_backup(e2e):
     timers = e2e.box.sh("systemctl list-timers --no-pager --no-legend")[1]
     gamma = [line for line in timers.splitlines() if "salvage@gamma.timer" in line]
     assert all(line.split()[0] == "-" for line in gamma), timers  # no next time: never fires
-    show = e2e.box.sh("systemctl show -p TimersCalendar -p NextElapseUSecRealtime"
-                      " salvage@gamma.timer")[1]  # fmt: skip
+    show = e2e.box.sh(
+        "systemctl show -p TimersCalendar -p NextElapseUSecRealtime salvage@gamma.timer"
+    )[1]
     assert "OnCalendar" not in show, show
     assert e2e.box.sh("systemctl start salvage@gamma.service")[0] == 0  # a late start: a notice
     assert e2e.result("salvage@gamma.service")["Result"] == "success"
@@ -243,10 +246,16 @@ def test_a_slow_webhook_never_holds_a_stop(e2e):
     although a webhook is still trickling its answer, and well within TimeoutStopSec."""
     timeout = 5.0  # the target's own, per try
     e2e.box.put({"/usr/local/bin/slow-webhook": (SLOW_WEBHOOK, 0o755)})
-    assert e2e.box.sh("systemd-run --unit slow-webhook /usr/bin/python3"
-                      " /usr/local/bin/slow-webhook")[0] == 0  # fmt: skip
-    notify = (f'[[notify]]\nkind = "webhook"\nurl = "http://127.0.0.1:8099/hook"\n'
-              f'events = ["tide.success"]\ntimeout = "{timeout:.0f}s"\nretries = 2\n')  # fmt: skip
+    assert (
+        e2e.box.sh("systemd-run --unit slow-webhook /usr/bin/python3 /usr/local/bin/slow-webhook")[
+            0
+        ]
+        == 0
+    )
+    notify = (
+        f'[[notify]]\nkind = "webhook"\nurl = "http://127.0.0.1:8099/hook"\n'
+        f'events = ["tide.success"]\ntimeout = "{timeout:.0f}s"\nretries = 2\n'
+    )
     e2e.box.put(installed_files(e2e.config(notify)))
     unit = e2e.unit(e2e.tide_a)
     try:

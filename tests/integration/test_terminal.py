@@ -26,8 +26,11 @@ def _on_a_terminal(salvage, *args: str, **env: str):
         environ.pop("NO_COLOR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "salvage", "-c", str(salvage.config), *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=side, env=environ,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=side,
+        env=environ,
+    )
     os.close(side)
     shown = b""
     while True:

@@ -113,10 +113,12 @@ def _scratch_volumes(api) -> list:
 def test_verify_restore_compares_a_test_restore_with_the_backups_manifest(stack, salvage, api):
     volume = stack.volume("data")
     stack.container(
-        "app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
+        "app",
+        [volume],
+        labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
         command="mkdir -p /data/d && echo hello > /data/d/f && chmod 0640 /data/d/f"
         " && chown 33:33 /data/d/f && ln -sf d/f /data/link; sleep 3600",
-    )  # fmt: skip
+    )
     salvage.use_tar()
     salvage("run", check_code=0)
     good = _verify_touches_nothing(salvage, stack, api, "--restore", volume)
@@ -147,8 +149,12 @@ def test_verify_restore_compares_a_test_restore_with_the_backups_manifest(stack,
 
 def test_a_failed_verify_is_a_notification(stack, salvage, api):
     volume = stack.volume("data")
-    stack.container("app", [volume], labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
-                    command="head -c 50000 /dev/urandom > /data/f; sleep 3600")  # fmt: skip
+    stack.container(
+        "app",
+        [volume],
+        labels={f"salvage.tide.{stack.tide}": f"g:{volume}"},
+        command="head -c 50000 /dev/urandom > /data/f; sleep 3600",
+    )
     server = Receiver()
     try:  # no `events`: the default failures, verify.failure among them
         salvage.use_tar(crane=f'[[notify]]\nkind = "webhook"\nurl = "{server.url("/hook")}"')

@@ -30,8 +30,11 @@ class Background:
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "salvage", "-c", str(salvage.config), *args],
-                env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
-            )  # fmt: skip
+                env=full_env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         self.started = time.time()
 
     @property

@@ -84,8 +84,13 @@ def image(docker_host: str, name: str) -> str:
     packages, entrypoint, tidy = IMAGES[name]
     base = name.replace("salvage-test/", "salvage-test/root-")
     with open(debian.rootfs(packages), "rb") as tarball:
-        subprocess.run(["docker", "import", "-", base], stdin=tarball, env=env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["docker", "import", "-", base],
+            stdin=tarball,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     context = Path(tempfile.mkdtemp(prefix="salvage-db-image-"))
     try:
         (context / "entrypoint").write_text(entrypoint)
@@ -94,8 +99,12 @@ def image(docker_host: str, name: str) -> str:
             f"RUN chmod 0755 /usr/local/bin/entrypoint && {tidy}\n"
             'ENTRYPOINT ["/usr/local/bin/entrypoint"]\n'
         )
-        subprocess.run(["docker", "build", "-q", "-t", name, str(context)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["docker", "build", "-q", "-t", name, str(context)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     finally:
         shutil.rmtree(context)
     return name

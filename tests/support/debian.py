@@ -34,8 +34,12 @@ def rootfs(packages=PACKAGES) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-", dir=CACHE))
     try:
-        subprocess.run(distro.debootstrap_args(packages, work / "root"), check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.run(
+            distro.debootstrap_args(packages, work / "root"),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         partial = tarball.with_suffix(".partial")
         with open(partial, "wb") as out:
             subprocess.run(["tar", "-C", str(work / "root"), "-c", "."], check=True, stdout=out)
@@ -51,6 +55,11 @@ def debian_image(docker_host: str) -> str:
     found = subprocess.run(["docker", "image", "inspect", image], env=env, capture_output=True)
     if found.returncode != 0:
         with open(rootfs(), "rb") as tarball:
-            subprocess.run(["docker", "import", "-", image], stdin=tarball, env=env, check=True,
-                           stdout=subprocess.DEVNULL)  # fmt: skip
+            subprocess.run(
+                ["docker", "import", "-", image],
+                stdin=tarball,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     return image

@@ -91,5 +91,12 @@ def debootstrap_args(packages, root: Path) -> List[str]:
     release = suite()
     source = mirror(release, sources())
     components = ",".join(source.components or ("main",))
-    return ["debootstrap", "--variant=minbase", f"--components={components}",
-            f"--include={','.join(packages)}", release, str(root), source.uri]  # fmt: skip
+    return [
+        "debootstrap",
+        "--variant=minbase",
+        f"--components={components}",
+        f"--include={','.join(packages)}",
+        release,
+        str(root),
+        source.uri,
+    ]

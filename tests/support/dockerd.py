@@ -31,9 +31,19 @@ class PrivateDockerd:
         self.proc: Optional[subprocess.Popen] = None
 
     def args(self) -> list:
-        args = ["dockerd", "--host", self.host, "--data-root", str(self.base / "root"),
-                "--exec-root", str(self.base / "exec"), "--pidfile", str(self.base / "docker.pid"),
-                "--shutdown-timeout", "2"]  # fmt: skip
+        args = [
+            "dockerd",
+            "--host",
+            self.host,
+            "--data-root",
+            str(self.base / "root"),
+            "--exec-root",
+            str(self.base / "exec"),
+            "--pidfile",
+            str(self.base / "docker.pid"),
+            "--shutdown-timeout",
+            "2",
+        ]
         if self.bridge:
             args += ["--bridge", self.bridge, "--iptables=false", "--ip6tables=false"]
         return args

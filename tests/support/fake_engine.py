@@ -133,9 +133,14 @@ class FakeAPIClient:
 
     def add_volume(self, name: str, labels: Optional[Dict[str, str]] = None) -> str:
         self.volume_list[name] = {
-            "Name": name, "Driver": "local", "Labels": labels or {}, "Options": {},
-            "Scope": "local", "CreatedAt": self.clock.docker(), "Mountpoint": f"/v/{name}",
-        }  # fmt: skip
+            "Name": name,
+            "Driver": "local",
+            "Labels": labels or {},
+            "Options": {},
+            "Scope": "local",
+            "CreatedAt": self.clock.docker(),
+            "Mountpoint": f"/v/{name}",
+        }
         return name
 
     def add_container(self, name: str, status: str = "running", **kw) -> str:
@@ -207,28 +212,41 @@ class FakeAPIClient:
                 continue
             if not _labelled(c.labels, wanted):
                 continue
-            found.append({
-                "Id": c.id, "Names": [f"/{c.name}"], "Image": c.image, "State": c.status,
-                "Labels": dict(c.labels),
-                "Mounts": [{"Type": "volume", "Name": v} for v in c.volumes],
-            })  # fmt: skip
+            found.append(
+                {
+                    "Id": c.id,
+                    "Names": [f"/{c.name}"],
+                    "Image": c.image,
+                    "State": c.status,
+                    "Labels": dict(c.labels),
+                    "Mounts": [{"Type": "volume", "Name": v} for v in c.volumes],
+                }
+            )
         return found
 
     @_api
     def inspect_container(self, ref) -> dict:
         c = self._get(ref)
         return {
-            "Id": c.id, "Name": f"/{c.name}", "Image": c.image,
+            "Id": c.id,
+            "Name": f"/{c.name}",
+            "Image": c.image,
             "State": {
-                "Status": c.status, "Running": c.status in ("running", "paused"),
-                "Paused": c.status == "paused", "StartedAt": c.started_at,
-                "FinishedAt": c.finished_at, "ExitCode": c.exit_code,
+                "Status": c.status,
+                "Running": c.status in ("running", "paused"),
+                "Paused": c.status == "paused",
+                "StartedAt": c.started_at,
+                "FinishedAt": c.finished_at,
+                "ExitCode": c.exit_code,
             },
-            "Config": {"Labels": dict(c.labels), "Env": [f"{k}={v}" for k, v in c.env.items()],
-                       "StopTimeout": c.stop_timeout},
+            "Config": {
+                "Labels": dict(c.labels),
+                "Env": [f"{k}={v}" for k, v in c.env.items()],
+                "StopTimeout": c.stop_timeout,
+            },
             "HostConfig": {"AutoRemove": bool(c.host_config.get("auto_remove"))},
             "Mounts": [{"Type": "volume", "Name": v} for v in c.volumes],
-        }  # fmt: skip
+        }
 
     @_api
     def stop(self, ref, timeout: Optional[int] = None) -> None:
@@ -279,8 +297,17 @@ class FakeAPIClient:
         return dict(kwargs)
 
     @_api
-    def create_container(self, image: str, command=None, environment=None, labels=None,
-                         host_config=None, name=None, entrypoint=None, **kw) -> dict:  # fmt: skip
+    def create_container(
+        self,
+        image: str,
+        command=None,
+        environment=None,
+        labels=None,
+        host_config=None,
+        name=None,
+        entrypoint=None,
+        **kw,
+    ) -> dict:
         if name and any(c.name == name for c in self.by_id.values()):
             raise _conflict(f'Conflict. The container name "/{name}" is already in use')
         mounts = (host_config or {}).get("mounts") or []
@@ -288,12 +315,15 @@ class FakeAPIClient:
             if mount.get("Type") == "volume" and mount["Source"] not in self.volume_list:
                 self.add_volume(mount["Source"])  # as Docker does: why salvage checks first
         container_id = self.add_container(
-            name or f"fake_{next(self._ids)}", "created", image=image,
-            labels=dict(labels or {}), env=dict(environment or {}),
+            name or f"fake_{next(self._ids)}",
+            "created",
+            image=image,
+            labels=dict(labels or {}),
+            env=dict(environment or {}),
             host_config=dict(host_config or {}),
             command=[*(entrypoint or []), *([command] if isinstance(command, str) else [])],
             volumes=_volumes(mounts, (host_config or {}).get("binds")),
-        )  # fmt: skip
+        )
         self.created.append(self.by_id[container_id])
         return {"Id": container_id, "Warnings": []}
 
@@ -360,8 +390,11 @@ class FakeAPIClient:
     def exec_create(self, ref, cmd, user: str = "", **kw) -> dict:
         c = self._get(ref)
         if c.status != "running":
-            raise _conflict(f"Container {c.id} is {c.status}" if c.status == "paused"
-                            else f"Container {c.id} is not running")  # fmt: skip
+            raise _conflict(
+                f"Container {c.id} is {c.status}"
+                if c.status == "paused"
+                else f"Container {c.id} is not running"
+            )
         exec_id = f"exec{next(self._ids)}"
         self._execs[exec_id] = Exec(c, cmd[-1] if isinstance(cmd, list) else cmd, user)
         return {"Id": exec_id}

@@ -33,20 +33,26 @@ def archive_paths(directory: Path) -> list:
 def build_images(docker_host: str) -> dict:
     """The busybox base, the reference tar crane built from it, and a script crane."""
     env = dict(os.environ, DOCKER_HOST=docker_host)
-    subprocess.run([str(ROOT / "scripts/busybox-image"), BUSYBOX], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [str(ROOT / "scripts/busybox-image"), BUSYBOX],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     build = ["docker", "build", "-q", "--build-arg", f"BASE={BUSYBOX}"]
     tar = ROOT / "salvage/crane/images/tar"
-    subprocess.run([*build, "-t", TAR_CRANE, str(tar)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [*build, "-t", TAR_CRANE, str(tar)], check=True, env=env, stdout=subprocess.DEVNULL
+    )
     # A crane whose behaviour a test sets through its env: CRANE_SCRIPT runs under sh.
     context = Path(tempfile.mkdtemp(prefix="salvage-crane-script-"))
     (context / "Dockerfile").write_text(
         f"FROM {BUSYBOX}\nRUN mkdir -p /salvage/volume /salvage/meta\n"
         'ENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
     )
-    subprocess.run([*build, "-t", SCRIPT_CRANE, str(context)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [*build, "-t", SCRIPT_CRANE, str(context)], check=True, env=env, stdout=subprocess.DEVNULL
+    )
     shutil.rmtree(context)
     return {"busybox": BUSYBOX, "tar": TAR_CRANE, "script": SCRIPT_CRANE}
 
@@ -74,8 +80,13 @@ class Stack:
         directory.mkdir(exist_ok=True)  # a test may put files there first
         (directory / "docker-compose.yml").write_text(textwrap.dedent(yaml))
         self.projects.append((project, directory))
-        subprocess.run(["docker-compose", "-p", project, "up", "-d"], cwd=directory,
-                       env=self.env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["docker-compose", "-p", project, "up", "-d"],
+            cwd=directory,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
         return project
 
     def volume(self, name: str) -> str:
@@ -88,13 +99,19 @@ class Stack:
         """A plain (non-compose) container, running, with tini as PID 1 for fast stops."""
         name = f"{self.prefix}-{name}"
         config = self.api.create_host_config(
-            binds=[f"{v}:/{v.split('-', 1)[-1]}" for v in volumes], init=True,
-            network_mode="none", **host,
-        )  # fmt: skip
+            binds=[f"{v}:/{v.split('-', 1)[-1]}" for v in volumes],
+            init=True,
+            network_mode="none",
+            **host,
+        )
         created = self.api.create_container(
-            BUSYBOX, ["sh", "-c", command], name=name, labels=labels or {},
-            host_config=config, stop_signal="SIGTERM",
-        )  # fmt: skip
+            BUSYBOX,
+            ["sh", "-c", command],
+            name=name,
+            labels=labels or {},
+            host_config=config,
+            stop_signal="SIGTERM",
+        )
         self.api.start(created["Id"])
         self.containers.append(name)
         return name
@@ -136,8 +153,9 @@ class Stack:
         """The tar crane's archive paths in a volume (a crane target that is a volume)."""
         config = self.api.create_host_config(binds=[f"{volume}:/t:ro"], network_mode="none")
         names = " -o ".join(f"-name '*{suffix}'" for suffix in ARCHIVE_SUFFIXES)
-        box = self.api.create_container(BUSYBOX, ["sh", "-c", f"find /t {names}"],
-                                        host_config=config)  # fmt: skip
+        box = self.api.create_container(
+            BUSYBOX, ["sh", "-c", f"find /t {names}"], host_config=config
+        )
         try:
             self.api.start(box)
             self.api.wait(box, timeout=60)
@@ -163,14 +181,21 @@ class Stack:
 
     def states(self) -> dict:
         """name -> (id, state) of every container this test made."""
-        mine = [c for c in self.api.containers(all=True)
-                if c["Names"][0].lstrip("/").startswith(self.prefix)]  # fmt: skip
+        mine = [
+            c
+            for c in self.api.containers(all=True)
+            if c["Names"][0].lstrip("/").startswith(self.prefix)
+        ]
         return {c["Names"][0].lstrip("/"): (c["Id"], c["State"]) for c in mine}
 
     def cleanup(self) -> None:
         for project, directory in self.projects:
-            subprocess.run(["docker-compose", "-p", project, "down", "-v", "-t", "1"],
-                           cwd=directory, env=self.env, capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["docker-compose", "-p", project, "down", "-v", "-t", "1"],
+                cwd=directory,
+                env=self.env,
+                capture_output=True,
+            )
         for name in self.containers:
             try:
                 self.api.remove_container(name, force=True)
@@ -187,8 +212,9 @@ def events(api, since: float) -> list:
     """Docker's own record of container events since `since`: (name, action) in order."""
     until = time.time() + 0.05
     found = []
-    for event in api.events(since=int(since), until=int(until) + 1, decode=True,
-                            filters={"type": "container"}):  # fmt: skip
+    for event in api.events(
+        since=int(since), until=int(until) + 1, decode=True, filters={"type": "container"}
+    ):
         if event.get("timeNano", 0) >= since * 1e9:
             attrs = event.get("Actor", {}).get("Attributes", {})
             found.append((attrs.get("name"), event["Action"].split(":")[0], event["timeNano"]))
@@ -212,8 +238,17 @@ class Salvage:
     def state(self) -> Path:
         return self.tmp / "state"
 
-    def _use(self, crane: str, image: str, target: str, grouping: str, top: str, tide: str,
-             lines: str, tail: str = "") -> Path:  # fmt: skip
+    def _use(
+        self,
+        crane: str,
+        image: str,
+        target: str,
+        grouping: str,
+        top: str,
+        tide: str,
+        lines: str,
+        tail: str = "",
+    ) -> Path:
         return self.write_config(
             f"""
             machine = "testhost"
@@ -252,8 +287,11 @@ class Salvage:
         env.pop("SALVAGE_CONFIG", None)
         done = subprocess.run(
             [sys.executable, "-m", "salvage", "-c", str(self.config), *args],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if check_code is not None:
             assert done.returncode == check_code, done.stderr + done.stdout
         return done

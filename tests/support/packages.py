@@ -20,8 +20,9 @@ SYSTEM_CHURN = ("/var/log/", "/var/lib/dpkg/", "/var/lib/systemd/", "/var/cache/
 def build_deb(directory: Path) -> Path:
     """packaging/build deb (with lintian), its build/ and dist/ in `directory`."""
     env = dict(os.environ, BUILD_DIR=str(directory / "build"), DIST_DIR=str(directory / "dist"))
-    done = subprocess.run([str(ROOT / "packaging/build"), "deb"], env=env,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [str(ROOT / "packaging/build"), "deb"], env=env, capture_output=True, text=True, timeout=900
+    )
     if done.returncode != 0:
         raise RuntimeError(f"packaging/build deb failed:\n{done.stdout[-5000:]}{done.stderr}")
     (deb,) = (directory / "dist").glob("salvage_*_all.deb")
@@ -39,8 +40,9 @@ def snapshot(box) -> Set[str]:
 def left_behind(before: Set[str], after: Set[str]) -> Set[str]:
     """Paths that are new since `before`: anything of salvage's, and anything outside the
     system's own bookkeeping."""
-    return {path for path in after - before
-            if "salvage" in path or not path.startswith(SYSTEM_CHURN)}  # fmt: skip
+    return {
+        path for path in after - before if "salvage" in path or not path.startswith(SYSTEM_CHURN)
+    }
 
 
 def wait_inactive(box, unit: str, timeout: float = 180) -> str:

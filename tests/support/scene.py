@@ -95,9 +95,10 @@ class Scene:
 
     def run_once(self, volume: str, command: str) -> str:
         created = self.api.create_container(
-            BUSYBOX, ["sh", "-c", command],
+            BUSYBOX,
+            ["sh", "-c", command],
             host_config=self.api.create_host_config(binds=[f"{volume}:/v"], network_mode="none"),
-        )  # fmt: skip
+        )
         self.api.start(created)
         self.api.wait(created)
         output = self.api.logs(created).decode()
@@ -105,19 +106,29 @@ class Scene:
         return output
 
     def container(
-        self, name: str, volumes, labels=None, init=True, stop_timeout=None,
-        command=("sleep", "3600"), **host,
-    ) -> str:  # fmt: skip
+        self,
+        name: str,
+        volumes,
+        labels=None,
+        init=True,
+        stop_timeout=None,
+        command=("sleep", "3600"),
+        **host,
+    ) -> str:
         """`host`: more of Docker's host config (auto_remove, restart_policy...)."""
         name = f"{self.prefix}-{name}"
         labels = dict(labels or {})
         binds = [f"{v}:/{v.split('-', 1)[1]}" for v in volumes] + [f"{self.signals}:/signals"]
         created = self.api.create_container(
-            BUSYBOX, list(command), name=name, labels=labels, stop_timeout=stop_timeout,
+            BUSYBOX,
+            list(command),
+            name=name,
+            labels=labels,
+            stop_timeout=stop_timeout,
             host_config=self.api.create_host_config(
                 binds=binds, init=init, network_mode="none", **host
             ),
-        )  # fmt: skip
+        )
         self.api.start(created)
         self.names.append(name)
         return name
@@ -136,14 +147,20 @@ class Scene:
     def salvage(self, *args: str, config=None, **env) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "salvage", "-c", str(config or self.config), *args],
-            env=self.env(**env), capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def start_run(self, config=None) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "salvage", "-c", str(config or self.config), "run"],
-            env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def crane_started(self, volume: str) -> None:
         wait_for(lambda: (self.out / f"{volume}.started").exists(), f"the crane of {volume}")
@@ -179,12 +196,15 @@ class Scene:
         notes = []
         changed = sorted(n for n in set(states) | set(now) if states.get(n) != now.get(n))
         notes.append(
-            "containers as before" if set(changed) <= set(allow)
-            else "containers changed: " + ", ".join(
+            "containers as before"
+            if set(changed) <= set(allow)
+            else "containers changed: "
+            + ", ".join(
                 f"{n} {states.get(n, ('', 'absent'))[1]}->{now.get(n, ('', 'absent'))[1]}"
-                for n in changed if n not in allow
+                for n in changed
+                if n not in allow
             )
-        )  # fmt: skip
+        )
         notes.append("volumes unchanged" if self.digests() == digests else "VOLUMES CHANGED")
         mine = {"label": f"salvage.instance={self.state}"}
         cranes = self.api.containers(all=True, filters=mine)

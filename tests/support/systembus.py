@@ -50,8 +50,9 @@ def mock_python() -> Optional[str]:
     Debian's python3-dbusmock, or this Python if it has both from PyPI."""
     for python in (sys.executable, "/usr/bin/python3"):
         if Path(python).exists():
-            found = subprocess.run([python, "-c", "import dbusmock.templates.logind"],
-                                   capture_output=True)  # fmt: skip
+            found = subprocess.run(
+                [python, "-c", "import dbusmock.templates.logind"], capture_output=True
+            )
             if found.returncode == 0:
                 return python
     return None
@@ -69,9 +70,10 @@ class SystemBus:
 
     def start(self) -> SystemBus:
         self.daemon = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={self.base / 'bus.conf'}", "--nofork",
-             "--nopidfile"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            ["dbus-daemon", f"--config-file={self.base / 'bus.conf'}", "--nofork", "--nopidfile"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._until(lambda: (self.base / "system_bus_socket").exists(), "dbus-daemon")
         return self
 
@@ -88,15 +90,23 @@ class SystemBus:
         self.logind = subprocess.Popen(
             [python, "-m", "dbusmock", "--system", "--template", "logind"],
             env={"DBUS_SYSTEM_BUS_ADDRESS": self.address, "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._until(lambda: self._has_logind(), "dbusmock's logind")
         return self
 
     def _has_logind(self) -> bool:
-        reply = self.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                  interface="org.freedesktop.DBus", member="NameHasOwner",
-                                  signature="s", body=[LOGIND]))  # fmt: skip
+        reply = self.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="NameHasOwner",
+                signature="s",
+                body=[LOGIND],
+            )
+        )
         return reply.body == [True]
 
     def _until(self, ready, what: str) -> None:
@@ -124,8 +134,9 @@ class SystemBus:
 
     def inhibitors(self) -> List[tuple]:
         """logind's locks: (what, who, why, mode, uid, pid) each."""
-        reply = self.call(Message(destination=LOGIND, path=PATH, interface=MANAGER,
-                                  member="ListInhibitors"))  # fmt: skip
+        reply = self.call(
+            Message(destination=LOGIND, path=PATH, interface=MANAGER, member="ListInhibitors")
+        )
         return [tuple(entry) for entry in reply.body[0]]
 
     def salvage_locks(self) -> List[tuple]:
@@ -133,9 +144,16 @@ class SystemBus:
 
     def emit_prepare(self, member: str = "PrepareForShutdown", starting: bool = True) -> None:
         """logind announces a shutdown (or sleep), as it does before it goes ahead."""
-        self.call(Message(destination=LOGIND, path=PATH, interface=MOCK, member="EmitSignal",
-                          signature="sssav", body=[MANAGER, member, "b",
-                                                   [Variant("b", starting)]]))  # fmt: skip
+        self.call(
+            Message(
+                destination=LOGIND,
+                path=PATH,
+                interface=MOCK,
+                member="EmitSignal",
+                signature="sssav",
+                body=[MANAGER, member, "b", [Variant("b", starting)]],
+            )
+        )
 
     def stop(self) -> None:
         for proc in (self.logind, self.daemon):

@@ -25,8 +25,16 @@ from typing import Dict, Tuple
 from support import distro
 from support.harness import ROOT
 
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-docker", "python3-click",
-            "python3-dbus-next", "python3-sdnotify")  # fmt: skip
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3",
+    "python3-docker",
+    "python3-click",
+    "python3-dbus-next",
+    "python3-sdnotify",
+)
 WRAPPER = "#!/usr/bin/python3\nfrom salvage.cli import main\n\nmain()\n"
 
 
@@ -49,16 +57,23 @@ def ensure_image(api, docker_host: str) -> str:
         return image
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
         shutil.rmtree(base)
-        raise RuntimeError("building the systemd image needs root and debootstrap"
-                           " (scripts/install-deps installs it)")  # fmt: skip
+        raise RuntimeError(
+            "building the systemd image needs root and debootstrap"
+            " (scripts/install-deps installs it)"
+        )
     try:
         done = subprocess.run(recipe, capture_output=True, text=True, timeout=1800)
         if done.returncode != 0:
             raise RuntimeError(f"debootstrap failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         env = dict(os.environ, DOCKER_HOST=docker_host)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "import", "-c", 'CMD ["/sbin/init"]', "-", image],
-                       stdin=tar.stdout, env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["docker", "import", "-c", 'CMD ["/sbin/init"]', "-", image],
+            stdin=tar.stdout,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         tar.stdout.close()
         if tar.wait() != 0:
             raise RuntimeError("tar of the debootstrap root failed")
@@ -109,12 +124,15 @@ class SystemdContainer:
         self.api = api
         self.name = f"salvage-e2e-{uuid.uuid4().hex[:8]}"
         host_config = api.create_host_config(
-            cap_add=["SYS_ADMIN"], security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            cap_add=["SYS_ADMIN"],
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             binds=["/sys/fs/cgroup:/sys/fs/cgroup:rw", f"{docker_socket}:/run/docker.sock"],
-            tmpfs={"/run": "", "/run/lock": ""}, network_mode="none",
-        )  # fmt: skip
-        self.id = api.create_container(image, ["/sbin/init"], name=self.name,
-                                       host_config=host_config, tty=True)["Id"]  # fmt: skip
+            tmpfs={"/run": "", "/run/lock": ""},
+            network_mode="none",
+        )
+        self.id = api.create_container(
+            image, ["/sbin/init"], name=self.name, host_config=host_config, tty=True
+        )["Id"]
 
     def put(self, files: Dict[str, Tuple[bytes, int]]) -> None:
         self.api.put_archive(self.id, "/", _tar(files))
@@ -128,13 +146,18 @@ class SystemdContainer:
             if state in ("running", "degraded"):
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"systemd did not finish booting ({state}):\n"
-                           + self.sh("systemctl --failed --no-pager")[1])  # fmt: skip
+        raise RuntimeError(
+            f"systemd did not finish booting ({state}):\n"
+            + self.sh("systemctl --failed --no-pager")[1]
+        )
 
     def sh(self, command: str, timeout: float = 300) -> Tuple[int, str]:
         """A shell command inside; its exit code and output (stdout and stderr)."""
-        exec_id = self.api.exec_create(self.id, ["timeout", str(int(timeout)), "sh", "-c", command],
-                                       environment={"SYSTEMD_COLORS": "0"})["Id"]  # fmt: skip
+        exec_id = self.api.exec_create(
+            self.id,
+            ["timeout", str(int(timeout)), "sh", "-c", command],
+            environment={"SYSTEMD_COLORS": "0"},
+        )["Id"]
         output = self.api.exec_start(exec_id).decode("utf-8", errors="replace")
         return self.api.exec_inspect(exec_id)["ExitCode"], output
 

@@ -36,8 +36,9 @@ def run(*args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess:
     """`salvage ARGS` as nobody, with this checkout's salvage."""
     full = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     full.pop("SALVAGE_CONFIG", None)
-    return subprocess.run(command(list(args)), env=full, capture_output=True, text=True,
-                          timeout=120, cwd="/")  # fmt: skip
+    return subprocess.run(
+        command(list(args)), env=full, capture_output=True, text=True, timeout=120, cwd="/"
+    )
 
 
 def shared_directory() -> Path:

@@ -23,8 +23,13 @@ def salvage(tmp_path: Path, config: str, *args: str) -> subprocess.CompletedProc
     path.chmod(0o600)
     env = dict(os.environ, PYTHONPATH=str(ROOT), DOCKER_HOST=f"unix://{tmp_path}/no.sock")
     env.pop("SALVAGE_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "salvage", "-c", str(path), *args], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "salvage", "-c", str(path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @needs_analyze

@@ -141,8 +141,9 @@ def test_a_signal_interrupts_every_open_downtime_kills_its_cranes_and_end_still_
 
 def test_the_owner_s_cancellation_says_the_owner_s_reason(fake, config):
     cancelled = threading.Event()
-    down = Downtime(fake.engine(), Record(config.state_directory), "r", "daily", cancelled,
-                    lambda: "shutdown")  # fmt: skip
+    down = Downtime(
+        fake.engine(), Record(config.state_directory), "r", "daily", cancelled, lambda: "shutdown"
+    )
     down.check("here")
     cancelled.set()
     with pytest.raises(Interrupted, match=r"here: interrupted \(shutdown\)"):

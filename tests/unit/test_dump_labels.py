@@ -12,8 +12,9 @@ def _db(**extra) -> Container:
 
 
 def test_builtin_kinds_and_their_tides():
-    dump, tides, problems = dumps.parse(_db(**{"salvage.dump": "postgres",
-                                              "salvage.dump.tide": "daily, weekly"}))  # fmt: skip
+    dump, tides, problems = dumps.parse(
+        _db(**{"salvage.dump": "postgres", "salvage.dump.tide": "daily, weekly"})
+    )
     assert problems == [] and tides == ["daily", "weekly"]
     assert dump.name == "shop-db.dump" and "pg_dumpall" in dump.command
     assert "psql" in dump.restore and "ON_ERROR_STOP=1" in dump.restore
@@ -46,8 +47,13 @@ def test_custom_needs_a_command_and_problems_are_one_line_each():
 
 
 def test_override_and_check_against_the_config():
-    db = _db(**{"salvage.dump": "custom", "salvage.dump.tide": "daily,nightly",
-                "salvage.dump.command": "mongodump --archive"})  # fmt: skip
+    db = _db(
+        **{
+            "salvage.dump": "custom",
+            "salvage.dump.tide": "daily,nightly",
+            "salvage.dump.command": "mongodump --archive",
+        }
+    )
     dump, _, _ = dumps.parse(db)
     assert dump.command == "mongodump --archive" and dump.restore is None
     found = dumps.check(Host((db,)), {"daily": None})
@@ -59,8 +65,9 @@ def test_override_and_check_against_the_config():
 
 
 def test_dump_labels_are_salvage_labels():
-    _, problems = labels.parse_settings(_db(**{"salvage.dump": "postgres",
-                                               "salvage.dump.tide": "daily"}))  # fmt: skip
+    _, problems = labels.parse_settings(
+        _db(**{"salvage.dump": "postgres", "salvage.dump.tide": "daily"})
+    )
     assert problems == []
     _, problems = labels.parse_settings(_db(**{"salvage.dumpling": "x"}))
     assert len(problems) == 1
@@ -71,13 +78,24 @@ def test_the_plan_says_whether_the_database_volume_is_left_out_or_backed_up_cold
     from salvage.config.validate import validate
     from salvage.core.planning import plan_tide
 
-    config, _ = validate({"cranes": {"tar": {"image": "salvage/crane-tar"}},
-                          "tides": {"daily": {"crane": "tar"}, "weekly": {"crane": "tar"}}},
-                         "salvage.toml")  # fmt: skip
-    db = Container("id1", "shop-db", "running", volumes=("shop_data",), labels={
-        "salvage.dump": "postgres", "salvage.dump.tide": "daily,weekly",
-        "salvage.tide.weekly": "shop_data",
-    })  # fmt: skip
+    config, _ = validate(
+        {
+            "cranes": {"tar": {"image": "salvage/crane-tar"}},
+            "tides": {"daily": {"crane": "tar"}, "weekly": {"crane": "tar"}},
+        },
+        "salvage.toml",
+    )
+    db = Container(
+        "id1",
+        "shop-db",
+        "running",
+        volumes=("shop_data",),
+        labels={
+            "salvage.dump": "postgres",
+            "salvage.dump.tide": "daily,weekly",
+            "salvage.tide.weekly": "shop_data",
+        },
+    )
     host = Host((db,), {"shop_data": Volume("shop_data")})
     plans = [plan_tide(host, config, tide) for tide in ("daily", "weekly")]
     text = render(plans, {tide: dumps.tide_dumps(host, tide) for tide in ("daily", "weekly")})

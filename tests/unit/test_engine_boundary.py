@@ -39,7 +39,12 @@ def salvage_imports(path: Path):
 
 def test_observers_import_no_observer():
     """The CLI builds the observers; salvage.report.observers knows none of them (no cycle)."""
-    observers = ("salvage.report.history", "salvage.report.metrics", "salvage.report.notify",
-                 "salvage.report.progress", "salvage.systemd")  # fmt: skip
+    observers = (
+        "salvage.report.history",
+        "salvage.report.metrics",
+        "salvage.report.notify",
+        "salvage.report.progress",
+        "salvage.systemd",
+    )
     imported = set(salvage_imports(SALVAGE / "report" / "observers.py"))
     assert imported and not {name for name in imported if name.startswith(observers)}

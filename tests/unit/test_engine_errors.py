@@ -26,8 +26,13 @@ def shared():
 
 def salvage(config: Path, host: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), DOCKER_HOST=host)
-    return subprocess.run([sys.executable, "-m", "salvage", "-c", str(config), *args], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "salvage", "-c", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_no_socket_says_is_the_engine_running(shared):

@@ -52,8 +52,13 @@ def cli(tmp_path, config: str, *args: str) -> subprocess.CompletedProcess:
     path.write_text(config)
     path.chmod(0o600)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "salvage", "-c", str(path), *args], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "salvage", "-c", str(path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_cli_s_one_handler_says_one_line_with_the_error_s_exit_code(tmp_path):

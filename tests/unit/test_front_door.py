@@ -13,14 +13,27 @@ import pytest
 from support import distro
 from support.harness import ROOT
 
-ENGINE_AND_TEST_TOOLS = {"docker.io", "docker-compose", "busybox-static", "haproxy",
-                         "debootstrap", "python3-pytest", "python3-hypothesis", "python3-dbusmock",
-                         "systemd", "python3-docker"}  # fmt: skip
+ENGINE_AND_TEST_TOOLS = {
+    "docker.io",
+    "docker-compose",
+    "busybox-static",
+    "haproxy",
+    "debootstrap",
+    "python3-pytest",
+    "python3-hypothesis",
+    "python3-dbusmock",
+    "systemd",
+    "python3-docker",
+}
 
 
 def wants(kind: str) -> set:
-    done = subprocess.run([str(ROOT / "scripts/install-deps"), "--list", kind],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [str(ROOT / "scripts/install-deps"), "--list", kind],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(done.stdout.split())
 
 
@@ -28,8 +41,11 @@ def build_depends() -> set:
     """Build-Depends of packaging/debian/control, as package names apt installs."""
     control = (ROOT / "packaging/debian/control").read_text()
     field = re.search(r"^Build-Depends:\n((?:[ #].*\n)+)", control, re.M).group(1)
-    names = {line.strip().rstrip(",").split()[0] for line in field.splitlines()
-             if line.strip() and not line.lstrip().startswith("#")}  # fmt: skip
+    names = {
+        line.strip().rstrip(",").split()[0]
+        for line in field.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
     provided_by = {"debhelper-compat": "debhelper", "dh-sequence-python3": "dh-python"}
     return {provided_by.get(name, name) for name in names}
 
@@ -79,8 +95,11 @@ def test_no_package_repository_host_is_named_in_the_repository():
         pytest.skip("not a git checkout: no list of tracked files")
     hosts = {urlparse(s.uri).hostname for s in distro.sources()} - {None}
     assert hosts, "this machine has no apt source to compare with"
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
-                             check=True).stdout.decode().split("\0")  # fmt: skip
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, tracked):
         path = Path(ROOT, name)
         if path.is_file() and not path.is_symlink():

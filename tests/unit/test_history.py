@@ -24,8 +24,17 @@ def _run(tide="daily", run_id="r1", started=T0):
 
 def _volume(name, ok=True, started=T0 + 1, **kw):
     kw.setdefault("message", "" if ok else 'crane "tar" exited with 3')
-    return VolumeResult(name, ok, group="g", crane="tar", started=started, seconds=2.0,
-                        downtime=3.0, exit_code=0 if ok else 3, **kw)  # fmt: skip
+    return VolumeResult(
+        name,
+        ok,
+        group="g",
+        crane="tar",
+        started=started,
+        seconds=2.0,
+        downtime=3.0,
+        exit_code=0 if ok else 3,
+        **kw,
+    )
 
 
 def _record(recorder, run, volumes, told=None, ended=T0 + 10, **result):
@@ -69,11 +78,24 @@ def test_a_run_is_recorded_as_it_goes(recorder):
     assert done["problems"] == ['container "app": could not be restored: gone']
     volumes = {v["volume"]: v for v in done["volumes"]}
     assert volumes["db"] == {
-        "run_id": "r1", "tide": "daily", "volume": "db", "group": "g", "crane": "tar",
-        "ok": True, "started": T0 + 1, "ended": T0 + 3, "seconds": 2.0, "downtime": 3.0,
-        "exit_code": 0, "error": "", "size": 4096, "bytes_read": None, "files": None,
-        "snapshot": None, "shrunk": None,
-    }  # fmt: skip
+        "run_id": "r1",
+        "tide": "daily",
+        "volume": "db",
+        "group": "g",
+        "crane": "tar",
+        "ok": True,
+        "started": T0 + 1,
+        "ended": T0 + 3,
+        "seconds": 2.0,
+        "downtime": 3.0,
+        "exit_code": 0,
+        "error": "",
+        "size": 4096,
+        "bytes_read": None,
+        "files": None,
+        "snapshot": None,
+        "shrunk": None,
+    }
     assert volumes["uploads"]["ok"] is False and volumes["uploads"]["started"] is None
     assert volumes["uploads"]["error"] == "not backed up: interrupted (SIGTERM)"
 
@@ -82,8 +104,9 @@ def test_a_run_that_died_is_marked_unfinished_when_its_tide_runs_again(recorder)
     recorder.tide_started(_run(run_id="dead"), None)  # and then the process was killed
     _record(recorder, _run(run_id="next", started=T0 + 100), [_volume("db")])
     assert [(r["run_id"], r["result"]) for r in recorder.history.runs()] == [
-        ("next", "success"), ("dead", "unfinished")
-    ]  # fmt: skip
+        ("next", "success"),
+        ("dead", "unfinished"),
+    ]
 
 
 def test_runs_filter_by_tide_and_volume_newest_first(recorder):
@@ -95,8 +118,9 @@ def test_runs_filter_by_tide_and_volume_newest_first(recorder):
     assert [r["run_id"] for r in runs.runs(tides=["daily"])] == ["d2", "d1"]
     only_db = runs.runs(volumes=["db"])
     assert [(r["run_id"], [v["volume"] for v in r["volumes"]]) for r in only_db] == [
-        ("w1", ["db"]), ("d1", ["db"])
-    ]  # fmt: skip
+        ("w1", ["db"]),
+        ("d1", ["db"]),
+    ]
     assert [r["run_id"] for r in runs.runs(limit=1)] == ["d2"]
 
 
@@ -142,8 +166,10 @@ def test_migrations_bring_an_older_database_up_to_date_keeping_its_runs(recorder
 def test_a_schema_1_database_gains_the_cranes_reports_keeping_its_sizes(recorder, monkeypatch):
     monkeypatch.setattr(history, "MIGRATIONS", history.MIGRATIONS[:1])
     with recorder.history._connect(write=True) as conn:  # as salvage 0.1 wrote it
-        conn.execute("INSERT INTO runs (run_id, tide, machine, trigger, started, result)"
-                     " VALUES ('old', 'daily', 'box', 'manual', 1, 'success')")  # fmt: skip
+        conn.execute(
+            "INSERT INTO runs (run_id, tide, machine, trigger, started, result)"
+            " VALUES ('old', 'daily', 'box', 'manual', 1, 'success')"
+        )
         conn.execute(
             "INSERT INTO volumes (run_id, tide, volume, grp, crane, ok, ended, seconds,"
             " downtime, size) VALUES ('old', 'daily', 'db', 'g', 'tar', 1, 2, 1, 0, 42)"

@@ -41,7 +41,10 @@ def test_no_logind_is_a_warning_under_systemd_and_a_notice_elsewhere(
         logger.removeHandler(caplog.handler)
     said = [(r.levelno, r.getMessage()) for r in caplog.records if "inhibitor" in r.getMessage()]
     assert said == [
-        (level, f"no logind inhibitor lock (no system bus at unix:path={tmp_path}/no-bus: No such"
-                " file or directory): nothing holds off shutdown or sleep while containers are"
-                " down")
-    ]  # fmt: skip
+        (
+            level,
+            f"no logind inhibitor lock (no system bus at unix:path={tmp_path}/no-bus: No such"
+            " file or directory): nothing holds off shutdown or sleep while containers are"
+            " down",
+        )
+    ]

@@ -11,12 +11,22 @@ from salvage.config.validate import validate
 from salvage.core.model import Container, Host, Volume
 from salvage.core.planning import check_host, plan_tide
 
-KEYS = st.sampled_from([
-    "salvage.tide.t", "salvage.tide.", "salvage.tide.other", "salvage.action",
-    "salvage.command.pre", "salvage.command.post", "salvage.command.exitcode",
-    "salvage.user", "salvage.typo", "com.docker.compose.project",
-    "com.docker.compose.service", "com.docker.compose.depends_on",
-])  # fmt: skip
+KEYS = st.sampled_from(
+    [
+        "salvage.tide.t",
+        "salvage.tide.",
+        "salvage.tide.other",
+        "salvage.action",
+        "salvage.command.pre",
+        "salvage.command.post",
+        "salvage.command.exitcode",
+        "salvage.user",
+        "salvage.typo",
+        "com.docker.compose.project",
+        "com.docker.compose.service",
+        "com.docker.compose.depends_on",
+    ]
+)
 VALUES = st.one_of(
     st.text(max_size=30),
     st.sampled_from(
@@ -35,7 +45,7 @@ VALUES = st.one_of(
             "a:b:c,",
             "db:service_started:false",
         ]
-    ),  # fmt: skip
+    ),
 )
 CONTAINERS = st.lists(
     st.tuples(
@@ -54,7 +64,7 @@ def _host(specs) -> Host:
         "v1": Volume("v1"),
         "p_v1": Volume(
             "p_v1", labels={"com.docker.compose.project": "p", "com.docker.compose.volume": "v1"}
-        ),  # fmt: skip
+        ),
     }
     containers = tuple(
         Container(f"id{i}", f"c{i}", state, labels, tuple(v for v in mounts if v in volumes))

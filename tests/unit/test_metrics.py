@@ -25,8 +25,17 @@ def _record(config, tide, run_id, started, *volumes):
 
 
 def _volume(name, ok, started, size=None):
-    return VolumeResult(name, ok, "" if ok else "boom", started=started, seconds=4.5,
-                        downtime=1.5, group=name, crane="tar", size=size)  # fmt: skip
+    return VolumeResult(
+        name,
+        ok,
+        "" if ok else "boom",
+        started=started,
+        seconds=4.5,
+        downtime=1.5,
+        group=name,
+        crane="tar",
+        size=size,
+    )
 
 
 def _parse(text):
@@ -41,8 +50,9 @@ def _parse(text):
 def test_the_file_carries_the_last_runs_and_parses(tmp_path):
     odd = 'odd "tide"\\ with\nnewline'  # TOML keys may hold anything: labels are escaped
     tides = {"daily": Tide("daily"), odd: Tide(odd), "unused": Tide("unused")}
-    config = SimpleNamespace(state_directory=str(tmp_path), machine="box", tides=tides,
-                             metrics_directory=str(tmp_path))  # fmt: skip
+    config = SimpleNamespace(
+        state_directory=str(tmp_path), machine="box", tides=tides, metrics_directory=str(tmp_path)
+    )
     _record(
         config,
         "daily",

@@ -22,13 +22,23 @@ def _run():
     result = TideResult("daily", run_id="abc123", started=1_790_000_000.0)
     crane = Crane("tar", "salvage/crane-tar", env={"TOKEN": "s3cret-value"})
     config = SimpleNamespace(machine="box")
-    return SimpleNamespace(config=config, tide=Tide("daily"), crane=crane, run_id="abc123",
-                           result=result)  # fmt: skip
+    return SimpleNamespace(
+        config=config, tide=Tide("daily"), crane=crane, run_id="abc123", result=result
+    )
 
 
 def _volume(name, ok=True, why=""):
-    return VolumeResult(name, ok, why, exit_code=0 if ok else 3, seconds=2.5, group="shop",
-                        crane="tar", started=1_790_000_001.0, downtime=4.25)  # fmt: skip
+    return VolumeResult(
+        name,
+        ok,
+        why,
+        exit_code=0 if ok else 3,
+        seconds=2.5,
+        group="shop",
+        crane="tar",
+        started=1_790_000_001.0,
+        downtime=4.25,
+    )
 
 
 def _done(*volumes, **fields):
@@ -160,8 +170,15 @@ def test_a_template_fills_in_json_values():
         ' "f": $failed, "cost": "$$5", "all": $data}',
         data,
     )
-    assert json.loads(body) == {"text": 'a "b"\nc', "ok": False, "code": None, "n": 2, "f": [],
-                                "cost": "$5", "all": data}  # fmt: skip
+    assert json.loads(body) == {
+        "text": 'a "b"\nc',
+        "ok": False,
+        "code": None,
+        "n": 2,
+        "f": [],
+        "cost": "$5",
+        "all": data,
+    }
 
 
 @pytest.mark.parametrize(
@@ -202,7 +219,7 @@ def test_uptime_kuma_hears_of_tide_results_only_and_each_target_of_its_own_tides
         "tides": {"daily": {}, "weekly": {}},
         "notify": [dict(target, events=["tide.start"]), dict(target, tides=["daily", "nope"])],
     }
-    _, problems = validate(raw, "salvage.toml")  # fmt: skip
+    _, problems = validate(raw, "salvage.toml")
     assert [str(p) for p in problems] == [
         "salvage.toml: notify[0].events: a check follows whole tides: tide.success, tide.failure",
         'salvage.toml: notify[1].tides: no tide named "nope"',
@@ -214,11 +231,15 @@ def test_uptime_kuma_pushes_up_or_down_with_the_message_to_a_real_server():
     try:
         push = server.url("/api/push/tok?status=up&msg=OK&ping=")
         config, problems = validate(
-            {"tides": {"daily": {}, "weekly": {}},
-             "notify": [{"kind": "uptime-kuma", "url": push, "tides": ["daily"]},
-                        {"kind": "uptime-kuma", "url": server.url("/api/push/weekly")}]},
+            {
+                "tides": {"daily": {}, "weekly": {}},
+                "notify": [
+                    {"kind": "uptime-kuma", "url": push, "tides": ["daily"]},
+                    {"kind": "uptime-kuma", "url": server.url("/api/push/weekly")},
+                ],
+            },
             "salvage.toml",
-        )  # fmt: skip
+        )
         assert not problems
         kuma, everything = config.notify
         bad = _volume("shop_db", False, 'crane "tar" exited with 3')
@@ -236,13 +257,19 @@ def test_uptime_kuma_pushes_up_or_down_with_the_message_to_a_real_server():
         server.close()
     assert [(r.method, r.path) for r in server.requests if r.path.startswith("/api/push/tok")] == [
         ("GET", "/api/push/tok?status=up&msg=OK&ping="),
-        ("GET", "/api/push/tok?status=down&msg=salvage%20on%20box%3A%20tide%20daily%20failed%3A"
-                "%201%20of%201%20volume%20failed%3A%20shop_db%3A%20crane%20%22tar%22%20exited"
-                "%20with%203&ping="),
-    ]  # fmt: skip
+        (
+            "GET",
+            "/api/push/tok?status=down&msg=salvage%20on%20box%3A%20tide%20daily%20failed%3A"
+            "%201%20of%201%20volume%20failed%3A%20shop_db%3A%20crane%20%22tar%22%20exited"
+            "%20with%203&ping=",
+        ),
+    ]
     weekly_pushes = [r.path.split("&")[0] for r in server.requests if "/weekly" in r.path]
-    assert weekly_pushes == ["/api/push/weekly?status=up", "/api/push/weekly?status=down",
-                             "/api/push/weekly?status=up"]  # every tide  # fmt: skip
+    assert weekly_pushes == [
+        "/api/push/weekly?status=up",
+        "/api/push/weekly?status=down",
+        "/api/push/weekly?status=up",
+    ]  # every tide
 
 
 # --- delivery, against a real HTTP server -------------------------------------------------

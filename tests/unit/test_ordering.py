@@ -98,8 +98,13 @@ def test_an_item_starts_once_those_it_waits_for_are_done():
 
 def test_one_worker_goes_in_the_given_order_in_the_calling_thread():
     seen = []
-    in_order(["c", "a", "b"], str, {"c": {"b"}}, lambda i: seen.append(
-        (i, threading.current_thread() is threading.main_thread())), workers=1)  # fmt: skip
+    in_order(
+        ["c", "a", "b"],
+        str,
+        {"c": {"b"}},
+        lambda i: seen.append((i, threading.current_thread() is threading.main_thread())),
+        workers=1,
+    )
     assert seen == [("a", True), ("b", True), ("c", True)]
 
 
@@ -160,8 +165,9 @@ def test_an_interrupt_touches_no_further_container_and_all_come_back(fake, confi
         fake.add_container(name)
     web, db = containers(fake, "web", "db")
     cancelled = threading.Event()
-    down = Downtime(fake.engine(), Record(config.state_directory), "r", "daily", cancelled,
-                    lambda: "SIGTERM")  # fmt: skip
+    down = Downtime(
+        fake.engine(), Record(config.state_directory), "r", "daily", cancelled, lambda: "SIGTERM"
+    )
     stop = fake.stop
 
     def stop_then_signal(ref, timeout=None):
@@ -195,9 +201,11 @@ def test_dependencies_come_back_before_their_dependents(fake, config):
 
 def labels_for(directory, files="docker-compose.yml"):
     return {
-        COMPOSE_PROJECT: "shop", COMPOSE_SERVICE: "db",
-        COMPOSE_CONFIG_FILES: files, COMPOSE_WORKING_DIR: str(directory),
-    }  # fmt: skip
+        COMPOSE_PROJECT: "shop",
+        COMPOSE_SERVICE: "db",
+        COMPOSE_CONFIG_FILES: files,
+        COMPOSE_WORKING_DIR: str(directory),
+    }
 
 
 def test_depends_on_as_a_list_a_mapping_links_and_a_shared_network(tmp_path):
@@ -217,9 +225,12 @@ def test_depends_on_as_a_list_a_mapping_links_and_a_shared_network(tmp_path):
     )
     assert found.problem == ""
     assert dict(found.depends_on) == {
-        "db": (), "worker": ("db", "cache"), "web": ("db", "cache"), "cache": ("db",),
+        "db": (),
+        "worker": ("db", "cache"),
+        "web": ("db", "cache"),
+        "cache": ("db",),
         "side": ("web",),
-    }  # fmt: skip
+    }
 
 
 def test_files_named_relative_to_where_compose_ran(tmp_path):

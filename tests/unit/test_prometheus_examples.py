@@ -20,8 +20,9 @@ needs_promtool = pytest.mark.skipif(
 
 
 def _promtool(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([ex.promtool(), *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        [ex.promtool(), *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 @needs_promtool
@@ -43,9 +44,17 @@ def test_every_dashboard_query_parses(tmp_path):
     """promtool parses PromQL in rules only: each panel's query as a recording rule."""
     queries = ex.dashboard_queries()
     assert len(queries) >= 10
-    rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"salvage_dashboard_query_{n}", "expr": q} for n, q in enumerate(queries)
-    ]}]}  # fmt: skip
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"salvage_dashboard_query_{n}", "expr": q}
+                    for n, q in enumerate(queries)
+                ],
+            }
+        ]
+    }
     path = tmp_path / "dashboard.rules.json"  # JSON is YAML
     path.write_text(json.dumps(rules))
     done = _promtool("check", "rules", str(path))

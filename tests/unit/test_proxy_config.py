@@ -28,10 +28,15 @@ def _config(cranes):
 
 def test_only_the_configured_host_paths_may_be_bound(tmp_path):
     secret = tmp_path / "restic-password"
-    config = _config({"restic": {
-        "image": "crane-restic", "secrets": {"RESTIC_PASSWORD": str(secret)},
-        "mounts": {"/srv/backups": "/salvage/target", "cache": "/cache"},
-    }})  # fmt: skip
+    config = _config(
+        {
+            "restic": {
+                "image": "crane-restic",
+                "secrets": {"RESTIC_PASSWORD": str(secret)},
+                "mounts": {"/srv/backups": "/salvage/target", "cache": "/cache"},
+            }
+        }
+    )
     assert host_paths(config) == (["/srv/backups", "/var/backups/salvage"], [str(secret)])
     binds = next(line for line in render(config).splitlines() if '"binds"' in line)
     assert "(?-i:/srv/backups)" in binds and f'"((?-i:{secret})):[^":]*:ro"' in binds

@@ -14,9 +14,16 @@ def recorded(fake, config, name, change="stop", **kw):
     """What a run that died wrote before changing `name` (and, for a stop, once done)."""
     info = fake.inspect_container(name)
     entry = Entry(
-        info["Id"], name, change, "running", 1.0, "deadbeef" * 4, "daily",
-        started_at=info["State"]["StartedAt"], **kw,
-    )  # fmt: skip
+        info["Id"],
+        name,
+        change,
+        "running",
+        1.0,
+        "deadbeef" * 4,
+        "daily",
+        started_at=info["State"]["StartedAt"],
+        **kw,
+    )
     Record(config.state_directory).add(entry)
     return entry
 

@@ -57,8 +57,9 @@ def test_a_restore_stops_the_users_for_the_copy_only_and_starts_them_again(fake,
 
     def run(api, container):
         if container.command[-1:] == [REPLACE]:
-            seen.append((fake.state("db"), [e.name for e in Record(config.state_directory)
-                                            .entries()]))  # fmt: skip
+            seen.append(
+                (fake.state("db"), [e.name for e in Record(config.state_directory).entries()])
+            )
         return replace(api, container)
 
     fake.crane = run

@@ -128,8 +128,14 @@ def test_a_stop_whose_answer_never_came_is_brought_back(fake, config):
 
 
 def test_a_failed_pre_command_touches_nothing_and_runs_its_post_command_not(fake, config):
-    scene(fake, **{"salvage.command.pre": "flush", "salvage.command.post": "thaw",
-                   "salvage.action": "stop"})  # fmt: skip
+    scene(
+        fake,
+        **{
+            "salvage.command.pre": "flush",
+            "salvage.command.post": "thaw",
+            "salvage.action": "stop",
+        },
+    )
     ran = []
 
     def commands(container, command):
@@ -190,9 +196,14 @@ def test_a_label_problem_fails_its_group_and_touches_nothing(fake, config):
 def test_a_missing_crane_image_fails_every_volume_before_any_container_is_touched(fake, config):
     scene(fake)
     fake.images.clear()
-    config = config.__class__(**{**config.__dict__, "cranes": {
-        "tar": config.cranes["tar"].__class__(name="tar", image="elsewhere/x", pull="never")
-    }})  # fmt: skip
+    config = config.__class__(
+        **{
+            **config.__dict__,
+            "cranes": {
+                "tar": config.cranes["tar"].__class__(name="tar", image="elsewhere/x", pull="never")
+            },
+        }
+    )
     result = backup(fake, config)
     assert result.volumes[0].message == (
         'not backed up: crane "tar": image "elsewhere/x" is not on this host (pull = never)'

@@ -98,7 +98,7 @@ def test_a_bind_mount_is_named_by_its_destination_in_the_labelled_container():
             ["db"],
             [Bind("/srv/shop/config", "/config")],
             **{"salvage.tide.daily": "db,/config/"},
-        ),  # fmt: skip
+        ),
         box("reader", [], [Bind("/srv/shop/config", "/etc/app")]),
     )
     found = select(scene, Tide("daily"))
@@ -146,7 +146,7 @@ def test_all_takes_the_bind_mounts_under_a_compose_project_directory_only():
                 Bind("/etc/ssl", "/ssl"),
                 Bind("/var/run/docker.sock", "/sock"),
             ],
-        ),  # fmt: skip
+        ),
         compose("web", [Bind("/srv/shop", "/site")]),
         compose("cfg", [Bind("/srv/shopping/x", "/x")]),  # a sibling, not under it
         box("plain", [], [Bind("/srv/shop/plain", "/p")]),  # not compose
@@ -160,7 +160,7 @@ def test_all_takes_the_bind_mounts_under_a_compose_project_directory_only():
         "bind_srv_shop_logs": (
             False,
             'excluded by label salvage.exclude on container "shop-skip-1"',
-        ),  # fmt: skip
+        ),
     }
 
 
@@ -229,9 +229,14 @@ def test_a_file_bind_mount_is_never_backed_up():
 
 def test_all_leaves_out_a_database_it_dumps_live_unless_a_label_names_its_volume():
     dumped = {"salvage.dump": "postgres", "salvage.dump.tide": "daily"}
-    scene = host(vol("pgdata"), vol("cache"), vol("files"), box("db", ["pgdata"], **dumped),
-                 box("db2", ["cache"], **dumped, **{"salvage.tide.daily": "cache"}),
-                 box("app", ["files"]))  # fmt: skip
+    scene = host(
+        vol("pgdata"),
+        vol("cache"),
+        vol("files"),
+        box("db", ["pgdata"], **dumped),
+        box("db2", ["cache"], **dumped, **{"salvage.tide.daily": "cache"}),
+        box("app", ["files"]),
+    )
     found = why(select(scene, Tide("daily", select="all")))
     assert found["pgdata"] == (False, 'dumped instead (salvage.dump on container "db")')
     assert found["cache"] == (True, 'label salvage.tide.daily on container "db2"')

@@ -28,9 +28,12 @@ def defaults() -> dict:
     config, problems = validate({}, "x")  # a host without a configuration file
     assert not problems
     return {
-        "": config, "tides.daily": config.tides["daily"], "cranes.tar": config.cranes["tar"],
-        "docker": config.docker, "inhibit": config.inhibit,
-    }  # fmt: skip
+        "": config,
+        "tides.daily": config.tides["daily"],
+        "cranes.tar": config.cranes["tar"],
+        "docker": config.docker,
+        "inhibit": config.inhibit,
+    }
 
 
 def test_every_setting_the_example_calls_a_default_is_the_default(tmp_path):
@@ -48,7 +51,7 @@ def test_every_setting_the_example_calls_a_default_is_the_default(tmp_path):
             setting, _, comment = line.partition("#")
             assert "(default)" in comment or "not a default" in comment, line
             if "(default)" in comment:
-                (key, value), = tomllib.loads(setting).items()  # fmt: skip
+                ((key, value),) = tomllib.loads(setting).items()
                 assert getattr(loaded_table(loaded, table), key) == getattr(
                     defaults()[table], key
                 ), line
@@ -57,8 +60,11 @@ def test_every_setting_the_example_calls_a_default_is_the_default(tmp_path):
 
 
 def loaded_table(config: Config, table: str):
-    return {"": config, "tides.daily": config.tides.get("daily"),
-            "cranes.tar": config.cranes.get("tar")}[table]  # fmt: skip
+    return {
+        "": config,
+        "tides.daily": config.tides.get("daily"),
+        "cranes.tar": config.cranes.get("tar"),
+    }[table]
 
 
 def docs_defaults(section: str) -> dict:

@@ -18,8 +18,9 @@ HOUR = 3600.0
 
 
 def _config(tmp_path, **tide):
-    return SimpleNamespace(state_directory=str(tmp_path), machine="box",
-                           tides={"daily": Tide("daily", **tide)})  # fmt: skip
+    return SimpleNamespace(
+        state_directory=str(tmp_path), machine="box", tides={"daily": Tide("daily", **tide)}
+    )
 
 
 def _record(config, run_id, started, *volumes):
@@ -33,8 +34,16 @@ def _record(config, run_id, started, *volumes):
 
 
 def _volume(name, ok, started):
-    return VolumeResult(name, ok, "" if ok else "disk full", started=started, seconds=5.0,
-                        group=name, crane="tar", exit_code=0 if ok else 1)  # fmt: skip
+    return VolumeResult(
+        name,
+        ok,
+        "" if ok else "disk full",
+        started=started,
+        seconds=5.0,
+        group=name,
+        crane="tar",
+        exit_code=0 if ok else 1,
+    )
 
 
 @pytest.fixture
@@ -90,8 +99,15 @@ def test_the_text_names_the_last_run_the_next_and_each_volume(history):
     )
     assert text[2].startswith("  next run: ") and text[2].endswith(" (in 30 min)")
     assert text[3].split() == [
-        "volume", "last", "success", "age", "size", "verified", "last", "backup"
-    ]  # fmt: skip
+        "volume",
+        "last",
+        "success",
+        "age",
+        "size",
+        "verified",
+        "last",
+        "backup",
+    ]
     assert text[4].split()[0] == "db"
     assert text[4].split()[3:] == [
         "2",

@@ -45,14 +45,24 @@ def run_generator(tmp_path: Path, config: str, out: Path) -> subprocess.Complete
     path.chmod(0o600)
     env = dict(os.environ, SALVAGE_CONFIG=str(path), PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, str(UNITS / "salvage-generator"), str(out), str(tmp_path / "early"),
-         str(tmp_path / "late")], env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(UNITS / "salvage-generator"),
+            str(out),
+            str(tmp_path / "early"),
+            str(tmp_path / "late"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def systemd_escape(text: str) -> str:
-    return subprocess.run(["systemd-escape", "--", text], capture_output=True, text=True,
-                          check=True).stdout.rstrip("\n")  # fmt: skip
+    return subprocess.run(
+        ["systemd-escape", "--", text], capture_output=True, text=True, check=True
+    ).stdout.rstrip("\n")
 
 
 # --- instance names -------------------------------------------------------------------------
@@ -60,8 +70,13 @@ def systemd_escape(text: str) -> str:
 
 @pytest.mark.skipif(not shutil.which("systemd-escape"), reason="systemd-escape is not installed")
 @settings(max_examples=150, deadline=None)
-@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-               min_size=1, max_size=30))  # fmt: skip
+@given(
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=30,
+    )
+)
 @example("näs daily")
 @example(".hidden/tide-1\\x")
 def test_escape_is_systemd_escape(name):
@@ -77,8 +92,11 @@ def test_generator_enables_one_timer_per_tide_with_its_schedule(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
 
-    names = {"näs daily": "salvage@n\\xc3\\xa4s\\x20daily.timer",
-             "weekly": "salvage@weekly.timer", "plain": "salvage@plain.timer"}  # fmt: skip
+    names = {
+        "näs daily": "salvage@n\\xc3\\xa4s\\x20daily.timer",
+        "weekly": "salvage@weekly.timer",
+        "plain": "salvage@plain.timer",
+    }
     wants = out / "timers.target.wants"
     assert sorted(p.name for p in wants.iterdir()) == sorted(names.values())
     for link in wants.iterdir():
@@ -88,10 +106,18 @@ def test_generator_enables_one_timer_per_tide_with_its_schedule(tmp_path):
         text = (out / f"{names[tide]}.d" / "schedule.conf").read_text(encoding="utf-8")
         return [line for line in text.splitlines() if not line.startswith("#")]
 
-    assert settings_of("näs daily") == ["[Timer]", "OnCalendar=", "OnCalendar=*-*-* 03:00",
-                                        "RandomizedDelaySec=1800s", "Persistent=true"]  # fmt: skip
-    assert settings_of("weekly")[2:] == ["OnCalendar=Sun 04:00", "RandomizedDelaySec=0s",
-                                         "Persistent=false"]  # fmt: skip
+    assert settings_of("näs daily") == [
+        "[Timer]",
+        "OnCalendar=",
+        "OnCalendar=*-*-* 03:00",
+        "RandomizedDelaySec=1800s",
+        "Persistent=true",
+    ]
+    assert settings_of("weekly")[2:] == [
+        "OnCalendar=Sun 04:00",
+        "RandomizedDelaySec=0s",
+        "Persistent=false",
+    ]
     assert settings_of("plain")[2] == "OnCalendar=daily"
 
 
@@ -173,23 +199,35 @@ def test_units_and_generator_output_pass_systemd_analyze_verify(tmp_path):
 
     timers = sorted(p.name for p in (root / "etc/systemd/system/timers.target.wants").iterdir())
     services = [t.replace(".timer", ".service") for t in timers]
-    verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "salvage.service", *services,
-                             *timers], capture_output=True, text=True, timeout=120)  # fmt: skip
+    verify = subprocess.run(
+        [ANALYZE, "verify", f"--root={root}", "salvage.service", *services, *timers],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
 
     # It does look at them: a schedule systemd cannot read is reported.
     drop_in = root / "etc/systemd/system/salvage@weekly.timer.d/schedule.conf"
     drop_in.write_text(drop_in.read_text().replace("Sun 04:00", "Sun 25:00"))
-    verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "salvage@weekly.timer"],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    verify = subprocess.run(
+        [ANALYZE, "verify", f"--root={root}", "salvage@weekly.timer"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Failed to parse calendar specification" in verify.stderr
 
 
 @needs_analyze
 @pytest.mark.parametrize("unit", ["salvage.service", "salvage@.service"])
 def test_service_hardening_scores_at_most_2_5(unit):
-    done = subprocess.run([ANALYZE, "security", "--offline=yes", str(UNITS / unit)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [ANALYZE, "security", "--offline=yes", str(UNITS / unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
     assert score, done.stdout + done.stderr
     assert float(score.group(1)) <= 2.5
@@ -217,8 +255,16 @@ def test_services_stop_before_docker_and_dbus(unit):
 
 # --- a removed tide -------------------------------------------------------------------------
 
-TRIGGERS = ("OnCalendar=", "OnActiveSec=", "OnBootSec=", "OnStartupSec=", "OnUnitActiveSec=",
-            "OnUnitInactiveSec=", "OnClockChange=", "OnTimezoneChange=")  # fmt: skip
+TRIGGERS = (
+    "OnCalendar=",
+    "OnActiveSec=",
+    "OnBootSec=",
+    "OnStartupSec=",
+    "OnUnitActiveSec=",
+    "OnUnitInactiveSec=",
+    "OnClockChange=",
+    "OnTimezoneChange=",
+)
 
 
 @needs_analyze
@@ -232,8 +278,12 @@ def test_a_removed_tides_timer_has_no_schedule(tmp_path):
     for unit in ("salvage@.service", "salvage@.timer"):
         shutil.copy(UNITS / unit, root / "usr/lib/systemd/system" / unit)
     assert run_generator(tmp_path, "[tides.kept]\n", root / "etc/systemd/system").returncode == 0
-    verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "salvage@old.timer"],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    verify = subprocess.run(
+        [ANALYZE, "verify", f"--root={root}", "salvage@old.timer"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "lacks value setting" in verify.stderr  # systemd refuses to arm it
     assert not (root / "etc/systemd/system/timers.target.wants/salvage@old.timer").exists()
 
@@ -245,13 +295,22 @@ def test_a_removed_tides_service_says_so_and_exits_0(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), DOCKER_HOST=f"unix://{tmp_path}/none.sock")
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "salvage", "-c", str(config), "run", *args],
-                              env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "salvage", "-c", str(config), "run", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     done = run("--if-configured", "--tide", "old")  # what salvage@old.service runs
-    assert (done.returncode, done.stderr.splitlines()) == (0, [
-        f'warning: tide "old": not in {config} (removed?): nothing to do;'
-        " `systemctl daemon-reload` removes its timer"])  # fmt: skip
+    assert (done.returncode, done.stderr.splitlines()) == (
+        0,
+        [
+            f'warning: tide "old": not in {config} (removed?): nothing to do;'
+            " `systemctl daemon-reload` removes its timer"
+        ],
+    )
     assert run("--tide", "old").returncode == 2  # by hand, a typo is an error
 
 
@@ -268,8 +327,11 @@ def test_errors_reach_the_journal_at_priority_err(tmp_path):
         with open(stderr, "wb") as out:
             code = subprocess.run(
                 [sys.executable, "-m", "salvage", "-c", str(tmp_path / "missing.toml"), "run"],
-                env=env, stderr=out, cwd=ROOT, timeout=60,
-            ).returncode  # fmt: skip
+                env=env,
+                stderr=out,
+                cwd=ROOT,
+                timeout=60,
+            ).returncode
         assert code == 2
         assert stderr.read_text() == f"{expected}{tmp_path}/missing.toml: no such file\n"
 
@@ -332,8 +394,13 @@ def test_a_tides_verify_schedule_is_a_verify_timer_of_its_own(tmp_path):
     }  # plain has no verify_schedule: no verify timer
     text = (out / "salvage-verify@daily.timer.d" / "schedule.conf").read_text()
     settings = [line for line in text.splitlines() if not line.startswith("#")]
-    assert settings == ["[Timer]", "OnCalendar=", "OnCalendar=Sat 05:00",
-                        "RandomizedDelaySec=600s", "Persistent=true"]  # fmt: skip
+    assert settings == [
+        "[Timer]",
+        "OnCalendar=",
+        "OnCalendar=Sat 05:00",
+        "RandomizedDelaySec=600s",
+        "Persistent=true",
+    ]
     for service in ("salvage@.service", "salvage-verify@.service"):  # no directories to open
         assert not (out / f"{service}.d").exists()
 
@@ -342,22 +409,36 @@ def test_a_tides_verify_schedule_is_a_verify_timer_of_its_own(tmp_path):
 def test_the_verify_units_pass_systemd_analyze_verify(tmp_path):
     root = tmp_path / "root"
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    for unit in ("salvage-verify@.service", "salvage-verify@.timer", "salvage@.timer",
-                 "salvage@.service"):  # fmt: skip
+    for unit in (
+        "salvage-verify@.service",
+        "salvage-verify@.timer",
+        "salvage@.timer",
+        "salvage@.service",
+    ):
         shutil.copy(UNITS / unit, root / "usr/lib/systemd/system" / unit)
     (root / "usr/bin").mkdir(parents=True)
     (root / "usr/bin/salvage").write_text("#!/bin/sh\n")
     (root / "usr/bin/salvage").chmod(0o755)
     assert run_generator(tmp_path, VERIFY_CONFIG, root / "etc/systemd/system").returncode == 0
     verify = subprocess.run(
-        [ANALYZE, "verify", f"--root={root}", "salvage-verify@daily.timer",
-         "salvage-verify@daily.service"], capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            ANALYZE,
+            "verify",
+            f"--root={root}",
+            "salvage-verify@daily.timer",
+            "salvage-verify@daily.service",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
     security = subprocess.run(
         [ANALYZE, "security", "--offline=yes", str(UNITS / "salvage-verify@.service")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
     assert score and float(score.group(1)) <= 2.5, security.stdout + security.stderr
 

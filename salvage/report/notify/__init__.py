@@ -24,8 +24,14 @@ from salvage.report.observers import Observer
 log = logging.getLogger("salvage")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-KINDS = {"discord": discord, "ntfy": ntfy, "webhook": webhook, "healthchecks": healthchecks,
-         "uptime-kuma": uptime_kuma, "apprise": apprise}  # fmt: skip
+KINDS = {
+    "discord": discord,
+    "ntfy": ntfy,
+    "webhook": webhook,
+    "healthchecks": healthchecks,
+    "uptime-kuma": uptime_kuma,
+    "apprise": apprise,
+}
 
 
 def describe(target) -> str:
@@ -54,8 +60,9 @@ def send(target, event: Event, cancelled: Callable[[], bool] = lambda: False) ->
     except Undelivered as error:
         log.warning("notify %s: %s not sent: %s", describe(target), event.name, error)
     except Exception as error:  # a bug of one kind's module: say so, without the URL
-        log.warning("notify %s: %s not sent: %s", describe(target), event.name,
-                    type(error).__name__)  # fmt: skip
+        log.warning(
+            "notify %s: %s not sent: %s", describe(target), event.name, type(error).__name__
+        )
 
 
 class Notifier(Observer):

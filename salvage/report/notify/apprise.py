@@ -44,8 +44,9 @@ def request(target, event: Event) -> None:
 
 
 def _notify(sender, event: Event, kind, done: list) -> None:
-    done.append(sender.notify(body=event.details or event.title, title=event.title,
-                              notify_type=kind))  # fmt: skip
+    done.append(
+        sender.notify(body=event.details or event.title, title=event.title, notify_type=kind)
+    )
 
 
 def send(target, event: Event, cancelled: Callable[[], bool] = lambda: False) -> None:

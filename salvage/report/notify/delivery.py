@@ -91,8 +91,8 @@ def _connections(live: List[socket.socket]):
 
     class HTTPS(urllib.request.HTTPSHandler):
         def https_open(self, req):
-            return self.do_open(tracked(http.client.HTTPSConnection), req,
-                                context=self._context)  # type: ignore[attr-defined]  # fmt: skip
+            context = self._context  # type: ignore[attr-defined]  # the handler's, set by urllib
+            return self.do_open(tracked(http.client.HTTPSConnection), req, context=context)
 
     return HTTP(), HTTPS()
 

@@ -35,24 +35,77 @@ class Event:
 # What a webhook template may use ($tide, ${volume}, ...); every event has them all, and
 # those that do not apply to it are empty (null, 0, "" or []).
 FIELDS = (
-    "event", "ok", "message", "details", "text", "machine", "tide", "crane", "run_id",
-    "trigger", "started", "ended", "seconds", "downtime", "volume", "group", "error",
-    "exit_code", "size", "bytes_read", "files", "snapshot", "shrunk", "volumes", "volumes_ok",
-    "volumes_failed", "failed", "problems", "interrupted", "salvage_version",
-)  # fmt: skip
-NUMBERS = ("started", "ended", "seconds", "downtime", "exit_code", "size", "bytes_read",
-           "files", "volumes", "volumes_ok", "volumes_failed")  # fmt: skip
+    "event",
+    "ok",
+    "message",
+    "details",
+    "text",
+    "machine",
+    "tide",
+    "crane",
+    "run_id",
+    "trigger",
+    "started",
+    "ended",
+    "seconds",
+    "downtime",
+    "volume",
+    "group",
+    "error",
+    "exit_code",
+    "size",
+    "bytes_read",
+    "files",
+    "snapshot",
+    "shrunk",
+    "volumes",
+    "volumes_ok",
+    "volumes_failed",
+    "failed",
+    "problems",
+    "interrupted",
+    "salvage_version",
+)
+NUMBERS = (
+    "started",
+    "ended",
+    "seconds",
+    "downtime",
+    "exit_code",
+    "size",
+    "bytes_read",
+    "files",
+    "volumes",
+    "volumes_ok",
+    "volumes_failed",
+)
 
 
 def _data(run, name: str) -> dict:
     data = dict.fromkeys(FIELDS)
     data.update(
-        event=name, message="", details="", text="", machine=run.config.machine,
-        tide=run.tide.name, crane=run.crane.name, run_id=run.run_id, trigger=run.result.trigger,
-        started=run.result.started, seconds=0.0, downtime=0.0, volume="", group="", error="",
-        volumes=0, volumes_ok=0, volumes_failed=0, failed=[], problems=[],
+        event=name,
+        message="",
+        details="",
+        text="",
+        machine=run.config.machine,
+        tide=run.tide.name,
+        crane=run.crane.name,
+        run_id=run.run_id,
+        trigger=run.result.trigger,
+        started=run.result.started,
+        seconds=0.0,
+        downtime=0.0,
+        volume="",
+        group="",
+        error="",
+        volumes=0,
+        volumes_ok=0,
+        volumes_failed=0,
+        failed=[],
+        problems=[],
         salvage_version=__version__,
-    )  # fmt: skip
+    )
     return data
 
 
@@ -77,12 +130,21 @@ def volume_done(run, result: VolumeResult) -> Event:
     name = "volume.success" if result.ok else "volume.failure"
     data = _data(run, name)
     data.update(
-        ok=result.ok, volume=result.volume, group=result.group, error=result.message,
-        exit_code=result.exit_code, size=result.size, bytes_read=result.bytes_read,
-        files=result.files, snapshot=result.snapshot, shrunk=result.shrunk, seconds=result.seconds,
-        downtime=result.downtime, started=result.started or None,
+        ok=result.ok,
+        volume=result.volume,
+        group=result.group,
+        error=result.message,
+        exit_code=result.exit_code,
+        size=result.size,
+        bytes_read=result.bytes_read,
+        files=result.files,
+        snapshot=result.snapshot,
+        shrunk=result.shrunk,
+        seconds=result.seconds,
+        downtime=result.downtime,
+        started=result.started or None,
         ended=result.started + result.seconds if result.started else None,
-    )  # fmt: skip
+    )
     where = f"salvage on {run.config.machine}: volume {result.volume}"
     if result.ok:
         title = f"{where} backed up in {duration(result.seconds)} (tide {run.tide.name})"
@@ -105,8 +167,10 @@ def volume_shrunk(run, result: VolumeResult) -> Event:
     """A good backup far smaller than the previous one (the tide's shrink_alert)."""
     event = volume_done(run, result)
     data = dict(event.data, event="volume.shrunk")
-    title = (f"salvage on {run.config.machine}: volume {result.volume} {result.shrunk}"
-             f" (tide {run.tide.name})")  # fmt: skip
+    title = (
+        f"salvage on {run.config.machine}: volume {result.volume} {result.shrunk}"
+        f" (tide {run.tide.name})"
+    )
     return _event("volume.shrunk", title, [event.details], data)
 
 
@@ -114,14 +178,30 @@ def verify_failed(call, volume: str, why: str) -> Event:
     """`salvage verify` found a volume's newest snapshot not intact (`call`: its crane call)."""
     data = dict.fromkeys(FIELDS)
     data.update(
-        event="verify.failure", ok=False, machine=call.config.machine, tide=call.tide.name,
-        crane=call.crane.name, run_id=call.run_id, trigger="verify", volume=volume, error=why,
-        salvage_version=__version__, volumes=1, volumes_failed=1, volumes_ok=0,
-        failed=[{"volume": volume, "error": why}], problems=[], seconds=0.0, downtime=0.0,
-        group="", interrupted=None,
-    )  # fmt: skip
-    title = (f"salvage on {call.config.machine}: volume {volume} failed verification: {why}"
-             f" (tide {call.tide.name})")  # fmt: skip
+        event="verify.failure",
+        ok=False,
+        machine=call.config.machine,
+        tide=call.tide.name,
+        crane=call.crane.name,
+        run_id=call.run_id,
+        trigger="verify",
+        volume=volume,
+        error=why,
+        salvage_version=__version__,
+        volumes=1,
+        volumes_failed=1,
+        volumes_ok=0,
+        failed=[{"volume": volume, "error": why}],
+        problems=[],
+        seconds=0.0,
+        downtime=0.0,
+        group="",
+        interrupted=None,
+    )
+    title = (
+        f"salvage on {call.config.machine}: volume {volume} failed verification: {why}"
+        f" (tide {call.tide.name})"
+    )
     return _event("verify.failure", title, [f"crane {call.crane.name}, run {call.run_id}"], data)
 
 
@@ -148,12 +228,18 @@ def tide_done(run, result: TideResult) -> Event:
     data = _data(run, name)
     done = [v.volume for v in result.volumes if v.ok]
     data.update(
-        ok=result.ok, started=result.started, ended=result.ended, seconds=result.seconds,
-        downtime=result.downtime, volumes=len(result.volumes), volumes_ok=len(done),
-        volumes_failed=len(result.failed), interrupted=result.interrupted,
+        ok=result.ok,
+        started=result.started,
+        ended=result.ended,
+        seconds=result.seconds,
+        downtime=result.downtime,
+        volumes=len(result.volumes),
+        volumes_ok=len(done),
+        volumes_failed=len(result.failed),
+        interrupted=result.interrupted,
         failed=[{"volume": v.volume, "error": v.message} for v in result.failed],
         problems=[str(p) for p in result.problems + result.errors],
-    )  # fmt: skip
+    )
     where = f"salvage on {run.config.machine}: tide {result.tide}"
     if not result.ok:
         title = f"{where} failed: {_why(result)}"
@@ -173,6 +259,10 @@ def tide_done(run, result: TideResult) -> Event:
 def sample() -> Event:
     """An event with every field set, to try a webhook template on when it is loaded."""
     data: Dict[str, Any] = dict.fromkeys(FIELDS, 'a "quoted"\nline')
-    data.update(dict.fromkeys(NUMBERS, 1.5), ok=False, failed=[{"volume": "v", "error": "e"}],
-                problems=["p"])  # fmt: skip
+    data.update(
+        dict.fromkeys(NUMBERS, 1.5),
+        ok=False,
+        failed=[{"volume": "v", "error": "e"}],
+        problems=["p"],
+    )
     return Event("tide.failure", data["message"], "", data)

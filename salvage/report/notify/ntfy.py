@@ -11,8 +11,11 @@ from salvage.report.notify.message import Event
 
 LIMIT = 4096  # longer messages become attachments
 
-TAGS = {"tide.start": "arrow_forward", "tide.success": "white_check_mark",
-        "volume.success": "white_check_mark"}  # fmt: skip
+TAGS = {
+    "tide.start": "arrow_forward",
+    "tide.success": "white_check_mark",
+    "volume.success": "white_check_mark",
+}
 
 
 def _header(text: str) -> str:

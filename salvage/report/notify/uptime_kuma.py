@@ -22,5 +22,6 @@ def request(target, event: Event) -> Optional[Request]:
     text = "OK" if event.name == "tide.success" else clip(event.title, LIMIT).decode()
     query = urlencode({"status": STATUS[event.name], "msg": text, "ping": ""}, quote_via=quote)
     parts = urlsplit(target.url)  # the URL's own query is Uptime Kuma's example: replaced
-    return Request(urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), None, {},
-                   method="GET")  # fmt: skip
+    return Request(
+        urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), None, {}, method="GET"
+    )
