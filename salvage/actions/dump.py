@@ -25,7 +25,12 @@ from salvage.crane.backup_report import Report
 from salvage.crane.invoke import Call
 from salvage.engine import containers
 from salvage.engine.client import Engine, describe
-from salvage.engine.cranes import check_secrets, container_name, ensure_image
+from salvage.engine.cranes import (
+    check_secrets,
+    container_name,
+    ensure_image,
+    mark_stream_complete,
+)
 from salvage.engine.discovery import discover
 from salvage.engine.streams import Stderr, close_input, exec_exit_code, exec_start, pump, raw
 from salvage.errors import SalvageError
@@ -79,7 +84,10 @@ def take(
                 output.close()
             code = exec_exit_code(execs, exec_id)
             if code == 0:
-                close_input(crane_socket)  # the crane stores what it got
+                # The crane keeps the stream only when told it is whole: an input that ends
+                # because salvage died (the engine closes it) is then no snapshot.
+                mark_stream_complete(engine, container_name(dump.name, call.run_id))
+                close_input(crane_socket)
                 return
             why = errors.last_line()
             failure.append(f"the dump exited with {code}" + (f": {why}" if why else ""))

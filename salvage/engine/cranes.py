@@ -146,6 +146,21 @@ def _meta_archive(meta: Mapping) -> bytes:
     return buffer.getvalue()
 
 
+# Written into a crane's /salvage/meta just before salvage ends a stream's input: only then
+# is the end of the input the end of the stream (salvage killed mid-stream ends it too).
+STREAM_COMPLETE = "stream-complete"
+
+
+def mark_stream_complete(engine: Engine, crane: str) -> None:
+    """Tell the crane `crane` (id or name) that its input is whole, before it ends."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(STREAM_COMPLETE)
+        info.size, info.mode, info.mtime = 0, 0o644, time.time()
+        archive.addfile(info, io.BytesIO(b""))
+    engine.api.put_archive(crane, f"/{META_DIR}", buffer.getvalue())
+
+
 def container_name(volume: str, run_id: str) -> str:
     return "salvage-crane-" + re.sub(r"[^a-zA-Z0-9_.-]", "_", volume) + "-" + run_id[:8]
 

@@ -352,3 +352,40 @@ def test_a_crane_that_does_not_read_the_stream_fails_the_dump(stack, salvage):
         " (exit 0; does it take SALVAGE_SOURCE=stdin?)"
     ], done.stderr
     assert stack.state(container) == "running"
+
+
+@pytest.mark.parametrize("crane", ["tar", "restic"])
+def test_salvage_killed_mid_dump_keeps_no_snapshot(
+    api, stack, salvage, restic_crane, tmp_path, crane
+):
+    """SIGKILL of salvage while a dump streams: the engine ends the crane's input, which
+    must not pass for the dump's end. The crane keeps nothing; after `recover` there is no
+    snapshot of the dump to restore, and the database ran throughout."""
+    from support.background import Background
+
+    container = _custom(stack, "head -c 2000000 /dev/urandom; sleep 120")
+    _use(salvage, crane, tmp_path)
+    since = time.time()
+    run = Background(salvage, "run", "--tide", stack.tide)
+    label = {"label": f"salvage.crane.volume={container}.dump"}
+
+    def states() -> list:
+        return [c["State"] for c in api.containers(all=True, filters=label)]
+
+    _until(lambda: "running" in states(), "the dump's crane to run")
+    if crane == "tar":  # its first compressed bytes are on disk: the stream flows
+        _until(
+            lambda: [p for p in salvage.backups.rglob(".*.partial") if p.stat().st_size],
+            "the crane's first bytes",
+        )
+    else:  # restic has taken its lock on the repository: the backup reads its input
+        _until(lambda: list(salvage.backups.rglob("locks/*")), "restic's lock")
+    os.kill(run.pid, 9)
+    run.wait()
+    _until(lambda: all(state == "exited" for state in states()), "the crane to end")
+    assert salvage("recover").returncode == 0
+    listed = salvage("snapshots", f"{container}.dump", "--json")
+    assert listed.returncode != 0 or json.loads(listed.stdout) == [], listed.stdout
+    assert not list(salvage.backups.rglob("*.dump.gz"))
+    assert stack.state(container) == "running"
+    assert not _stopped(api, container, since)

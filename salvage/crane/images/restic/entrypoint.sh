@@ -162,6 +162,13 @@ backup)
         progress=$(mktemp)
         run backup --json $filters --tag salvage --tag salvage-stream --time "$when" --stdin \
             --stdin-filename "$SALVAGE_VOLUME_NAME" > "$progress"
+        # The input also ends when salvage dies mid-stream: keep it only when told it is whole.
+        if [ ! -e /salvage/meta/stream-complete ]; then
+            id=$(jq -r 'select(.message_type == "summary") | .snapshot_id' "$progress" | tail -n 1)
+            [ -z "$id" ] || run forget $filters "$id" > /dev/null
+            say "the stream ended before salvage said it was complete: not kept"
+            exit 1
+        fi
         jq -c 'select(.message_type == "summary") | {snapshot: .snapshot_id[:8],
             bytes_stored: (.data_added_packed // .data_added),
             bytes_read: .total_bytes_processed, files: 1}' "$progress" | tail -n 1 \

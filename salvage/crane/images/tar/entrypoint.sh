@@ -104,6 +104,11 @@ backup)
         wc -c < /tmp/count > /tmp/read &
         tee /tmp/count | gzip -c > "$partial"
         wait
+        # The input also ends when salvage dies mid-stream: keep it only when told it is whole.
+        if [ ! -e /salvage/meta/stream-complete ]; then
+            echo "the stream ended before salvage said it was complete: not kept" >&2
+            exit 1
+        fi
         cp /salvage/meta/meta.json "$dir/$stamp.meta.json"
         mv "$partial" "$dir/$stamp.dump.gz"
         trap - EXIT
