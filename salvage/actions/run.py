@@ -320,7 +320,7 @@ class TideRun:
                 before,
             )
             if stager and down.since is not None:
-                results += self._stage(group, stager, staged)
+                results += self._stage(group, stager, staged, made)
             done = staged.keys() | {r.volume for r in results}
             results += self._run_cranes(group, [v for v in group.volumes if v not in done])
             disturbed = down.disturbed() or self._left_alone(group, now, live)
@@ -445,12 +445,18 @@ class TideRun:
         return failed
 
     def _stage(
-        self, group: Group, stager: staging.Stager, staged: Dict[str, staging.Stage]
+        self,
+        group: Group,
+        stager: staging.Stager,
+        staged: Dict[str, staging.Stage],
+        made: List[str],
     ) -> List[VolumeResult]:
         """Containers down: copy every volume the stager can stage, all at once (the stages
         made are filled into `staged`); the volumes that failed (staging = always). A copy
         that fails goes like a stage that could not be made: auto backs its volume up the
-        classic way, while the containers are still down."""
+        classic way, while the containers are still down. A failed copy's stage is removed
+        at once (with the stager, which mounts it): a copy that filled the disk would keep
+        the containers from starting again."""
         self._check_aborted(f"group {group.name}")
         copies = staging.copy(self.engine, stager, self.tide.crane_timeout)
         self._check_aborted(f"group {group.name}")
@@ -461,6 +467,11 @@ class TideRun:
                 log.info("volume %s: staged in %.2f s (%s)", volume, outcome.seconds, outcome.way)
             else:
                 failures[volume] = outcome
+        if failures:
+            staging.remove_stager(self.engine, stager.id)
+            for volume in failures:
+                staging.remove(self.engine, stager.stages[volume])
+                made.remove(stager.stages[volume])
         return self._not_staged(group, failures)
 
     def _previous(self, volume: str) -> Optional[str]:

@@ -377,6 +377,36 @@ def test_auto_falls_back_when_the_stage_does_not_fit(small_engine, tmp_path, tab
         scene.cleanup()
 
 
+def test_always_fails_a_volume_whose_copy_fills_the_disk(small_engine, tmp_path, table):
+    """`always` skips the room check: the copy itself fails, the containers down; that
+    volume fails, and they come back."""
+    scene = Scene(small_engine, tmp_path)
+    try:
+        vol = scene.volume("data")
+        with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+            for _ in range(350):
+                out.write(os.urandom(1 << 20))
+        scene.container("app", [vol], scene.label(vol))
+        scene.snapshot()
+        _on_gnu(scene, 'staging = "always"')
+        scene.go()
+        done = scene.salvage("run")
+        lines = [line for line in done.stderr.splitlines() if "cannot be staged" in line]
+        failed = len(lines) == 1 and "No space left on device" in lines[0]
+        assert failed, done.stderr
+        saved = (scene.out / f"{vol}.copy").exists()
+        table(
+            "staging = always, the copy fills the disk while the containers are down (350 MB"
+            " on a 900 MB ext4 data root)",
+            f"exit 1; volume failed (no space); not backed up; no stage left; {CALM}",
+            f"exit {done.returncode}; {'volume failed (no space)' if failed else 'NOT failed'};"
+            f" {'BACKED UP' if saved else 'not backed up'};"
+            f" {'no stage left' if not _stages(scene) else 'stage left'}; {scene.observe()}",
+        )
+    finally:
+        scene.cleanup()
+
+
 def kept(root: Path) -> dict:
     """The manifest but for sparseness: restic's restore writes a sparse file out in full."""
     return {
