@@ -320,7 +320,7 @@ class TideRun:
                 before,
             )
             if stager and down.since is not None:
-                results += self._stage(group, stager, staged, made)
+                results += self._stage(group, stager, staged)
             done = staged.keys() | {r.volume for r in results}
             results += self._run_cranes(group, [v for v in group.volumes if v not in done])
             disturbed = down.disturbed() or self._left_alone(group, now, live)
@@ -445,11 +445,7 @@ class TideRun:
         return failed
 
     def _stage(
-        self,
-        group: Group,
-        stager: staging.Stager,
-        staged: Dict[str, staging.Stage],
-        made: List[str],
+        self, group: Group, stager: staging.Stager, staged: Dict[str, staging.Stage]
     ) -> List[VolumeResult]:
         """Containers down: copy every volume the stager can stage, all at once (the stages
         made are filled into `staged`); the volumes that failed (staging = always). A copy
@@ -459,7 +455,6 @@ class TideRun:
         the containers from starting again."""
         self._check_aborted(f"group {group.name}")
         copies = staging.copy(self.engine, stager, self.tide.crane_timeout)
-        self._check_aborted(f"group {group.name}")
         failures = {}
         for volume, outcome in copies.items():
             if isinstance(outcome, staging.Stage):
@@ -469,9 +464,9 @@ class TideRun:
                 failures[volume] = outcome
         if failures:
             staging.remove_stager(self.engine, stager.id)
-            for volume in failures:
+            for volume in failures:  # (removed again with the others: then already gone)
                 staging.remove(self.engine, stager.stages[volume])
-                made.remove(stager.stages[volume])
+        self._check_aborted(f"group {group.name}")  # an abort kills the stager: copies fail
         return self._not_staged(group, failures)
 
     def _previous(self, volume: str) -> Optional[str]:
