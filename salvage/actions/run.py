@@ -282,9 +282,6 @@ class TideRun:
             live = [s for s in group.steps if now[s.container.id].state in LIVE]
             # Commands run only inside a container that runs (not one between restarts).
             commands = [s for s in live if now[s.container.id].state == "running"]
-            changes = [s for s in live if s.settings.action in states.UNDO]
-            if changes:  # all but the copies themselves, before anything goes down
-                stager, results = self._prepare_stages(group, made)
             for step in commands:
                 down.check(f"group {group.name}")
                 if step.settings.pre:
@@ -296,6 +293,11 @@ class TideRun:
                     if problem:
                         raise Interrupted(problem)
                     pre_done.append(step)
+            changes = [s for s in live if s.settings.action in states.UNDO]
+            # Staging but the copies, before anything goes down; after the pre-commands, so
+            # that a dump they write into a volume counts in the room its stage needs.
+            if changes:
+                stager, results = self._prepare_stages(group, made)
             down.check(f"group {group.name}")
             for step in live:
                 if step in commands and step not in changes:
