@@ -270,6 +270,8 @@ class TideRun:
         results: List[VolumeResult] = []
         leaving = False  # observers were told the containers leave
         staged: Dict[str, staging.Stage] = {}
+        stager: Optional[staging.Stager] = None
+        made: List[str] = []  # every stage volume: removed once the cranes are done
         inconsistent: List[str] = []
         aborted: Optional[Problem] = None
         try:
@@ -291,8 +293,12 @@ class TideRun:
                     if problem:
                         raise Interrupted(problem)
                     pre_done.append(step)
-            down.check(f"group {group.name}")
             changes = [s for s in live if s.settings.action in states.UNDO]
+            # Staging but the copies, before anything goes down; after the pre-commands, so
+            # that a dump they write into a volume counts in the room its stage needs.
+            if changes:
+                stager, results = self._prepare_stages(group, made)
+            down.check(f"group {group.name}")
             for step in live:
                 if step in commands and step not in changes:
                     down.post_due(step.container, step.settings)
@@ -315,7 +321,8 @@ class TideRun:
                 group.order,
                 before,
             )
-            staged, results = self._stage(group, down.since is not None, staged)
+            if stager and down.since is not None:
+                results += self._stage(group, stager, staged)
             done = staged.keys() | {r.volume for r in results}
             results += self._run_cranes(group, [v for v in group.volumes if v not in done])
             disturbed = down.disturbed() or self._left_alone(group, now, live)
@@ -341,12 +348,14 @@ class TideRun:
                 log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
             self._run_posts(reversed(pre_done if aborted else commands), timeout)
             down.posts_done()
+            if stager:  # its stages are full (or will not be): their cranes need it no more
+                staging.remove_stager(self.engine, stager.id)
         try:
             if staged and not aborted:  # containers up
                 results += self._run_cranes(group, list(staged), staged)
         finally:
-            for stage in staged.values():
-                staging.remove(self.engine, stage.name)
+            for name in made:
+                staging.remove(self.engine, name)
         if aborted:
             log.error("%s", aborted)
             results = self._fail(group, f"not backed up: {aborted}")
@@ -379,19 +388,17 @@ class TideRun:
                     return f'container "{step.container.name}" {why}'
         return None
 
-    def _stage(
-        self, group: Group, down: bool, staged: Dict[str, staging.Stage]
-    ) -> Tuple[Dict[str, staging.Stage], List[VolumeResult]]:
-        """Copy each volume of the group to a stage, containers down (`down`): the stages
-        made (filled into `staged` as they are made, for the caller to remove whatever
-        happens), and the volumes that failed (staging = always). A volume that auto cannot
-        stage is left out of both: its crane runs the classic way, containers down."""
-        mode = self.staging
-        failed: List[VolumeResult] = []
-        if mode == "never" or not down:
-            return staged, failed
+    def _prepare_stages(
+        self, group: Group, made: List[str]
+    ) -> Tuple[Optional[staging.Stager], List[VolumeResult]]:
+        """With every container up: the group's stager, started, knowing which volumes it can
+        stage (their stage volumes appended to `made`), and the volumes that failed (staging
+        = always). A volume that auto cannot stage is left out of both: its crane runs the
+        classic way, containers down."""
+        if self.staging == "never":
+            return None, []
+        volumes = []
         for volume in group.volumes:
-            self._check_aborted(f"group {group.name}")
             if volume in self.call.binds:
                 continue  # a bind mount's directory: the classic way (a stager mounts volumes)
             try:
@@ -401,34 +408,68 @@ class TideRun:
                 continue
             if restoring.of(self.record.entries(), volume):
                 continue  # its crane says why it is not backed up
-            try:
-                stage = staging.make(
-                    self.engine,
-                    self.crane.image,
-                    volume,
-                    mode,
-                    self.call.labels(volume),
-                    self.config.state_directory,
-                    self.tide.crane_timeout,
-                    self.run_id,
+            volumes.append(volume)
+        if not volumes:
+            return None, []
+        self._check_aborted(f"group {group.name}")
+        stager = None
+        try:
+            stager = staging.prepare(
+                self.engine,
+                self.crane.image,
+                volumes,
+                self.staging,
+                self.call.labels(" ".join(volumes)),
+                self.config.state_directory,
+                self.tide.crane_timeout,
+                self.run_id,
+                made,
+            )
+            failures = stager.failed
+        except (*ENGINE_ERRORS, EngineError) as error:
+            self._check_aborted(f"group {group.name}")
+            failures = {volume: describe(error) for volume in volumes}
+        return stager, self._not_staged(group, failures)
+
+    def _not_staged(self, group: Group, failures: Dict[str, str]) -> List[VolumeResult]:
+        """Volumes that cannot be staged: one line each; failed with `always`, the classic
+        way (their cranes run with the containers down) with `auto`."""
+        failed = []
+        for volume, why in failures.items():
+            if self.staging == "always":
+                message = f"cannot be staged (staging = always): {why}"
+                log.error("volume %s: %s", volume, message)
+                failed.append(self._volume(volume, group, False, message))
+            else:
+                log.warning(
+                    "volume %s: not staged (%s): backed up with its containers down", volume, why
                 )
-            except (staging.StageFailed, *ENGINE_ERRORS, EngineError) as error:
-                why = error if isinstance(error, staging.StageFailed) else describe(error)
-                self._check_aborted(f"group {group.name}")
-                if mode == "always":
-                    message = f"cannot be staged (staging = always): {why}"
-                    log.error("volume %s: %s", volume, message)
-                    failed.append(self._volume(volume, group, False, message))
-                else:
-                    log.warning(
-                        "volume %s: not staged (%s): backed up with its containers down",
-                        volume,
-                        why,
-                    )
-                continue
-            staged[volume] = stage
-            log.info("volume %s: staged in %.2f s (%s)", volume, stage.seconds, stage.way)
-        return staged, failed
+        return failed
+
+    def _stage(
+        self, group: Group, stager: staging.Stager, staged: Dict[str, staging.Stage]
+    ) -> List[VolumeResult]:
+        """Containers down: copy every volume the stager can stage, all at once (the stages
+        made are filled into `staged`); the volumes that failed (staging = always). A copy
+        that fails goes like a stage that could not be made: auto backs its volume up the
+        classic way, while the containers are still down. A failed copy's stage is removed
+        at once (with the stager, which mounts it): a copy that filled the disk would keep
+        the containers from starting again."""
+        self._check_aborted(f"group {group.name}")
+        copies = staging.copy(self.engine, stager, self.tide.crane_timeout)
+        failures = {}
+        for volume, outcome in copies.items():
+            if isinstance(outcome, staging.Stage):
+                staged[volume] = outcome
+                log.info("volume %s: staged in %.2f s (%s)", volume, outcome.seconds, outcome.way)
+            else:
+                failures[volume] = outcome
+        if failures:
+            staging.remove_stager(self.engine, stager.id)
+            for volume in failures:  # (removed again with the others: then already gone)
+                staging.remove(self.engine, stager.stages[volume])
+        self._check_aborted(f"group {group.name}")  # an abort kills the stager: copies fail
+        return self._not_staged(group, failures)
 
     def _previous(self, volume: str) -> Optional[str]:
         """The snapshot the crane reported for the volume's last good backup in this tide:

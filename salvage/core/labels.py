@@ -51,7 +51,8 @@ SCRATCH = "salvage.scratch"
 # On a volume `salvage restore --all` created: "<machine>/<volume>" whose snapshot fills it.
 # A rerun tells a volume it made (finished, or empty: to fill again) from someone else's.
 RESTORED = "salvage.restored"
-# On a stage volume and its stager (salvage.crane.staging): the volume it is a copy of.
+# On a stage volume (salvage.crane.staging): the volume it is a copy of; on a group's
+# stager: the volumes it copies, separated by spaces.
 STAGE = "salvage.stage"
 # The names of salvage's own volumes, a prefix and 12 hex digits: a restore's scratch volume
 # (of its run) and a stage. A socket proxy can allow removing these and no other

@@ -3,9 +3,12 @@ to a stage volume of salvage's own with `cp -a --reflink=auto` (blocks shared on
 ZFS >= 2.2; a plain local copy elsewhere); the containers then come back at once, and the
 crane backs up the stage with every container up. The stage is removed afterwards.
 
-The copy runs in a stager container of the crane's own image (GNU cp needed), with the
-volume read-only and the stage writable. Stage volumes and stagers carry their labels from
-the moment they exist, so `recover` finds and removes what a killed run left.
+Everything but the copy happens before the containers go down: the stage volumes are made,
+and one stager container per group (the crane's own image: GNU cp needed) is started with
+each volume read-only at /source/<n> and its stage writable at /stage/<n>; checks run in it
+(GNU cp, reflinks, room). While the containers are down the copies are `docker exec`s in
+that stager, all at once. Stage volumes and stagers carry their labels from the moment they
+exist, so `recover` finds and removes what a killed run left.
 """
 
 from __future__ import annotations
@@ -13,46 +16,48 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
-from typing import List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
 
 from salvage.core import labels
 from salvage.core.model import Problem
 from salvage.engine.client import Engine, describe
+from salvage.engine.containers import CommandTimeout, execute
 from salvage.engine.cranes import container_name
-from salvage.engine.errors import DockerException, NotFound
-from salvage.errors import SalvageError
+from salvage.engine.errors import ENGINE_ERRORS, DockerException, NotFound
 
 log = logging.getLogger("salvage")
 STAGE_PREFIX = labels.STAGE_PREFIX
 
-# $1: "check" (auto: stage only when it fits) or "force" (always). Reflinks are probed with
-# a file of the volume itself: they work only when source and stage share a file system.
-# Without them a full copy must fit, with 5 % + 64 MiB to spare, in the stage's free space.
-SCRIPT = r"""
+# The stager's own process: it only waits (a busybox image too: it fails the checks, not
+# this). Killing it (an abort, a forced removal) ends every copy under way.
+WAIT = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+
+# Run in the stager with `$1` the volume's number, before the containers go down: whether
+# GNU cp is there, whether reflinks work from /source/$1 to /stage/$1 (a file of the volume
+# itself is cloned: they work only when source and stage share a file system), and the room
+# a full copy needs (du + 5 % + 64 MiB) against the free space where the stage is, in KiB.
+# Its last line: "<reflink|copy> <room> <free>", or why it cannot stage (exit 3).
+CHECK = r"""
 set -u
-cannot() { echo "$*" >&2; exit 3; }  # no GNU cp, no room: nothing copied
+cannot() { echo "$*"; exit 3; }
 cp --reflink=auto --version >/dev/null 2>&1 || cannot "the crane image has no GNU cp (--reflink)"
 way=copy
-probe=$(find /source -type f -size +0c 2>/dev/null | head -n 1)
-if [ -n "$probe" ] && cp --reflink=always -- "$probe" /stage/.salvage-probe 2>/dev/null; then
+probe=$(find "/source/$1" -type f -size +0c 2>/dev/null | head -n 1)
+if [ -n "$probe" ] && cp --reflink=always -- "$probe" "/stage/$1/.salvage-probe" 2>/dev/null
+then
     way=reflink
 fi
-rm -f /stage/.salvage-probe
-if [ "$way" = copy ] && [ "$1" = check ]; then
-    need=$(du -skx /source | cut -f1)
-    free=$(df -Pk /stage | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
-    room=$((need + need / 20 + 65536))
-    [ "$free" -ge "$room" ] || cannot "no room for a copy: it needs $((room / 1024)) MiB," \
-        "$((free / 1024)) MiB free where the stage would be (no reflinks there)"
-fi
-cp -a --reflink=auto /source/. /stage/ || exit 1
-echo "$way"
+rm -f "/stage/$1/.salvage-probe"
+need=$(du -skx "/source/$1" | cut -f1)
+free=$(df -Pk "/stage/$1" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
+echo "$way $((need + need / 20 + 65536)) $free"
 """
 
 
-class StageFailed(SalvageError):
-    """The stage could not be made (no GNU cp, no room, a failed copy): one line."""
+def copy_command(number: int) -> str:
+    return f"cp -a --reflink=auto /source/{number}/. /stage/{number}/"
 
 
 @dataclass(frozen=True)
@@ -63,75 +68,122 @@ class Stage:
     seconds: float
 
 
+@dataclass
+class Stager:
+    """A group's stager, started: the volumes it can stage (their number and way), and why
+    it cannot stage the others."""
+
+    id: str
+    stages: Dict[str, str]  # volume -> its stage volume
+    numbers: Dict[str, int]
+    ways: Dict[str, str] = field(default_factory=dict)
+    failed: Dict[str, str] = field(default_factory=dict)
+
+
 def stage_name() -> str:
     return STAGE_PREFIX + uuid.uuid4().hex[:12]
 
 
-def make(
+def prepare(
     engine: Engine,
     image: str,
-    volume: str,
+    volumes: List[str],
     mode: str,
     tags: dict,
     instance: str,
     timeout: float,
     run_id: str,
-) -> Stage:
-    """Copy `volume` to a new stage volume; StageFailed (the stage removed) when it cannot.
-    `tags`: the run's labels for the stager (crane, run, instance): a killed run's stager
-    is then killed by an abort and removed by recover like a crane."""
+    made: List[str],
+) -> Stager:
+    """Before the containers go down: a stage volume per volume (appended to `made` as each
+    is created, for the caller to remove), and the group's stager, started and asked per
+    volume whether it can stage it. `tags`: the run's labels (crane, run, instance): an abort
+    kills the stager like a crane, and recover removes it. `mode` "auto" fails a volume whose
+    full copy has no room (with the group's other copies); "always" copies anyway."""
     api = engine.api
-    started = time.monotonic()
-    name = stage_name()
-    api.create_volume(
-        name, driver="local", labels={labels.STAGE: volume, labels.INSTANCE: instance}
-    )
-    try:
-        way = _copy(engine, image, volume, name, mode, tags, timeout, run_id)
-    except BaseException:
-        remove(engine, name)
-        raise
-    return Stage(volume, name, way, time.monotonic() - started)
-
-
-def _copy(
-    engine: Engine,
-    image: str,
-    volume: str,
-    stage: str,
-    mode: str,
-    tags: dict,
-    timeout: float,
-    run_id: str,
-) -> str:
-    api = engine.api
-    check = "check" if mode == "auto" else "force"
+    stages = {}
+    for volume in volumes:
+        name = stage_name()
+        api.create_volume(
+            name, driver="local", labels={labels.STAGE: volume, labels.INSTANCE: instance}
+        )
+        made.append(name)
+        stages[volume] = name
+    numbers = {volume: number for number, volume in enumerate(volumes)}
+    binds = []
+    for volume, number in numbers.items():
+        binds += [f"{volume}:/source/{number}:ro", f"{stages[volume]}:/stage/{number}"]
     created = api.create_container(
         image,
-        entrypoint=["/bin/sh", "-c", SCRIPT, "stager", check],
-        labels={**tags, labels.STAGE: volume},
+        entrypoint=["/bin/sh", "-c", WAIT],
+        labels={**tags, labels.STAGE: " ".join(volumes)},
         user="0",
-        name=container_name(f"stage-{volume}", run_id),
-        host_config=api.create_host_config(
-            binds=[f"{volume}:/source:ro", f"{stage}:/stage"], network_mode="none"
-        ),
+        name=container_name(f"stage-{volumes[0]}", run_id),
+        host_config=api.create_host_config(binds=binds, network_mode="none"),
     )
+    stager = Stager(created["Id"], stages, numbers)
     try:
-        api.start(created)
+        api.start(stager.id)
+        reserved = 0  # KiB the group's full copies take on the stages' file system
+        for volume, number in numbers.items():
+            try:
+                code, said = execute(engine, stager.id, f"set -- {number}\n{CHECK}", "0", timeout)
+            except CommandTimeout:
+                stager.failed[volume] = f"its check still running after {timeout:.0f} s"
+                continue
+            last = (said.strip().splitlines() or [""])[-1]
+            answer = last.split()
+            if code != 0 or len(answer) != 3 or not all(a.isdigit() for a in answer[1:]):
+                stager.failed[volume] = last or f"the stager's check exited with {code}"
+                continue
+            way, room, free = answer[0], int(answer[1]), int(answer[2])
+            if way == "copy" and mode == "auto":
+                if free - reserved < room:
+                    stager.failed[volume] = (
+                        f"no room for a copy: it needs {room // 1024} MiB,"
+                        f" {max(free - reserved, 0) // 1024} MiB free where the stage would be"
+                        " (no reflinks there)"
+                    )
+                    continue
+                reserved += room
+            stager.ways[volume] = way
+    except BaseException:
+        remove_stager(engine, stager.id)
+        raise
+    return stager
+
+
+def copy(engine: Engine, stager: Stager, timeout: float) -> Dict[str, Union[Stage, str]]:
+    """The containers are down: every volume the stager can stage is copied to its stage,
+    all at once; per volume its Stage, or why the copy failed (one line)."""
+
+    def one(volume: str) -> Union[Stage, str]:
+        started = time.monotonic()
         try:
-            code = engine.unbounded().wait(created, timeout=timeout).get("StatusCode")
-        except Exception:  # a read timeout, however the transport words it
-            raise StageFailed(f"staging still running after {timeout:.0f} s") from None
+            code, said = execute(
+                engine, stager.id, copy_command(stager.numbers[volume]), "0", timeout
+            )
+        except CommandTimeout:
+            return f"the copy still running after {timeout:.0f} s"
+        except ENGINE_ERRORS as error:
+            return describe(error)
         if code != 0:
-            said = api.logs(created, stdout=False, stderr=True).decode("utf-8", "replace")
-            last = (said.strip().splitlines() or [f"the stager exited with {code}"])[-1]
-            raise StageFailed(last)
-        return api.logs(created, stdout=True, stderr=False).decode().strip() or "copy"
-    finally:
-        try:
-            engine.retry(lambda: api.remove_container(created, force=True))
-        except DockerException:
-            pass  # recovery removes leftovers by label
+            return (said.strip().splitlines() or [f"the copy exited with {code}"])[-1]
+        seconds = time.monotonic() - started
+        return Stage(volume, stager.stages[volume], stager.ways[volume], seconds)
+
+    volumes = list(stager.ways)
+    if not volumes:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(volumes)) as pool:
+        return dict(zip(volumes, pool.map(one, volumes)))
+
+
+def remove_stager(engine: Engine, stager_id: str) -> None:
+    try:  # again once an engine that went away is back
+        engine.retry(lambda: engine.api.remove_container(stager_id, force=True))
+    except DockerException:
+        pass  # recovery removes leftovers by label
 
 
 def probe(engine: Engine, image: str, tags: dict, timeout: float, run_id: str) -> Optional[str]:

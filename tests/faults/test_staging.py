@@ -142,6 +142,20 @@ def _stagers(scene, volume: str = "") -> list:
     return scene.api.containers(all=True, filters={"label": label})
 
 
+def _copying(scene, vol: str, app: str) -> bool:
+    """The app is down and the stager copies its volume."""
+    return scene.state_of(app) == "exited" and any(
+        "cp -a" in " ".join(p[-1:]) for s in _stagers(scene, vol) for p in _top(scene, s["Id"])
+    )
+
+
+def _top(scene, container: str) -> list:
+    try:
+        return scene.api.top(container)["Processes"] or []
+    except Exception:  # gone meanwhile, or not running yet
+        return []
+
+
 def test_staged_backup_keeps_everything_and_containers_are_up_while_the_crane_runs(
     scene, gnu_crane, table
 ):
@@ -182,7 +196,8 @@ def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
     scene.snapshot()
     _on_gnu(scene)
     run = scene.start_run()
-    wait_for(lambda: _stagers(scene, vol), "the stager", timeout=120)
+    # The stager is started with the containers up; the copy runs once they are down.
+    wait_for(lambda: _copying(scene, vol, app), "the copy", timeout=120)
     scene.kill(run)
     during = scene.state_of(app) == "exited" and len(_stages(scene)) == 1
     done = scene.salvage("recover")
@@ -222,11 +237,12 @@ def test_sigterm_during_staging_unwinds(scene, gnu_crane, table):
     with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
         for _ in range(400):
             out.write(os.urandom(1 << 20))
-    scene.container("app", [vol], scene.label(vol))
+    app = scene.container("app", [vol], scene.label(vol))
     scene.snapshot()
     _on_gnu(scene)
     run = scene.start_run()
-    wait_for(lambda: _stagers(scene, vol), "the stager", timeout=120)
+    # The stager is started with the containers up; the copy runs once they are down.
+    wait_for(lambda: _copying(scene, vol, app), "the copy", timeout=120)
     stderr = scene.kill(run, signal.SIGTERM)
     crane = "crane ran" if (scene.out / f"{vol}.started").exists() else "no crane ran"
     left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
@@ -355,6 +371,36 @@ def test_auto_falls_back_when_the_stage_does_not_fit(small_engine, tmp_path, tab
             f"exit 0; 1 notice(s); backed up; no stage left; {CALM}",
             f"exit {done.returncode}; {len(notices)} notice(s);"
             f" {'backed up' if saved else 'NOT saved'};"
+            f" {'no stage left' if not _stages(scene) else 'stage left'}; {scene.observe()}",
+        )
+    finally:
+        scene.cleanup()
+
+
+def test_always_fails_a_volume_whose_copy_fills_the_disk(small_engine, tmp_path, table):
+    """`always` skips the room check: the copy itself fails, the containers down; that
+    volume fails, and they come back."""
+    scene = Scene(small_engine, tmp_path)
+    try:
+        vol = scene.volume("data")
+        with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+            for _ in range(350):
+                out.write(os.urandom(1 << 20))
+        scene.container("app", [vol], scene.label(vol))
+        scene.snapshot()
+        _on_gnu(scene, 'staging = "always"')
+        scene.go()
+        done = scene.salvage("run")
+        lines = [line for line in done.stderr.splitlines() if "cannot be staged" in line]
+        failed = len(lines) == 1 and "No space left on device" in lines[0]
+        assert failed, done.stderr
+        saved = (scene.out / f"{vol}.copy").exists()
+        table(
+            "staging = always, the copy fills the disk while the containers are down (350 MB"
+            " on a 900 MB ext4 data root)",
+            f"exit 1; volume failed (no space); not backed up; no stage left; {CALM}",
+            f"exit {done.returncode}; {'volume failed (no space)' if failed else 'NOT failed'};"
+            f" {'BACKED UP' if saved else 'not backed up'};"
             f" {'no stage left' if not _stages(scene) else 'stage left'}; {scene.observe()}",
         )
     finally:

@@ -113,9 +113,13 @@ class FakeAPIClient:
         # What a crane (or any container salvage creates) does: its exit code; it may act
         # on the fake meanwhile, and say things (container.logs).
         self.crane: Callable[[FakeAPIClient, FakeContainer], int] = lambda api, crane: 0
-        # A stager (salvage.crane.staging): by default it cannot stage, as in an image without
+        # What a container labelled salvage.stage does (salvage.crane.staging): the tide's
+        # probe of the crane image (command None), or a stager's check or copy (an exec's
+        # command): (exit code, output). By default it cannot stage, as in an image without
         # GNU cp, so that a run goes the classic way.
-        self.stager: Callable[[FakeAPIClient, FakeContainer], int] = _cannot_stage
+        self.stager: Callable[
+            [FakeAPIClient, FakeContainer, Optional[str]], Optional[Tuple[int, str]]
+        ] = _cannot_stage
         # What a command does: (exit code, output), or None for one that never ends.
         self.commands: Callable[[FakeContainer, str], Optional[Tuple[int, str]]] = (
             lambda container, command: (0, "")
@@ -344,7 +348,11 @@ class FakeAPIClient:
         """The crane runs here: `crane` says its exit code (unless it was killed)."""
         c = self._get(ref)
         if c.status == "running":
-            code = (self.stager if "salvage.stage" in c.labels else self.crane)(self, c)
+            if "salvage.stage" in c.labels:
+                code, said = self.stager(self, c, None) or (137, "")
+                c.logs.append(said.encode())
+            else:
+                code = self.crane(self, c)
             if c.status == "running":  # not killed meanwhile
                 c.exit_code = code
                 self._set(c, "exited")
@@ -406,7 +414,10 @@ class FakeAPIClient:
         run = self._execs[exec_id["Id"] if isinstance(exec_id, dict) else exec_id]
         ours, theirs = _socketpair()
         self._open += [ours, theirs]
-        answer = self.commands(run.container, run.command)
+        if "salvage.stage" in run.container.labels:
+            answer = self.stager(self, run.container, run.command)
+        else:
+            answer = self.commands(run.container, run.command)
         if answer is not None:
             run.code, output = answer
             data = output.encode()
@@ -441,6 +452,5 @@ def _volumes(mounts: list, binds) -> Tuple[str, ...]:
     return tuple(named)
 
 
-def _cannot_stage(api, container) -> int:
-    container.logs.append(b"the crane image has no GNU cp (--reflink)\n")
-    return 3
+def _cannot_stage(api, container, command) -> Tuple[int, str]:
+    return 3, "the crane image has no GNU cp (--reflink)\n"

@@ -4,6 +4,7 @@ and that a stage never outlives its run. The copy itself is tested on a real eng
 
 from __future__ import annotations
 
+import pytest
 from test_run_decisions import AS_FOUND, TIDE, backup, cranes, scene, states
 
 from salvage.config.validate import validate
@@ -24,9 +25,16 @@ def _stagers(fake):
     return [c for c in fake.created if c.labels.get("salvage.stage")]  # not the probe
 
 
-def _staging(api, container) -> int:
-    container.logs.append(b"reflink\n")
-    return 0
+def _staging(api, container, command):
+    """A stager that can: the probe passes, each check says reflinks, each copy works."""
+    if command and "salvage-probe" in command:
+        return 0, "reflink 65600 1000000\n"  # way, room and free space (KiB)
+    return 0, ""
+
+
+def _copies(fake):
+    """The copies run in stagers: (the stager's name, its command)."""
+    return [(r.container.name, r.command) for r in fake._execs.values() if "cp -a" in r.command]
 
 
 def test_a_staged_volume_is_backed_up_from_its_stage_with_every_container_back(fake, tmp_path):
@@ -51,6 +59,95 @@ def test_a_staged_volume_is_backed_up_from_its_stage_with_every_container_back(f
     assert (seen["db"], seen["web"]) == ("running", "running")  # up while the crane runs
     assert states(fake) == AS_FOUND
     assert not [v for v in fake.volume_list if v.startswith("salvage-stage-")]
+    assert stager.id not in fake.by_id  # removed
+
+
+def test_the_containers_are_down_only_for_the_copies(fake, tmp_path):
+    """The stager is made, started and asked before anything goes down; the copy is an exec
+    in it while the containers are down; it is removed once they are back."""
+    scene(fake)
+    seen = []
+
+    def stager(api, container, command):
+        if command and command.startswith("cp -a"):
+            seen.append((api.state("db"), api.state("web")))
+        return _staging(api, container, command)
+
+    fake.stager = stager
+    assert backup(fake, _config(tmp_path, "always")).exit_code == 0
+    (stager_,) = _stagers(fake)
+    db = next(c.id for c in fake.by_id.values() if c.name == "db")
+    order = [
+        (name, "stager" if args[0] == stager_.id else "db")
+        for name, args in fake.calls
+        if name in ("start", "stop", "remove_container") and args[0] in (stager_.id, db)
+    ]
+    assert order == [
+        ("start", "stager"),
+        ("stop", "db"),
+        ("start", "db"),
+        ("remove_container", "stager"),
+    ]
+    assert seen == [("exited", "paused")]  # the copy, containers down
+    assert _copies(fake) == [(stager_.name, "cp -a --reflink=auto /source/0/. /stage/0/")]
+
+
+@pytest.mark.parametrize("mode", ["auto", "always"])
+def test_a_copy_that_fails_goes_like_a_stage_that_cannot_be_made(fake, tmp_path, caplog, mode):
+    """auto: that volume's crane runs the classic way, containers still down, one line;
+    always: the volume fails, no crane; the containers come back either way."""
+    scene(fake)
+    seen = {}
+
+    def stager(api, container, command):
+        if command and command.startswith("cp -a"):
+            return 1, "cp: error writing '/stage/0/big': No space left on device\n"
+        return _staging(api, container, command)
+
+    fake.stager = stager
+    fake.crane = lambda api, container: seen.update(db=api.state("db")) or 0
+    result = backup(fake, _config(tmp_path, mode))
+    lines = [r.getMessage() for r in caplog.records if "No space left" in r.getMessage()]
+    assert len(lines) == 1, lines
+    if mode == "auto":
+        assert result.exit_code == 0 and seen["db"] == "exited"  # classic: down
+        assert lines[0].startswith("volume data: not staged (cp: error writing")
+    else:
+        assert result.exit_code == 1 and seen == {}
+        assert result.volumes[0].message.startswith("cannot be staged (staging = always)")
+    assert states(fake) == AS_FOUND
+    assert not [v for v in fake.volume_list if v.startswith("salvage-stage-")]
+    assert not [c for c in fake.by_id.values() if c.labels.get("salvage.stage")]
+    # The partial stage is gone before the containers start again: it may fill the disk.
+    db = next(c.id for c in fake.by_id.values() if c.name == "db")
+    calls = [(name, args[0]) for name, args in fake.calls if name in ("start", "remove_volume")]
+    removed = [i for i, (name, _) in enumerate(calls) if name == "remove_volume"]
+    assert removed and removed[0] < calls.index(("start", db))
+
+
+def test_auto_stages_only_what_fits_beside_the_groups_other_copies(fake, tmp_path, caplog):
+    """Without reflinks each full copy needs room; the checks run before any copy, so the
+    room is counted for the group's copies together."""
+    fake.add_volume("a")
+    fake.add_volume("b")
+    fake.add_container("db", labels={"salvage.tide.daily": "a,b"}, volumes=("a", "b"))
+
+    def stager(api, container, command):
+        if command and "salvage-probe" in command:
+            return 0, "copy 60000 100000\n"  # room for one such copy, not two
+        return 0, ""
+
+    fake.stager = stager
+    result = backup(fake, _config(tmp_path, "auto"))
+    assert result.exit_code == 0
+    notices = [r.getMessage() for r in caplog.records if "not staged" in r.getMessage()]
+    assert notices == [
+        "volume b: not staged (no room for a copy: it needs 58 MiB, 39 MiB free where the"
+        " stage would be (no reflinks there)): backed up with its containers down"
+    ]
+    assert [command for _, command in _copies(fake)] == [
+        "cp -a --reflink=auto /source/0/. /stage/0/"
+    ]
 
 
 def test_auto_goes_the_classic_way_when_it_cannot_stage(fake, tmp_path, caplog):
