@@ -9,7 +9,7 @@ import time
 
 import pytest
 from support.background import Background
-from support.harness import events
+from support.harness import events, running_cranes
 from support.systembus import DENY_INHIBIT, SystemBus
 
 from salvage.systemd import inhibit
@@ -26,7 +26,7 @@ def config(salvage, script: str, extra: str = "") -> None:
 
 
 def crane_running(api, tide: str) -> bool:
-    return bool(api.containers(filters={"label": f"salvage.crane.tide={tide}"}))
+    return bool(running_cranes(api, tide))
 
 
 def test_block_lock_is_held_exactly_while_containers_are_down(stack, salvage, api, bus):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from support.background import Background
-from support.harness import ROOT, SCRIPT_CRANE, events
+from support.harness import ROOT, SCRIPT_CRANE, events, running_cranes
 from support.notify_socket import NotifySocket
 
 from salvage.safety import lock
@@ -224,7 +224,7 @@ def test_sigterm_mid_run_restores_every_container_within_the_stop_timeout(
 
     run = Background(salvage, "run", "--tide", stack.tide, env={"NOTIFY_SOCKET": notify.address})
     deadline = time.monotonic() + 60
-    while not api.containers(filters={"label": f"salvage.crane.tide={stack.tide}"}):
+    while not running_cranes(api, stack.tide):
         assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr
         time.sleep(0.1)
     assert stack.states()[stopper][1] == "exited" and stack.states()[pauser][1] == "paused"

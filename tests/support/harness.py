@@ -196,16 +196,31 @@ class Stack:
                 env=self.env,
                 capture_output=True,
             )
+            # A test may have removed or broken its compose file: `down` then does nothing.
+            by_label = {"label": f"com.docker.compose.project={project}"}
+            for container in self.api.containers(all=True, filters=by_label):
+                self.api.remove_container(container["Id"], force=True)
         for name in self.containers:
             try:
                 self.api.remove_container(name, force=True)
             except docker.errors.NotFound:
                 pass
+        for project, _ in self.projects:  # once no container of the test uses them
+            by_label = {"label": f"com.docker.compose.project={project}"}
+            for volume in self.api.volumes(filters=by_label).get("Volumes") or []:
+                self.api.remove_volume(volume["Name"], force=True)
         for name in self.volumes:
             try:
                 self.api.remove_volume(name, force=True)
             except docker.errors.NotFound:
                 pass
+
+
+def running_cranes(api, tide: str) -> list:
+    """The tide's backup cranes that run (not its stagers, which carry the crane labels too:
+    a stager runs before the containers go down)."""
+    found = api.containers(filters={"label": f"salvage.crane.tide={tide}"})
+    return [c for c in found if "salvage.stage" not in (c.get("Labels") or {})]
 
 
 def events(api, since: float) -> list:
