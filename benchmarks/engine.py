@@ -145,6 +145,16 @@ class Engine:
             f"head -c {size} /dev/urandom > /v{i}/data.bin" for i in range(len(volumes))
         )
         self.run_once(["sh", "-c", script], binds)
+        self.filled = time.monotonic()
+
+    def settle(self, seconds: float = 45.0) -> None:
+        """Wait until the data last filled is older than staging's live-copy margin (40 s
+        with the kernel's default writeback): as most of a volume is at a nightly backup.
+        Newer files are copied again while the containers are down (README, Staging)."""
+        left = getattr(self, "filled", 0.0) + seconds - time.monotonic()
+        if left > 0:
+            print(f"waiting {left:.0f} s for the data to be older than the margin", flush=True)
+            time.sleep(left)
 
     def run_once(self, command: List[str], binds: List[str]) -> None:
         created = self.api.create_container(

@@ -140,6 +140,7 @@ def b9_peers(engine: Engine, rounds: int = B9_ROUNDS) -> List[Result]:
             shutil.rmtree(done, ignore_errors=True)
         return seconds
 
+    engine.settle()
     figures = interleaved(
         rounds,
         {

@@ -71,6 +71,7 @@ def b7_staging(engine: Engine, volumes: List[str], rounds: int = B7_ROUNDS) -> L
         shutil.rmtree(engine.tmp / "backups", ignore_errors=True)  # keep the disk from filling
         return seconds
 
+    engine.settle()
     figures = interleaved(rounds, {"staged": lambda: run(staged), "classic": lambda: run(classic)})
     return [
         ratio(

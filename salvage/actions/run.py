@@ -461,7 +461,7 @@ class TideRun:
         for volume, outcome in copies.items():
             if isinstance(outcome, staging.Stage):
                 staged[volume] = outcome
-                log.info("volume %s: staged in %.2f s (%s)", volume, outcome.seconds, outcome.way)
+                log.info("volume %s: staged in %.2f s (%s)", volume, outcome.seconds, outcome.how)
             else:
                 failures[volume] = outcome
         if failures:

@@ -9,6 +9,17 @@ each volume read-only at /source/<n> and its stage writable at /stage/<n>; check
 (GNU cp, reflinks, room). While the containers are down the copies are `docker exec`s in
 that stager, all at once. Stage volumes and stagers carry their labels from the moment they
 exist, so `recover` finds and removes what a killed run left.
+
+Without reflinks, where the crane image also has rsync and GNU find, the stage is filled
+with the containers still up (a live copy, inconsistent), and while they are down only what
+changed since is copied again (SYNC): every file whose ctime is past the moment the live
+copy began, less a margin, with `rsync --ignore-times`, then an `rsync --delete` for the
+rest (deletions, renames, attributes). ctime cannot be set from user space, so a change
+that keeps a file's size and mtime is still seen. The margin covers the clock's granularity
+and writes through a shared mapping to a page already dirty, which set no time until the
+page is written back: dirty_expire + dirty_writeback (40 s by default), read from the
+kernel; without periodic writeback there is no such bound, and the copy is made while the
+containers are down. With reflinks there is no live copy: the clone is as quick.
 """
 
 from __future__ import annotations
@@ -37,8 +48,11 @@ WAIT = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
 # Run in the stager with `$1` the volume's number, before the containers go down: whether
 # GNU cp is there, whether reflinks work from /source/$1 to /stage/$1 (a file of the volume
 # itself is cloned: they work only when source and stage share a file system), and the room
-# a full copy needs (du + 5 % + 64 MiB) against the free space where the stage is, in KiB.
-# Its last line: "<reflink|copy> <room> <free>", or why it cannot stage (exit 3).
+# a full copy needs (du + 5 % + 64 MiB) against the free space where the stage is, in KiB;
+# then whether the stage can be filled with the containers up (the module's docstring): rsync and
+# GNU find, source and stage on one file system (one kernel's clock: no NFS), and periodic
+# writeback, with its margin in seconds (0: it cannot).
+# Its last line: "<reflink|copy> <room> <free> <margin>", or why it cannot stage (exit 3).
 CHECK = r"""
 set -u
 cannot() { echo "$*"; exit 3; }
@@ -52,7 +66,44 @@ fi
 rm -f "/stage/$1/.salvage-probe"
 need=$(du -skx "/source/$1" | cut -f1)
 free=$(df -Pk "/stage/$1" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
-echo "$way $((need + need / 20 + 65536)) $free"
+margin=0
+expire=$(cat /proc/sys/vm/dirty_expire_centisecs 2>/dev/null) || expire=
+every=$(cat /proc/sys/vm/dirty_writeback_centisecs 2>/dev/null) || every=
+if rsync --version >/dev/null 2>&1 \
+    && find "/stage/$1" -maxdepth 0 -newerct @0 >/dev/null 2>&1 \
+    && [ "$(stat -c %d "/source/$1")" = "$(stat -c %d "/stage/$1")" ] \
+    && [ "${expire:-0}" -gt 0 ] 2>/dev/null && [ "${every:-0}" -gt 0 ] 2>/dev/null
+then
+    margin=$(( (expire + every) / 100 + 5 ))
+fi
+echo "$way $((need + need / 20 + 65536)) $free $margin"
+"""
+
+# With the containers up (`$1` the number, `$2` the margin): the moment, less the margin,
+# after which a changed file is copied again by SYNC, then a live copy. The copy may fail (a
+# file removed under it): SYNC makes the stage right from whatever it holds.
+PRESYNC = r"""
+now=$(date +%s)
+echo "$now $((now - $2))" > "/tmp/salvage-since-$1" || exit 3
+cp -a --reflink=auto "/source/$1/." "/stage/$1/" 2>/dev/null
+exit 0
+"""
+
+# With the containers down (`$1` the number): the stage made equal to the volume. A clock
+# that went back since PRESYNC makes ctimes meaningless: then everything is copied again.
+# --modify-window=-1 compares times to the nanosecond.
+SYNC = r"""
+set -u
+read -r began since < "/tmp/salvage-since-$1" || exit 3
+src="/source/$1" stage="/stage/$1"
+if [ "$(date +%s)" -lt "$began" ]; then
+    find "$stage" -mindepth 1 -delete && exec cp -a --reflink=auto "$src/." "$stage/"
+fi
+rsync="rsync -aHAXS --numeric-ids --modify-window=-1"
+changed="/tmp/salvage-changed-$1"
+cd "$src" && find . ! -type d -newerct "@$since" -print0 > "$changed" || exit
+$rsync --force --ignore-times --from0 --files-from="$changed" -- "$src/" "$stage/" || exit
+exec $rsync --delete -- "$src/" "$stage/"
 """
 
 
@@ -66,6 +117,11 @@ class Stage:
     name: str  # the stage volume
     way: str  # "reflink" or "copy"
     seconds: float
+    presynced: bool = False  # only what changed since a live copy was copied
+
+    @property
+    def how(self) -> str:
+        return f"{self.way}, what changed since a live copy" if self.presynced else self.way
 
 
 @dataclass
@@ -77,6 +133,7 @@ class Stager:
     stages: Dict[str, str]  # volume -> its stage volume
     numbers: Dict[str, int]
     ways: Dict[str, str] = field(default_factory=dict)
+    presynced: Dict[str, bool] = field(default_factory=dict)  # filled with containers up
     failed: Dict[str, str] = field(default_factory=dict)
 
 
@@ -101,7 +158,7 @@ def prepare(
     kills the stager like a crane, and recover removes it. `mode` "auto" fails a volume whose
     full copy has no room (with the group's other copies); "always" copies anyway."""
     api = engine.api
-    stages = {}
+    stages, margins = {}, {}
     for volume in volumes:
         name = stage_name()
         api.create_volume(
@@ -133,24 +190,57 @@ def prepare(
                 continue
             last = (said.strip().splitlines() or [""])[-1]
             answer = last.split()
-            if code != 0 or len(answer) != 3 or not all(a.isdigit() for a in answer[1:]):
+            if code != 0 or len(answer) != 4 or not all(a.isdigit() for a in answer[1:]):
                 stager.failed[volume] = last or f"the stager's check exited with {code}"
                 continue
-            way, room, free = answer[0], int(answer[1]), int(answer[2])
-            if way == "copy" and mode == "auto":
-                if free - reserved < room:
-                    stager.failed[volume] = (
-                        f"no room for a copy: it needs {room // 1024} MiB,"
-                        f" {max(free - reserved, 0) // 1024} MiB free where the stage would be"
-                        " (no reflinks there)"
-                    )
-                    continue
+            way, room, free, margin = answer[0], int(answer[1]), int(answer[2]), int(answer[3])
+            fits = way == "reflink" or free - reserved >= room
+            if not fits and mode == "auto":
+                stager.failed[volume] = (
+                    f"no room for a copy: it needs {room // 1024} MiB,"
+                    f" {max(free - reserved, 0) // 1024} MiB free where the stage would be"
+                    " (no reflinks there)"
+                )
+                continue
+            if way == "copy":
                 reserved += room
             stager.ways[volume] = way
+            # A reflink copy is as quick as the sync would be; a plain copy is made live
+            # only where it fits: it never fills the disk under running containers.
+            if margin and way == "copy" and fits:
+                margins[volume] = margin
+        _presync(engine, stager, margins, timeout)
     except BaseException:
         remove_stager(engine, stager.id)
         raise
     return stager
+
+
+def _presync(engine: Engine, stager: Stager, margins: Dict[str, int], timeout: float) -> None:
+    """With the containers up: fill the stages with live copies, all at once. A volume
+    whose live copy cannot start is copied while the containers are down; one still
+    running after `timeout` fails (it would go on writing into the stage)."""
+
+    def one(volume: str) -> None:
+        command = f"set -- {stager.numbers[volume]} {margins[volume]}\n{PRESYNC}"
+        started = time.monotonic()
+        try:
+            code, _ = execute(engine, stager.id, command, "0", timeout)
+        except CommandTimeout:
+            stager.failed[volume] = f"its live copy still running after {timeout:.0f} s"
+            del stager.ways[volume]
+            return
+        stager.presynced[volume] = code == 0
+        if code == 0:
+            log.info(
+                "volume %s: live copy to its stage in %.2f s (containers up)",
+                volume,
+                time.monotonic() - started,
+            )
+
+    if margins:
+        with ThreadPoolExecutor(max_workers=len(margins)) as pool:
+            list(pool.map(one, margins))
 
 
 def copy(engine: Engine, stager: Stager, timeout: float) -> Dict[str, Union[Stage, str]]:
@@ -158,11 +248,11 @@ def copy(engine: Engine, stager: Stager, timeout: float) -> Dict[str, Union[Stag
     all at once; per volume its Stage, or why the copy failed (one line)."""
 
     def one(volume: str) -> Union[Stage, str]:
-        started = time.monotonic()
+        started, presynced = time.monotonic(), stager.presynced.get(volume, False)
         try:
-            code, said = execute(
-                engine, stager.id, copy_command(stager.numbers[volume]), "0", timeout
-            )
+            number = stager.numbers[volume]
+            command = f"set -- {number}\n{SYNC}" if presynced else copy_command(number)
+            code, said = execute(engine, stager.id, command, "0", timeout)
         except CommandTimeout:
             return f"the copy still running after {timeout:.0f} s"
         except ENGINE_ERRORS as error:
@@ -170,7 +260,7 @@ def copy(engine: Engine, stager: Stager, timeout: float) -> Dict[str, Union[Stag
         if code != 0:
             return (said.strip().splitlines() or [f"the copy exited with {code}"])[-1]
         seconds = time.monotonic() - started
-        return Stage(volume, stager.stages[volume], stager.ways[volume], seconds)
+        return Stage(volume, stager.stages[volume], stager.ways[volume], seconds, presynced)
 
     volumes = list(stager.ways)
     if not volumes:

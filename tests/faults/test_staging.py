@@ -23,30 +23,40 @@ from test_restic import _use_restic, restic_image  # noqa: F401  (a fixture)
 from test_socket_proxy import proxy  # noqa: F401  (a fixture)
 
 GNU_SCRIPT = "salvage-test/crane-script-gnu:latest"
+# The same without rsync: the whole copy is made while the containers are down.
+GNU_SCRIPT_COPY = "salvage-test/crane-script-gnu-copy:latest"
 
 
-def build_gnu_crane(engine) -> str:
-    """The script crane (CRANE_SCRIPT under sh) on a Debian base: GNU cp, so it can stage."""
+def build_gnu_crane(engine, rsync: bool = True) -> str:
+    """The script crane (CRANE_SCRIPT under sh) on a Debian base: GNU cp, so it can stage;
+    with rsync (and GNU find) it fills the stage with the containers up."""
     base = debian_image(engine.host)
-    context = Path(engine.base) / "crane-script-gnu"
+    tag = GNU_SCRIPT if rsync else GNU_SCRIPT_COPY
+    context = Path(engine.base) / tag.split("/")[1].split(":")[0]
     context.mkdir(exist_ok=True)
     (context / "Dockerfile").write_text(
-        f"FROM {base}\nRUN mkdir -p /salvage/volume /salvage/meta\n"
-        'ENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
+        f"FROM {base}\nRUN mkdir -p /salvage/volume /salvage/meta"
+        + ("" if rsync else " && rm /usr/bin/rsync")
+        + '\nENTRYPOINT ["/bin/sh", "-c", "eval \\"$CRANE_SCRIPT\\""]\n'
     )
     env = dict(os.environ, DOCKER_HOST=engine.host)
     subprocess.run(
-        ["docker", "build", "-q", "-t", GNU_SCRIPT, str(context)],
+        ["docker", "build", "-q", "-t", tag, str(context)],
         check=True,
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    return GNU_SCRIPT
+    return tag
 
 
 @pytest.fixture(scope="session")
 def gnu_crane(fault_engine):
     return build_gnu_crane(fault_engine)
+
+
+@pytest.fixture(scope="session")
+def gnu_copy_crane(fault_engine):
+    return build_gnu_crane(fault_engine, rsync=False)
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +75,9 @@ def small_engine():
     engine.remove()
 
 
-def _on_gnu(scene, extra: str = "") -> None:
+def _on_gnu(scene, extra: str = "", image: str = GNU_SCRIPT) -> None:
     scene.config = scene.write_config(tide_extra=extra)
-    scene.config.write_text(scene.config.read_text().replace(SCRIPT_CRANE, GNU_SCRIPT))
+    scene.config.write_text(scene.config.read_text().replace(SCRIPT_CRANE, image))
 
 
 def _acl(*entries) -> bytes:
@@ -142,10 +152,10 @@ def _stagers(scene, volume: str = "") -> list:
     return scene.api.containers(all=True, filters={"label": label})
 
 
-def _copying(scene, vol: str, app: str) -> bool:
-    """The app is down and the stager copies its volume."""
+def _copying(scene, vol: str, app: str, tool: str = "cp -a") -> bool:
+    """The app is down and the stager copies its volume (with `tool`)."""
     return scene.state_of(app) == "exited" and any(
-        "cp -a" in " ".join(p[-1:]) for s in _stagers(scene, vol) for p in _top(scene, s["Id"])
+        tool in " ".join(p[-1:]) for s in _stagers(scene, vol) for p in _top(scene, s["Id"])
     )
 
 
@@ -187,17 +197,22 @@ def test_staged_backup_keeps_everything_and_containers_are_up_while_the_crane_ru
     )
 
 
+# An app that keeps changing its volume's 400 MB file (a new ctime each time): the live copy
+# does not spare the copy while it is down.
+HOT = ("sh", "-c", "trap 'exit 0' TERM; while :; do touch /data/random; sleep 0.2; done")
+
+
 def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
     vol = scene.volume("data")
     with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
         for _ in range(400):  # long enough a copy to be caught in the act
             out.write(os.urandom(1 << 20))
-    app = scene.container("app", [vol], scene.label(vol))
+    app = scene.container("app", [vol], scene.label(vol), command=HOT)
     scene.snapshot()
     _on_gnu(scene)
     run = scene.start_run()
-    # The stager is started with the containers up; the copy runs once they are down.
-    wait_for(lambda: _copying(scene, vol, app), "the copy", timeout=120)
+    # The live copy runs with the containers up; what changed since, once they are down.
+    wait_for(lambda: _copying(scene, vol, app, "rsync"), "the copy", timeout=120)
     scene.kill(run)
     during = scene.state_of(app) == "exited" and len(_stages(scene)) == 1
     done = scene.salvage("recover")
@@ -205,10 +220,94 @@ def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
     assert "recover: removed leftover stage volume salvage-stage-" in done.stderr
     left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
     table(
-        "SIGKILL while a volume is being staged, then `salvage recover`",
+        "SIGKILL while a volume is being staged (what changed since the live copy), then"
+        " `salvage recover`",
         f"killed mid-staging; 0 stage(s), 0 stager(s) left; {CALM}",
         f"{'killed mid-staging' if during else 'NOT killed mid-staging'}; {left};"
         f" {scene.observe()}",
+    )
+
+
+def test_sigkill_during_the_live_copy_then_recover(scene, gnu_crane, table):
+    vol = scene.volume("data")
+    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
+        for _ in range(400):
+            out.write(os.urandom(1 << 20))
+    app = scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    _on_gnu(scene)
+    run = scene.start_run()
+    live = lambda: scene.state_of(app) == "running" and _copying_live(scene, vol)  # noqa: E731
+    wait_for(live, "the live copy", timeout=120)
+    scene.kill(run)
+    during = scene.state_of(app) == "running" and len(_stages(scene)) == 1
+    done = scene.salvage("recover")
+    assert done.returncode == 0, done.stderr
+    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
+    table(
+        "SIGKILL during the live copy to a stage (containers up), then `salvage recover`",
+        f"killed during the live copy; 0 stage(s), 0 stager(s) left; {CALM}",
+        f"{'killed during the live copy' if during else 'NOT during the live copy'}; {left};"
+        f" {scene.observe()}",
+    )
+
+
+def _copying_live(scene, vol: str) -> bool:
+    return any(
+        "cp -a" in " ".join(p[-1:]) for s in _stagers(scene, vol) for p in _top(scene, s["Id"])
+    )
+
+
+# An app that changes its volume in every way a copy can miss until it is stopped, then
+# never again (its own file system remembers it ran): the stage must be the volume as it
+# was at the stop. `same` is rewritten with its size and mtime kept: only its ctime shows it.
+CHURN = r"""
+[ -e /ran ] && exec sleep 3600
+touch /ran
+cd /data || exit 1
+trap 'exit 0' TERM
+i=0
+while :; do
+    i=$((i + 1))
+    printf '%08d\n' $i > same && touch -r ref same
+    printf '%s\n' $i > "new-$((i % 7))"
+    rm -f "new-$(((i + 3) % 7))"
+    mv -f "new-$(((i + 5) % 7))" "moved-$((i % 5))" 2>/dev/null
+    ln -f same "link-$((i % 3))"
+    chmod $((i % 2 * 44 + 600)) same
+    mkdir -p "dir-$((i % 4))/sub" && printf x > "dir-$((i % 4))/sub/f$i"
+    rm -rf "dir-$(((i + 2) % 4))"
+done
+"""
+
+
+def test_a_volume_changing_under_the_live_copy_is_staged_as_it_was_at_the_stop(
+    scene, gnu_crane, table
+):
+    vol = scene.volume("data")
+    mountpoint = Path(scene.api.inspect_volume(vol)["Mountpoint"])
+    (mountpoint / "ref").write_bytes(b"")
+    os.utime(mountpoint / "ref", ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+    (mountpoint / "same").write_bytes(b"00000000\n")
+    with open(mountpoint / "big", "wb") as out:  # a live copy that takes a while
+        for _ in range(64):
+            out.write(os.urandom(1 << 20))
+    app = scene.container("app", [vol], scene.label(vol), command=("sh", "-c", CHURN))
+    _on_gnu(scene)
+    scene.go()
+    done = scene.salvage("run")
+    assert done.returncode == 0, done.stderr
+    way = "what changed since a live copy" in done.stderr
+    same = manifest(scene.out / f"{vol}.copy") == manifest(mountpoint)
+    changed = (mountpoint / "same").read_bytes() != b"00000000\n"
+    assert way and changed and same, done.stderr
+    table(
+        "a volume changed in every way (a rewrite keeping size and mtime, renames, hard"
+        " links, modes, trees) under the live copy",
+        "staged from a live copy; the backup is the volume at the stop; app running",
+        f"{'staged from a live copy' if way else 'NOT from a live copy'};"
+        f" {'the backup is the volume at the stop' if same else 'backup DIFFERS from the volume'};"
+        f" app {scene.state_of(app)}",
     )
 
 
@@ -232,14 +331,14 @@ def test_a_staged_run_passes_the_socket_proxy(scene, proxy, table):  # noqa: F81
     )
 
 
-def test_sigterm_during_staging_unwinds(scene, gnu_crane, table):
+def test_sigterm_during_staging_unwinds(scene, gnu_copy_crane, table):
     vol = scene.volume("data")
     with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
         for _ in range(400):
             out.write(os.urandom(1 << 20))
     app = scene.container("app", [vol], scene.label(vol))
     scene.snapshot()
-    _on_gnu(scene)
+    _on_gnu(scene, image=gnu_copy_crane)
     run = scene.start_run()
     # The stager is started with the containers up; the copy runs once they are down.
     wait_for(lambda: _copying(scene, vol, app), "the copy", timeout=120)

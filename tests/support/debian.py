@@ -1,6 +1,7 @@
 """A Debian-family image for the tests (the host's own release, from the mirror its apt
 uses), made with debootstrap (no registry needed): GNU tar for the tar crane's full
-fidelity and zstd for its default compression, restic and jq for the restic crane.
+fidelity and zstd for its default compression, restic and jq for the restic crane, rsync
+for staging's live copy.
 
 debootstrap runs once per machine (its result is cached as a tarball); the tarball is
 imported once per engine.
@@ -16,12 +17,13 @@ from pathlib import Path
 
 from support import distro
 
-PACKAGES = ("restic", "jq", "zstd")
+PACKAGES = ("restic", "jq", "zstd", "rsync")
 CACHE = Path(os.environ.get("SALVAGE_TEST_CACHE", "/var/cache/salvage-tests"))
 
 
 def image_name() -> str:
-    return f"salvage-test/debian:{distro.suite()}"
+    """Named after its packages too: an engine that imported an older set imports this one."""
+    return f"salvage-test/debian:{distro.suite()}-{'-'.join(PACKAGES)}"
 
 
 def rootfs(packages=PACKAGES) -> Path:

@@ -4,6 +4,8 @@ and that a stage never outlives its run. The copy itself is tested on a real eng
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from test_run_decisions import AS_FOUND, TIDE, backup, cranes, scene, states
 
@@ -28,13 +30,15 @@ def _stagers(fake):
 def _staging(api, container, command):
     """A stager that can: the probe passes, each check says reflinks, each copy works."""
     if command and "salvage-probe" in command:
-        return 0, "reflink 65600 1000000\n"  # way, room and free space (KiB)
+        return 0, "reflink 65600 1000000 0\n"  # way, room, free (KiB), no margin
     return 0, ""
 
 
 def _copies(fake):
-    """The copies run in stagers: (the stager's name, its command)."""
-    return [(r.container.name, r.command) for r in fake._execs.values() if "cp -a" in r.command]
+    """The whole copies, containers down, run in stagers: (the stager's name, its command)."""
+    return [
+        (r.container.name, r.command) for r in fake._execs.values() if r.command.startswith("cp -a")
+    ]
 
 
 def test_a_staged_volume_is_backed_up_from_its_stage_with_every_container_back(fake, tmp_path):
@@ -134,7 +138,7 @@ def test_auto_stages_only_what_fits_beside_the_groups_other_copies(fake, tmp_pat
 
     def stager(api, container, command):
         if command and "salvage-probe" in command:
-            return 0, "copy 60000 100000\n"  # room for one such copy, not two
+            return 0, "copy 60000 100000 0\n"  # room for one such copy, not two
         return 0, ""
 
     fake.stager = stager
@@ -192,3 +196,66 @@ def test_plan_says_which_way_each_group_goes(fake, tmp_path):
         config = _config(tmp_path, mode)
         plan = plan_tide(discover(fake.engine(), [config.tides["daily"]]), config, "daily")
         assert plan.as_dict()["groups"][0]["staging"]["way"] == way
+
+
+def _live(api, container, command, answer="copy 65600 1000000 40"):
+    """A stager that can fill the stage with the containers up (rsync, GNU find, a margin)."""
+    if command and "salvage-probe" in command:
+        return 0, answer + "\n"
+    return 0, ""
+
+
+def _execs(fake, fragment: str) -> list:
+    return [r.command for r in fake._execs.values() if fragment in r.command]
+
+
+def test_with_rsync_the_stage_is_filled_with_the_containers_up_and_synced_while_down(
+    fake, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, "salvage")
+    scene(fake)
+    seen = []
+
+    def stager(api, container, command):
+        for phase, fragment in (("live", 'echo "$now'), ("sync", "--delete")):
+            if command and fragment in command:
+                seen.append((phase, api.state("db"), api.state("web")))
+        return _live(api, container, command)
+
+    fake.stager = stager
+    assert backup(fake, _config(tmp_path, "auto")).exit_code == 0
+    assert seen == [("live", "running", "running"), ("sync", "exited", "paused")]
+    assert _execs(fake, "set -- 0 40\n") and not _copies(fake)  # the margin reaches the copy
+    assert any("(copy, what changed since a live copy)" in r.getMessage() for r in caplog.records)
+    assert states(fake) == AS_FOUND
+
+
+@pytest.mark.parametrize(
+    "mode, answer, live",
+    [
+        ("always", "copy 65600 1000 40", False),  # no room: never fill the disk under them
+        ("auto", "reflink 65600 1000 40", False),  # a reflink copy is as quick as a sync
+        ("auto", "copy 65600 1000000 0", False),  # no rsync, or no bound on dirty pages
+    ],
+)
+def test_the_live_copy_is_made_only_when_it_cannot_harm(fake, tmp_path, mode, answer, live):
+    scene(fake)
+    fake.stager = lambda api, container, command: _live(api, container, command, answer)
+    assert backup(fake, _config(tmp_path, mode)).exit_code == 0
+    assert bool(_execs(fake, "salvage-since")) is live
+    assert bool(_copies(fake)) is not live  # else the whole copy, containers down
+    assert states(fake) == AS_FOUND
+
+
+def test_a_live_copy_that_cannot_start_leaves_the_copy_to_the_downtime(fake, tmp_path):
+    scene(fake)
+
+    def stager(api, container, command):
+        if command and 'echo "$now' in command:
+            return 3, "/tmp: read-only file system\n"
+        return _live(api, container, command)
+
+    fake.stager = stager
+    assert backup(fake, _config(tmp_path, "auto")).exit_code == 0
+    assert len(_copies(fake)) == 1 and not _execs(fake, "--delete")
+    assert states(fake) == AS_FOUND
