@@ -51,7 +51,12 @@ and volume is labelled `salvage-bench.run` and removed at the end.
   uses both), the tar crane on a Debian base (debootstrapped, as the tests'; GNU cp): the
   group's downtime (the longest of its containers', die to start) with `staging =
   "always"` (each volume copied to a stage on the engine's data root, the crane backing up
-  the stage with the containers up) against `staging = "never"`.
+  the stage with the containers up) against `staging = "never"`. The data root is ext4
+  here (no reflinks) and the image has rsync: the stage is a live copy made with the
+  containers up, and while they are down only what changed since is copied (README,
+  Staging). The rounds start once the volumes' data is older than that copy's margin (45 s
+  after it was written; files changed within it are copied again while the containers
+  are down), as most of a volume is at a nightly backup.
 - **B8** a dockerd of the benchmark's own whose data root is XFS (reflinks) on a 4 GB
   loop-mounted file (xfsprogs); three running containers over one volume, the B7 crane,
   `staging = "always"`: the group's downtime for a 1 GB volume against a 10 MB one, and
@@ -79,8 +84,11 @@ measured). Stopping per volume, it stops the container over both volumes twice a
 its two volumes at different moments, not from one state of it; salvage stops the group
 once. A container's downtime is the sum of its die to start windows on both sides, a
 round's figure the longest of the three. Every round starts from an empty backup
-directory (the stopped pass reads every byte either way). Where the data root has no
-reflinks (ext4) salvage's stages are plain copies.
+directory (the stopped pass reads every byte either way). salvage's stages are made as in
+B7 (a live copy, then what changed since, with the containers down), from data as old.
+Both sides copy the volumes live first, then again with the containers down; baudolo's
+second pass compares every byte (`--checksum`), salvage's trusts ctimes (README,
+Staging).
 """
 
 

@@ -20,7 +20,7 @@ from salvage.crane import staging
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.errors import DockerException
-from salvage.safety import restoring, states
+from salvage.safety import restoring, stage_entries, states
 from salvage.safety.record import Record, RecordError
 
 log = logging.getLogger("salvage")
@@ -42,7 +42,7 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
         log.error("recover: %s", unrestored)
     # Newest first: the reverse of the order in which the run changed them.
     for entry in reversed(entries):
-        if entry.run_id in unfinished:
+        if entry.run_id in unfinished or stage_entries.of(entry):
             continue
         where = f'container "{entry.name}"'
         why = f"{entry.change} by run {entry.run_id[:8]} of tide {entry.tide}"
@@ -74,10 +74,30 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
             record.remove(entry)
         except RecordError as error:  # its container is back all the same
             unwritable.append(error)
+    leftovers = remove_leftover_cranes(engine, config.state_directory)
+    # Stages and stagers once the cranes are gone (a crane mounts its stage); a stager
+    # before the stages it mounts (newest first).
+    for entry in reversed(entries):
+        if not stage_entries.of(entry):
+            continue
+        where = stage_entries.describe(entry)
+        try:
+            if stage_entries.remove(engine, entry):
+                log.info("recover: removed leftover %s", where)
+        except Exception as error:  # the engine is unreachable, or refused: keep the entry
+            problem = Problem(
+                where, f"cannot be removed (run {entry.run_id[:8]}): {describe(error)}"
+            )
+            problems.append(problem)
+            log.error("recover: %s", problem)
+            continue
+        try:
+            record.remove(entry)
+        except RecordError as error:
+            unwritable.append(error)
     if unwritable:
         problems.append(Problem("recover", str(unwritable[0])))
         log.error("recover: %s", unwritable[0])
-    leftovers = remove_leftover_cranes(engine, config.state_directory)
     leftovers += volumes.remove_leftover_scratch(engine, config.state_directory)
     leftovers += staging.remove_leftovers(engine, config.state_directory)
     for problem in leftovers:  # every problem is said, never only counted in the exit code

@@ -33,14 +33,14 @@ from salvage.engine import containers
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.cranes import CraneTimeout, check_secrets, ensure_image
 from salvage.engine.discovery import discover
-from salvage.engine.errors import ENGINE_ERRORS, NotFound
+from salvage.engine.errors import ENGINE_ERRORS, DockerException, NotFound
 from salvage.errors import EXIT_FAILED, EXIT_OK
 from salvage.report import shrink
 from salvage.report.history import History, HistoryError
 from salvage.report.observers import Observer, Observers, RunView, Veto
-from salvage.safety import restoring, states
+from salvage.safety import restoring, stage_entries, states
 from salvage.safety.downtime import Downtime, Interrupted, signals_unwind, stop_cranes
-from salvage.safety.record import Record, RecordError
+from salvage.safety.record import Entry, Record, RecordError
 
 log = logging.getLogger("salvage")
 
@@ -271,7 +271,7 @@ class TideRun:
         leaving = False  # observers were told the containers leave
         staged: Dict[str, staging.Stage] = {}
         stager: Optional[staging.Stager] = None
-        made: List[str] = []  # every stage volume: removed once the cranes are done
+        entered: List[Entry] = []  # the group's stage volumes and stager, as recorded
         inconsistent: List[str] = []
         aborted: Optional[Problem] = None
         try:
@@ -297,7 +297,7 @@ class TideRun:
             # Staging but the copies, before anything goes down; after the pre-commands, so
             # that a dump they write into a volume counts in the room its stage needs.
             if changes:
-                stager, results = self._prepare_stages(group, made)
+                stager, results = self._prepare_stages(group, entered)
             down.check(f"group {group.name}")
             for step in live:
                 if step in commands and step not in changes:
@@ -349,13 +349,12 @@ class TideRun:
             self._run_posts(reversed(pre_done if aborted else commands), timeout)
             down.posts_done()
             if stager:  # its stages are full (or will not be): their cranes need it no more
-                staging.remove_stager(self.engine, stager.id)
+                staging.remove_stager(self.engine, stager)
         try:
             if staged and not aborted:  # containers up
                 results += self._run_cranes(group, list(staged), staged)
         finally:
-            for name in made:
-                staging.remove(self.engine, name)
+            self._leave_stages(entered)
         if aborted:
             log.error("%s", aborted)
             results = self._fail(group, f"not backed up: {aborted}")
@@ -389,12 +388,12 @@ class TideRun:
         return None
 
     def _prepare_stages(
-        self, group: Group, made: List[str]
+        self, group: Group, entered: List[Entry]
     ) -> Tuple[Optional[staging.Stager], List[VolumeResult]]:
         """With every container up: the group's stager, started, knowing which volumes it can
-        stage (their stage volumes appended to `made`), and the volumes that failed (staging
-        = always). A volume that auto cannot stage is left out of both: its crane runs the
-        classic way, containers down."""
+        stage (it and its stage volumes recorded, and appended to `entered`), and the volumes
+        that failed (staging = always). A volume that auto cannot stage is left out of both:
+        its crane runs the classic way, containers down."""
         if self.staging == "never":
             return None, []
         volumes = []
@@ -413,6 +412,12 @@ class TideRun:
             return None, []
         self._check_aborted(f"group {group.name}")
         stager = None
+
+        def enter(kind: str, name: str) -> None:
+            item = stage_entries.entry(kind, name, " ".join(volumes), self.run_id, self.tide.name)
+            self.record.add(item)
+            entered.append(item)
+
         try:
             stager = staging.prepare(
                 self.engine,
@@ -423,13 +428,28 @@ class TideRun:
                 self.config.state_directory,
                 self.tide.crane_timeout,
                 self.run_id,
-                made,
+                enter,
             )
             failures = stager.failed
         except (*ENGINE_ERRORS, EngineError) as error:
             self._check_aborted(f"group {group.name}")
             failures = {volume: describe(error) for volume in volumes}
         return stager, self._not_staged(group, failures)
+
+    def _leave_stages(self, entered: List[Entry]) -> None:
+        """The group's stager (removed already, once its copies were done) and stage
+        volumes removed, then left in the record; one that cannot be removed stays recorded,
+        for recover."""
+        for item in reversed(entered):  # the stager before the volumes it mounts
+            try:
+                stage_entries.remove(self.engine, item)
+            except DockerException as error:
+                log.warning("%s: cannot be removed: %s", item.container, describe(error))
+                continue
+            try:
+                self.record.remove(item)
+            except RecordError as error:
+                log.warning("%s", error)
 
     def _not_staged(self, group: Group, failures: Dict[str, str]) -> List[VolumeResult]:
         """Volumes that cannot be staged: one line each; failed with `always`, the classic
@@ -465,7 +485,7 @@ class TideRun:
             else:
                 failures[volume] = outcome
         if failures:
-            staging.remove_stager(self.engine, stager.id)
+            staging.remove_stager(self.engine, stager)
             for volume in failures:  # (removed again with the others: then already gone)
                 staging.remove(self.engine, stager.stages[volume])
         self._check_aborted(f"group {group.name}")  # an abort kills the stager: copies fail

@@ -250,7 +250,9 @@ class Tide:
         metadata=key(
             c.STAGING,
             "`auto`: while a group's containers are down, copy each volume to a stage volume"
-            " (reflinks where the file system has them), bring the containers back, then back"
+            " (reflinks where the file system has them; without, and with rsync in the crane"
+            " image, only what changed since a live copy made before they went down), bring"
+            " the containers back, then back"
             " up the stage; the classic way when the stage does not fit. `always`: a volume"
             " that cannot be staged fails. `never`: containers stay down for the whole backup"
             " (README, Staging)",

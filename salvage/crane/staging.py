@@ -29,21 +29,24 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 from salvage.core import labels
 from salvage.core.model import Problem
-from salvage.engine.client import Engine, describe
-from salvage.engine.containers import CommandTimeout, execute
+from salvage.engine.client import Engine, EngineError, describe
+from salvage.engine.containers import Armed, CommandTimeout, arm, disarm, execute, finish
 from salvage.engine.cranes import container_name
 from salvage.engine.errors import ENGINE_ERRORS, DockerException, NotFound
 
 log = logging.getLogger("salvage")
 STAGE_PREFIX = labels.STAGE_PREFIX
 
-# The stager's own process: it only waits (a busybox image too: it fails the checks, not
-# this). Killing it (an abort, a forced removal) ends every copy under way.
-WAIT = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+# The stager's own process: it waits (a busybox image too: it fails the checks, not this),
+# and passes SIGUSR1 on to each armed SYNC (GO). Killing it (an abort, a forced removal)
+# ends every copy under way.
+WAIT = """trap 'exit 0' TERM
+trap 'for f in /tmp/salvage-armed-*; do [ -f "$f" ] && kill -USR1 "$(cat "$f")"; done' USR1
+while :; do sleep 3600 & wait $!; kill $! 2>/dev/null; done"""
 
 # Run in the stager with `$1` the volume's number, before the containers go down: whether
 # GNU cp is there, whether reflinks work from /source/$1 to /stage/$1 (a file of the volume
@@ -81,17 +84,38 @@ echo "$way $((need + need / 20 + 65536)) $free $margin"
 
 # With the containers up (`$1` the number, `$2` the margin): the moment, less the margin,
 # after which a changed file is copied again by SYNC, then a live copy. The copy may fail (a
-# file removed under it): SYNC makes the stage right from whatever it holds.
+# file removed under it): SYNC then makes the stage right from whatever it holds. The copy
+# is written out before the containers go down: the engine's own writes while it stops and
+# starts them would otherwise queue behind it.
 PRESYNC = r"""
 now=$(date +%s)
 echo "$now $((now - $2))" > "/tmp/salvage-since-$1" || exit 3
-cp -a --reflink=auto "/source/$1/." "/stage/$1/" 2>/dev/null
+rm -f "/tmp/salvage-copied-$1"
+cp -a --reflink=auto "/source/$1/." "/stage/$1/" 2>/dev/null && : > "/tmp/salvage-copied-$1"
+sync -f "/stage/$1" 2>/dev/null
 exit 0
 """
 
+# SYNC is started with the containers still up (`$1` the number) and waits: a SIGUSR1 to
+# the stager (passed on by WAIT) lets it go, so the exec's own cost (tens of ms) is not paid
+# while they are down. It says ARMED once it can be signalled, and BEGUN once signalled.
+ARMED = b"salvage-armed\n"
+GO = """go=
+trap 'go=1' USR1
+echo $$ > "/tmp/salvage-armed-$1"
+echo salvage-armed
+while [ -z "$go" ]; do sleep 3600 & wait $!; kill $! 2>/dev/null; done
+rm -f "/tmp/salvage-armed-$1"
+echo salvage-go
+"""
+BEGUN = b"salvage-go\n"
+
 # With the containers down (`$1` the number): the stage made equal to the volume. A clock
 # that went back since PRESYNC makes ctimes meaningless: then everything is copied again.
-# --modify-window=-1 compares times to the nanosecond.
+# Nothing with a later ctime after a whole live copy: the stage is the volume already.
+# Otherwise what changed is copied again whatever its times say (--ignore-times; a directory
+# listed gets its attributes, not its content), then the rest is made equal
+# (--modify-window=-1 compares times to the nanosecond).
 SYNC = r"""
 set -u
 read -r began since < "/tmp/salvage-since-$1" || exit 3
@@ -99,10 +123,13 @@ src="/source/$1" stage="/stage/$1"
 if [ "$(date +%s)" -lt "$began" ]; then
     find "$stage" -mindepth 1 -delete && exec cp -a --reflink=auto "$src/." "$stage/"
 fi
-rsync="rsync -aHAXS --numeric-ids --modify-window=-1"
 changed="/tmp/salvage-changed-$1"
-cd "$src" && find . ! -type d -newerct "@$since" -print0 > "$changed" || exit
-$rsync --force --ignore-times --from0 --files-from="$changed" -- "$src/" "$stage/" || exit
+cd "$src" && find . -newerct "@$since" -print0 > "$changed" || exit
+[ -s "$changed" ] || [ ! -e "/tmp/salvage-copied-$1" ] || exit 0
+rsync="rsync -aHAXS --numeric-ids --modify-window=-1"
+if [ -s "$changed" ]; then
+    $rsync --force --ignore-times --from0 --files-from="$changed" -- "$src/" "$stage/" || exit
+fi
 exec $rsync --delete -- "$src/" "$stage/"
 """
 
@@ -134,6 +161,7 @@ class Stager:
     numbers: Dict[str, int]
     ways: Dict[str, str] = field(default_factory=dict)
     presynced: Dict[str, bool] = field(default_factory=dict)  # filled with containers up
+    armed: Dict[str, Armed] = field(default_factory=dict)  # its SYNC, started, waiting
     failed: Dict[str, str] = field(default_factory=dict)
 
 
@@ -150,32 +178,35 @@ def prepare(
     instance: str,
     timeout: float,
     run_id: str,
-    made: List[str],
+    enter: Callable[[str, str], None],
 ) -> Stager:
-    """Before the containers go down: a stage volume per volume (appended to `made` as each
-    is created, for the caller to remove), and the group's stager, started and asked per
-    volume whether it can stage it. `tags`: the run's labels (crane, run, instance): an abort
+    """Before the containers go down: a stage volume per volume, and the group's stager,
+    started and asked per volume whether it can stage it. `enter(kind, name)` is called
+    before each is created ("stage" or "stager", its name): the caller records it, and
+    removes it in the end. `tags`: the run's labels (crane, run, instance): an abort
     kills the stager like a crane, and recover removes it. `mode` "auto" fails a volume whose
     full copy has no room (with the group's other copies); "always" copies anyway."""
     api = engine.api
     stages, margins = {}, {}
     for volume in volumes:
         name = stage_name()
+        enter("stage", name)
         api.create_volume(
             name, driver="local", labels={labels.STAGE: volume, labels.INSTANCE: instance}
         )
-        made.append(name)
         stages[volume] = name
     numbers = {volume: number for number, volume in enumerate(volumes)}
     binds = []
     for volume, number in numbers.items():
         binds += [f"{volume}:/source/{number}:ro", f"{stages[volume]}:/stage/{number}"]
+    name = container_name(f"stage-{volumes[0]}", run_id)
+    enter("stager", name)
     created = api.create_container(
         image,
         entrypoint=["/bin/sh", "-c", WAIT],
         labels={**tags, labels.STAGE: " ".join(volumes)},
         user="0",
-        name=container_name(f"stage-{volumes[0]}", run_id),
+        name=name,
         host_config=api.create_host_config(binds=binds, network_mode="none"),
     )
     stager = Stager(created["Id"], stages, numbers)
@@ -211,7 +242,7 @@ def prepare(
                 margins[volume] = margin
         _presync(engine, stager, margins, timeout)
     except BaseException:
-        remove_stager(engine, stager.id)
+        remove_stager(engine, stager)
         raise
     return stager
 
@@ -237,6 +268,11 @@ def _presync(engine: Engine, stager: Stager, margins: Dict[str, int], timeout: f
                 volume,
                 time.monotonic() - started,
             )
+            try:  # unarmed, SYNC is an exec of its own while the containers are down
+                command = f"set -- {stager.numbers[volume]}\n{GO}{SYNC}"
+                stager.armed[volume] = arm(engine, stager.id, command, "0", ARMED, 30)
+            except (*ENGINE_ERRORS, EngineError) as error:
+                log.debug("volume %s: its sync is not armed: %s", volume, describe(error))
 
     if margins:
         with ThreadPoolExecutor(max_workers=len(margins)) as pool:
@@ -251,8 +287,12 @@ def copy(engine: Engine, stager: Stager, timeout: float) -> Dict[str, Union[Stag
         started, presynced = time.monotonic(), stager.presynced.get(volume, False)
         try:
             number = stager.numbers[volume]
-            command = f"set -- {number}\n{SYNC}" if presynced else copy_command(number)
-            code, said = execute(engine, stager.id, command, "0", timeout)
+            armed = stager.armed.pop(volume, None)
+            if armed:
+                code, said = finish(engine, armed, BEGUN, 10, timeout)
+            else:
+                command = f"set -- {number}\n{SYNC}" if presynced else copy_command(number)
+                code, said = execute(engine, stager.id, command, "0", timeout)
         except CommandTimeout:
             return f"the copy still running after {timeout:.0f} s"
         except ENGINE_ERRORS as error:
@@ -265,13 +305,24 @@ def copy(engine: Engine, stager: Stager, timeout: float) -> Dict[str, Union[Stag
     volumes = list(stager.ways)
     if not volumes:
         return {}
+    if stager.armed:  # one signal lets every armed sync go
+        try:
+            engine.api.kill(stager.id, signal="SIGUSR1")
+        except ENGINE_ERRORS as error:  # then each is an exec of its own (and may fail too)
+            log.debug("stager %s: not signalled: %s", stager.id[:12], describe(error))
+            for armed in stager.armed.values():
+                disarm(armed)
+            stager.armed.clear()
     with ThreadPoolExecutor(max_workers=len(volumes)) as pool:
         return dict(zip(volumes, pool.map(one, volumes)))
 
 
-def remove_stager(engine: Engine, stager_id: str) -> None:
+def remove_stager(engine: Engine, stager: Stager) -> None:
+    for armed in stager.armed.values():
+        disarm(armed)
+    stager.armed.clear()
     try:  # again once an engine that went away is back
-        engine.retry(lambda: engine.api.remove_container(stager_id, force=True))
+        engine.retry(lambda: engine.api.remove_container(stager.id, force=True))
     except DockerException:
         pass  # recovery removes leftovers by label
 

@@ -19,6 +19,7 @@ import functools
 import itertools
 import socket
 import struct
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Tuple
@@ -109,6 +110,7 @@ class FakeAPIClient:
         self._failures: Dict[str, List[list]] = {}
         self._ids = itertools.count(1)
         self._execs: Dict[str, Exec] = {}
+        self.signalled: Dict[str, threading.Event] = {}  # SIGUSR1 sent to a container
         self._open: List[socket.socket] = []
         # What a crane (or any container salvage creates) does: its exit code; it may act
         # on the fake meanwhile, and say things (container.logs).
@@ -265,6 +267,9 @@ class FakeAPIClient:
         c = self._get(ref)
         if c.status not in ("running", "paused"):
             raise _conflict(f"Container {c.id} is not running")
+        if signal == "SIGUSR1":  # a stager passes it on to its armed syncs
+            self.signalled.setdefault(c.id, threading.Event()).set()
+            return
         c.exit_code = 137
         self._set(c, "exited")
 
@@ -414,15 +419,31 @@ class FakeAPIClient:
         run = self._execs[exec_id["Id"] if isinstance(exec_id, dict) else exec_id]
         ours, theirs = _socketpair()
         self._open += [ours, theirs]
-        if "salvage.stage" in run.container.labels:
-            answer = self.stager(self, run.container, run.command)
+
+        def frame(data: bytes) -> bytes:
+            return struct.pack(">BxxxL", 1, len(data)) + data if data else b""
+
+        def answer(before: bytes = b"") -> None:
+            if "salvage.stage" in run.container.labels:
+                said = self.stager(self, run.container, run.command)
+            else:
+                said = self.commands(run.container, run.command)
+            if said is not None:
+                run.code, output = said
+                theirs.sendall(before + frame(output.encode()))
+                theirs.shutdown(2)
+
+        if "echo salvage-armed" in run.command:  # a staging sync: it waits for SIGUSR1
+            theirs.sendall(frame(b"salvage-armed\n"))
+            signalled = self.signalled.setdefault(run.container.id, threading.Event())
+
+            def armed() -> None:
+                if signalled.wait(30):
+                    answer(frame(b"salvage-go\n"))
+
+            threading.Thread(target=armed, daemon=True).start()
         else:
-            answer = self.commands(run.container, run.command)
-        if answer is not None:
-            run.code, output = answer
-            data = output.encode()
-            theirs.sendall(struct.pack(">BxxxL", 1, len(data)) + data if data else b"")
-            theirs.shutdown(2)
+            answer()
         return ours
 
     @_api

@@ -7,6 +7,7 @@ import pytest
 from docker.errors import APIError
 
 from salvage.actions.recover import recover
+from salvage.safety import stage_entries
 from salvage.safety.record import Entry, Record, RecordDamaged
 
 
@@ -167,3 +168,45 @@ def test_a_half_restored_volume_keeps_its_users_down_and_a_run_skips_it(fake, co
         "half restored: not backed up until `salvage restore data --snapshot snap1`"
     )
     assert fake.state("db") == "exited" and len(record.entries()) == 2
+
+
+def test_recover_removes_the_stage_volumes_and_the_stager_a_dead_run_recorded(fake, config):
+    """Entered before they were made: one made, one never made, and the stager that mounts
+    the first (removed first, as the newest entry)."""
+    fake.add_volume("salvage-stage-0123456789ab")
+    fake.add_container("salvage-crane-stage-data-1", volumes=("salvage-stage-0123456789ab",))
+    record = Record(config.state_directory)
+    for kind, name in (
+        ("stage", "salvage-stage-0123456789ab"),
+        ("stage", "salvage-stage-never0made00"),
+        ("stager", "salvage-crane-stage-data-1"),
+    ):
+        record.add(stage_entries.entry(kind, name, "data", "deadbeef" * 4, "daily"))
+    assert recover(fake.engine(), config) == []
+    assert "salvage-stage-0123456789ab" not in fake.volume_list
+    assert not [c for c in fake.by_id.values() if c.name == "salvage-crane-stage-data-1"]
+    assert record.entries() == []
+
+
+def test_a_stage_volume_the_engine_will_not_remove_stays_recorded(fake, config):
+    fake.add_volume("salvage-stage-0123456789ab")
+    fake.add_container("app", volumes=("salvage-stage-0123456789ab",))  # in use: refused
+    entry = stage_entries.entry("stage", "salvage-stage-0123456789ab", "data", "d" * 32, "daily")
+    Record(config.state_directory).add(entry)
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        "stage volume salvage-stage-0123456789ab: cannot be removed (run dddddddd):"
+        " remove salvage-stage-0123456789ab: volume is in use"
+    ]
+    assert Record(config.state_directory).entries() == [entry]
+
+
+def test_a_stage_a_leftover_crane_still_mounts_is_removed_after_the_crane(fake, config):
+    fake.add_volume("salvage-stage-0123456789ab")
+    mine = {"salvage.crane": "tar", "salvage.instance": config.state_directory}
+    fake.add_container("crane", labels=mine, volumes=("salvage-stage-0123456789ab",))
+    entry = stage_entries.entry("stage", "salvage-stage-0123456789ab", "data", "d" * 32, "daily")
+    Record(config.state_directory).add(entry)
+    assert recover(fake.engine(), config) == []
+    assert "salvage-stage-0123456789ab" not in fake.volume_list
+    assert Record(config.state_directory).entries() == []

@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from docker.errors import APIError
 from test_run_decisions import AS_FOUND, TIDE, backup, cranes, scene, states
 
 from salvage.config.validate import validate
 from salvage.core.planning import plan_tide
 from salvage.engine.discovery import discover
+from salvage.safety.record import Record
 
 
 def _config(tmp_path, staging: str):
@@ -258,4 +260,55 @@ def test_a_live_copy_that_cannot_start_leaves_the_copy_to_the_downtime(fake, tmp
     fake.stager = stager
     assert backup(fake, _config(tmp_path, "auto")).exit_code == 0
     assert len(_copies(fake)) == 1 and not _execs(fake, "--delete")
+    assert states(fake) == AS_FOUND
+
+
+def test_stages_and_the_stager_are_recorded_before_they_exist_and_left_once_removed(
+    fake, tmp_path, monkeypatch
+):
+    scene(fake)
+    fake.stager = _staging
+    config = _config(tmp_path, "auto")
+    seen = []
+
+    def watch(kind, create):
+        def call(*args, **kw):
+            name = args[0] if kind == "stage" else kw.get("name")
+            if kind == "stage" or (kw.get("labels") or {}).get("salvage.stage"):
+                entries = Record(config.state_directory).entries()
+                seen.append((kind, f"{kind}:{name}" in {e.container for e in entries}))
+            return create(*args, **kw)
+
+        return call
+
+    monkeypatch.setattr(fake, "create_volume", watch("stage", fake.create_volume))
+    monkeypatch.setattr(fake, "create_container", watch("stager", fake.create_container))
+    assert backup(fake, config).exit_code == 0
+    assert seen == [("stage", True), ("stager", True)]
+    assert Record(config.state_directory).entries() == []
+    assert states(fake) == AS_FOUND
+
+
+def test_a_sync_that_cannot_be_signalled_runs_as_an_exec_of_its_own(fake, tmp_path, monkeypatch):
+    """The armed sync waits for a SIGUSR1 to the stager; when the engine refuses it, the
+    sync is an exec of its own, still with the containers down."""
+    scene(fake)
+    seen = []
+
+    def stager(api, container, command):
+        if command and "--delete" in command:
+            seen.append(("echo salvage-armed" in command, api.state("db")))
+        return _live(api, container, command)
+
+    kill = fake.kill
+
+    def refuse(ref, signal=None):
+        if signal == "SIGUSR1":
+            raise APIError("refused", explanation="refused")
+        return kill(ref, signal)
+
+    fake.stager = stager
+    monkeypatch.setattr(fake, "kill", refuse)
+    assert backup(fake, _config(tmp_path, "auto")).exit_code == 0
+    assert seen == [(False, "exited")]  # the armed one never ran; the exec did, down
     assert states(fake) == AS_FOUND
