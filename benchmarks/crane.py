@@ -47,7 +47,7 @@ def binds(engine: Engine, volume: str) -> List[str]:
     target.mkdir(exist_ok=True)
     return [
         f"{volume}:/salvage/volume:ro",
-        f"{meta_dir(engine, volume)}:/salvage/meta:ro",
+        f"{meta_dir(engine, volume)}:/salvage/meta",  # writable, as salvage's (the manifest)
         f"{target}:/salvage/target",
     ]
 

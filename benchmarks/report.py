@@ -66,6 +66,12 @@ and volume is labelled `salvage-bench.run` and removed at the end.
   `docker stop a b c` (the docker CLI stops them at once), each from the first `kill`
   event of the three to the last `die`.
 
+B3's request count grows with the containers a tide could stop since salvage learns which
+of them were started with `--rm` (AutoRemove, never stopped: README): Docker's list of
+containers does not say it, so `plan` inspects each live container a tide could stop (one
+request each; 150 in B3's stack, where every running container is one). The bar was set
+before that check; it is missed for it, and the wall time with it.
+
 On an engine shared with other salvage runs (tests), their recovery removes every crane
 it finds, ours included; a round that fails so is run again (at most three times), and the
 output says so.

@@ -16,7 +16,6 @@ from salvage.config import Config
 from salvage.config.schema import Tide
 from salvage.core import labels
 from salvage.core.model import Problem
-from salvage.crane import staging
 from salvage.engine import containers, volumes
 from salvage.engine.client import Engine, describe
 from salvage.engine.errors import DockerException
@@ -98,8 +97,8 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
     if unwritable:
         problems.append(Problem("recover", str(unwritable[0])))
         log.error("recover: %s", unwritable[0])
-    leftovers += volumes.remove_leftover_scratch(engine, config.state_directory)
-    leftovers += staging.remove_leftovers(engine, config.state_directory)
+    for label, kind in ((labels.SCRATCH, "scratch"), (labels.STAGE, "stage")):
+        leftovers += volumes.remove_leftovers(engine, label, kind, config.state_directory)
     for problem in leftovers:  # every problem is said, never only counted in the exit code
         log.error("recover: %s", problem)
     return problems + leftovers

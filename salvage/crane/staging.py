@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Union
 
 from salvage.core import labels
-from salvage.core.model import Problem
 from salvage.engine.client import Engine, EngineError, describe
 from salvage.engine.containers import Armed, CommandTimeout, arm, disarm, execute, finish
 from salvage.engine.cranes import container_name
@@ -357,23 +356,3 @@ def remove(engine: Engine, name: str) -> None:
         pass
     except DockerException as error:
         log.warning("stage volume %s: cannot be removed: %s", name, describe(error))
-
-
-def remove_leftovers(engine: Engine, instance: str) -> List[Problem]:
-    """This salvage's stage volumes from runs that died (their stagers are gone by then:
-    they carry the crane label)."""
-    mine = {"label": [labels.STAGE, f"{labels.INSTANCE}={instance}"]}
-    try:
-        found = engine.retry(lambda: engine.api.volumes(filters=mine)).get("Volumes") or []
-    except DockerException as error:
-        return [Problem("recover", f"cannot list leftover stage volumes: {describe(error)}")]
-    problems = []
-    for volume in found:
-        try:
-            engine.api.remove_volume(volume["Name"], force=True)
-            log.info("recover: removed leftover stage volume %s", volume["Name"])
-        except DockerException as error:
-            problems.append(
-                Problem(f"stage volume {volume['Name']}", f"cannot be removed: {describe(error)}")
-            )
-    return problems

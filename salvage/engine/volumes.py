@@ -108,20 +108,21 @@ def remove_scratch(engine: Engine, name: str) -> None:
         log.warning("scratch volume %s: cannot be removed: %s", name, describe(error))
 
 
-def remove_leftover_scratch(engine: Engine, instance: str) -> List[Problem]:
-    """This salvage's scratch volumes from restores that died."""
-    mine = {"label": [labels.SCRATCH, f"{labels.INSTANCE}={instance}"]}
+def remove_leftovers(engine: Engine, label: str, kind: str, instance: str) -> List[Problem]:
+    """This salvage's volumes labelled `label` (scratch volumes of restores, stages of
+    backups: `kind` in its words) that runs which died left behind."""
+    mine = {"label": [label, f"{labels.INSTANCE}={instance}"]}
     try:
         found = engine.retry(lambda: engine.api.volumes(filters=mine)).get("Volumes") or []
     except DockerException as error:
-        return [Problem("recover", f"cannot list leftover scratch volumes: {describe(error)}")]
+        return [Problem("recover", f"cannot list leftover {kind} volumes: {describe(error)}")]
     problems = []
     for volume in found:
         try:
             engine.api.remove_volume(volume["Name"], force=True)
-            log.info("recover: removed leftover scratch volume %s", volume["Name"])
+            log.info("recover: removed leftover %s volume %s", kind, volume["Name"])
         except DockerException as error:
             problems.append(
-                Problem(f"scratch volume {volume['Name']}", f"cannot be removed: {describe(error)}")
+                Problem(f"{kind} volume {volume['Name']}", f"cannot be removed: {describe(error)}")
             )
     return problems

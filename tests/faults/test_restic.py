@@ -11,34 +11,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.debian import debian_image
-from support.harness import ROOT
+from support.debian import RESTIC_CRANE, crane_image
 from support.scene import CALM
 
-RESTIC = "salvage-test/crane-restic:latest"
+RESTIC = RESTIC_CRANE
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
 def restic_image(fault_engine):
-    base = debian_image(fault_engine.host)
-    env = dict(os.environ, DOCKER_HOST=fault_engine.host)
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE={base}",
-            "-t",
-            RESTIC,
-            str(ROOT / "salvage/crane/images/restic"),
-        ],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    return RESTIC
+    return crane_image(fault_engine.host, "restic", RESTIC)
 
 
 def _use_restic(scene, target, concurrent: int = 4, keep: str = "", image: str = RESTIC) -> None:

@@ -15,37 +15,20 @@ import textwrap
 import time
 
 import pytest
-from support.debian import debian_image
-from support.harness import ROOT, TAR_CRANE, archive_paths
+from support.debian import RESTIC_CRANE, crane_image
+from support.harness import TAR_CRANE, archive_paths
 from support.scene import CALM, LISTING, wait_for
 
 from salvage.safety import restoring
 from salvage.safety.record import Record
 
-RESTIC = "salvage-test/crane-restic:latest"
+RESTIC = RESTIC_CRANE
 UNTOUCHED = "host directory unchanged"
 
 
 @pytest.fixture(scope="module")
 def restic_crane(fault_engine):
-    env = dict(os.environ, DOCKER_HOST=fault_engine.host)
-    base = debian_image(fault_engine.host)
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE={base}",
-            "-t",
-            RESTIC,
-            str(ROOT / "salvage/crane/images/restic"),
-        ],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    return RESTIC
+    return crane_image(fault_engine.host, "restic", RESTIC)
 
 
 def waiting(host: str, tmp, image: str, entrypoint: str) -> str:

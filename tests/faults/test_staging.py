@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.debian import debian_image
-from support.harness import ROOT, SCRIPT_CRANE, build_images
+from support.debian import GNU_TAR_CRANE, crane_image, debian_image
+from support.harness import SCRIPT_CRANE, build_images
 from support.loop_dockerd import LoopDockerd
 from support.scene import CALM, Scene, wait_for
 from test_restic import _use_restic, restic_image  # noqa: F401  (a fixture)
@@ -544,23 +544,7 @@ def test_restic_round_trip_through_a_stage(scene, table):
 
 
 def test_tar_round_trip_through_a_stage(scene, table):
-    base = debian_image(scene.engine.host)
-    image = "salvage-test/crane-tar-gnu:latest"
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE={base}",
-            "-t",
-            image,
-            str(ROOT / "salvage/crane/images/tar"),
-        ],
-        check=True,
-        env=scene.env(),
-        stdout=subprocess.DEVNULL,
-    )
+    image = crane_image(scene.engine.host, "tar", GNU_TAR_CRANE)
     vol = scene.volume("data")
     mountpoint = Path(scene.api.inspect_volume(vol)["Mountpoint"])
     _fill(mountpoint)

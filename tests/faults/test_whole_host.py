@@ -17,12 +17,12 @@ from pathlib import Path
 
 import docker
 import pytest
-from support.debian import debian_image
+from support.debian import RESTIC_CRANE, crane_image
 from support.dockerd import PrivateDockerd
-from support.harness import BUSYBOX, ROOT, TAR_CRANE, build_images
+from support.harness import BUSYBOX, TAR_CRANE, build_images
 from support.scene import wait_for
 
-RESTIC = "salvage-test/crane-restic:latest"
+RESTIC = RESTIC_CRANE
 PASSWORD = "correct horse battery staple"
 VOLUMES = ["shop_db", "shop_files"]
 # Every path's type, size, mode, owner and modification time, and every file's checksum.
@@ -169,23 +169,7 @@ class Host:
 def _prepare(engine: PrivateDockerd, busybox: bool = True) -> None:
     if busybox:
         build_images(engine.host)
-    base = debian_image(engine.host)
-    env = dict(os.environ, DOCKER_HOST=engine.host)
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE={base}",
-            "-t",
-            RESTIC,
-            str(ROOT / "salvage/crane/images/restic"),
-        ],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    crane_image(engine.host, "restic", RESTIC)
 
 
 def _engine(name: str) -> PrivateDockerd:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
 from support.databases import MARIADB, POSTGRES, image
-from support.debian import debian_image
-from support.harness import ROOT, TAR_CRANE, events
+from support.debian import RESTIC_CRANE, crane_image, use_reference_cranes
+from support.harness import TAR_CRANE, events
 
 PASSWORD = "Pw-3f9a-not-on-any-cmdline"
 
@@ -226,54 +225,18 @@ def _try(api, container, script, env) -> str:
     return out.strip() if api.exec_inspect(made["Id"])["ExitCode"] == 0 else ""
 
 
-RESTIC = "salvage-test/crane-restic:latest"
+RESTIC = RESTIC_CRANE
 CUSTOM = "cat /data/db.bin"  # a database of one file, for the crane round trips
 CUSTOM_RESTORE = "cat > /data/db.bin.new && mv /data/db.bin.new /data/db.bin"
 
 
 @pytest.fixture(scope="session")
 def restic_crane(docker_host, images):
-    base = debian_image(docker_host)
-    env = dict(os.environ, DOCKER_HOST=docker_host)
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE={base}",
-            "-t",
-            RESTIC,
-            str(ROOT / "salvage/crane/images/restic"),
-        ],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    return RESTIC
+    return crane_image(docker_host, "restic", RESTIC)
 
 
 def _use(salvage, crane: str, tmp_path) -> None:
-    password = tmp_path / "restic-password"
-    password.write_text("correct horse battery staple")
-    password.chmod(0o600)
-    salvage.write_config(
-        f"""
-        machine = "testhost"
-        state_directory = "{salvage.state}"
-        [tides.{salvage.tide}]
-        crane = "{crane}"
-        [cranes.tar]
-        image = "{TAR_CRANE}"
-        pull = "never"
-        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-        [cranes.restic]
-        image = "{RESTIC}"
-        pull = "never"
-        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-        secrets = {{ RESTIC_PASSWORD = "{password}" }}
-        """
-    )
+    use_reference_cranes(salvage, crane, tmp_path, salvage.state, TAR_CRANE)
 
 
 def _custom(stack, command: str = CUSTOM, restore: str = CUSTOM_RESTORE) -> str:

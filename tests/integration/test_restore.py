@@ -5,15 +5,19 @@ safety backup; the containers using a volume are down only during its restore.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 
 import pytest
-from support.debian import debian_image
-from support.harness import ROOT, events
+from support.debian import (
+    GNU_TAR_CRANE,
+    RESTIC_CRANE,
+    crane_image,
+    debian_image,
+    use_reference_cranes,
+)
+from support.harness import events
 
-TAR, RESTIC = "salvage-test/crane-tar-gnu:latest", "salvage-test/crane-restic:latest"
+TAR, RESTIC = GNU_TAR_CRANE, RESTIC_CRANE
 # Files of every kind, owners and modes; 200 MB of random bytes that no compression helps.
 FILL = """
 set -e
@@ -40,15 +44,9 @@ MANIFEST = (
 
 @pytest.fixture(scope="session")
 def cranes(docker_host, images):
-    base = debian_image(docker_host)
-    env = dict(os.environ, DOCKER_HOST=docker_host)
-    images = "salvage/crane/images"
-    for tag, context in ((TAR, f"{images}/tar"), (RESTIC, f"{images}/restic")):
-        build = ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", tag]
-        subprocess.run(
-            [*build, str(ROOT / context)], check=True, env=env, stdout=subprocess.DEVNULL
-        )
-    return base
+    for crane, tag in (("tar", TAR), ("restic", RESTIC)):
+        crane_image(docker_host, crane, tag)
+    return debian_image(docker_host)
 
 
 def _in(api, image, volume, script, ro=False) -> str:
@@ -79,27 +77,7 @@ def _manifest(api, cranes, volume) -> list:
 
 
 def _config(salvage, crane: str, tmp_path, tar_env: str = "") -> None:
-    password = tmp_path / "restic-password"
-    password.write_text("correct horse battery staple")
-    password.chmod(0o600)
-    salvage.write_config(
-        f"""
-        machine = "testhost"
-        state_directory = "{tmp_path}/state"
-        [tides.{salvage.tide}]
-        crane = "{crane}"
-        [cranes.tar]
-        image = "{TAR}"
-        pull = "never"
-        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-        env = {{ {tar_env} }}
-        [cranes.restic]
-        image = "{RESTIC}"
-        pull = "never"
-        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
-        secrets = {{ RESTIC_PASSWORD = "{password}" }}
-        """
-    )
+    use_reference_cranes(salvage, crane, tmp_path, tmp_path / "state", TAR, tar_env)
 
 
 @pytest.mark.parametrize("crane", ["tar", "restic"])

@@ -65,3 +65,55 @@ def debian_image(docker_host: str) -> str:
                 stdout=subprocess.DEVNULL,
             )
     return image
+
+
+RESTIC_CRANE = "salvage-test/crane-restic:latest"
+GNU_TAR_CRANE = "salvage-test/crane-tar-gnu:latest"  # GNU tar: the tar crane's full fidelity
+
+
+def crane_image(docker_host: str, crane: str, tag: str) -> str:
+    """salvage's reference `crane` ("tar", "restic": salvage/crane/images) built on this
+    image, tagged `tag`."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={debian_image(docker_host)}",
+            "-t",
+            tag,
+            str(root / "salvage/crane/images" / crane),
+        ],
+        check=True,
+        env=dict(os.environ, DOCKER_HOST=docker_host),
+        stdout=subprocess.DEVNULL,
+    )
+    return tag
+
+
+def use_reference_cranes(salvage, crane: str, tmp_path, state, tar: str, tar_env: str = ""):
+    """`salvage`'s config: its tide on the reference `crane`, the tar one being `tar`, the
+    restic one RESTIC_CRANE with a password file in `tmp_path`; the state in `state`."""
+    password = tmp_path / "restic-password"
+    password.write_text("correct horse battery staple")
+    password.chmod(0o600)
+    salvage.write_config(
+        f"""
+        machine = "testhost"
+        state_directory = "{state}"
+        [tides.{salvage.tide}]
+        crane = "{crane}"
+        [cranes.tar]
+        image = "{tar}"
+        pull = "never"
+        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        env = {{ {tar_env} }}
+        [cranes.restic]
+        image = "{RESTIC_CRANE}"
+        pull = "never"
+        mounts = {{ "@BACKUPS@" = "/salvage/target" }}
+        secrets = {{ RESTIC_PASSWORD = "{password}" }}
+        """
+    )
