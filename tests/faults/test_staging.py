@@ -202,53 +202,66 @@ def test_staged_backup_keeps_everything_and_containers_are_up_while_the_crane_ru
 HOT = ("sh", "-c", "trap 'exit 0' TERM; while :; do touch /data/random; sleep 0.2; done")
 
 
+def _random_file(mountpoint: Path, megabytes: int) -> None:
+    with open(mountpoint / "random", "wb") as out:
+        for _ in range(megabytes):
+            out.write(os.urandom(1 << 20))
+
+
+def _kill_then_recover(scene, table, fault: str, phase: str, app: str, reached, app_state):
+    """SIGKILL the staged run under way once `reached()`, then `salvage recover`: the row
+    says whether the kill came in `phase` (the app `app_state`, its stage there), and what
+    is left. recover's own output, for more checks."""
+    run = scene.start_run()
+    reached()
+    scene.kill(run)
+    during = scene.state_of(app) == app_state and len(_stages(scene)) == 1
+    done = scene.salvage("recover")
+    assert done.returncode == 0, done.stderr
+    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
+    table(
+        fault,
+        f"killed {phase}; 0 stage(s), 0 stager(s) left; {CALM}",
+        f"{'killed' if during else 'NOT killed'} {phase}; {left}; {scene.observe()}",
+    )
+    return done.stderr
+
+
 def test_sigkill_during_staging_then_recover(scene, gnu_crane, table):
     vol = scene.volume("data")
-    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
-        for _ in range(400):  # long enough a copy to be caught in the act
-            out.write(os.urandom(1 << 20))
+    _random_file(Path(scene.api.inspect_volume(vol)["Mountpoint"]), 400)  # caught in the act
     app = scene.container("app", [vol], scene.label(vol), command=HOT)
     scene.snapshot()
     _on_gnu(scene)
-    run = scene.start_run()
     # The live copy runs with the containers up; what changed since, once they are down.
-    wait_for(lambda: _copying(scene, vol, app, "rsync"), "the copy", timeout=120)
-    scene.kill(run)
-    during = scene.state_of(app) == "exited" and len(_stages(scene)) == 1
-    done = scene.salvage("recover")
-    assert done.returncode == 0, done.stderr
-    assert "recover: removed leftover stage volume salvage-stage-" in done.stderr
-    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
-    table(
+    said = _kill_then_recover(
+        scene,
+        table,
         "SIGKILL while a volume is being staged (what changed since the live copy), then"
         " `salvage recover`",
-        f"killed mid-staging; 0 stage(s), 0 stager(s) left; {CALM}",
-        f"{'killed mid-staging' if during else 'NOT killed mid-staging'}; {left};"
-        f" {scene.observe()}",
+        "mid-staging",
+        app,
+        lambda: wait_for(lambda: _copying(scene, vol, app, "rsync"), "the copy", timeout=120),
+        "exited",
     )
+    assert "recover: removed leftover stage volume salvage-stage-" in said
 
 
 def test_sigkill_during_the_live_copy_then_recover(scene, gnu_crane, table):
     vol = scene.volume("data")
-    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
-        for _ in range(400):
-            out.write(os.urandom(1 << 20))
+    _random_file(Path(scene.api.inspect_volume(vol)["Mountpoint"]), 400)
     app = scene.container("app", [vol], scene.label(vol))
     scene.snapshot()
     _on_gnu(scene)
-    run = scene.start_run()
     live = lambda: scene.state_of(app) == "running" and _copying_live(scene, vol)  # noqa: E731
-    wait_for(live, "the live copy", timeout=120)
-    scene.kill(run)
-    during = scene.state_of(app) == "running" and len(_stages(scene)) == 1
-    done = scene.salvage("recover")
-    assert done.returncode == 0, done.stderr
-    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
-    table(
+    _kill_then_recover(
+        scene,
+        table,
         "SIGKILL during the live copy to a stage (containers up), then `salvage recover`",
-        f"killed during the live copy; 0 stage(s), 0 stager(s) left; {CALM}",
-        f"{'killed during the live copy' if during else 'NOT during the live copy'}; {left};"
-        f" {scene.observe()}",
+        "during the live copy",
+        app,
+        lambda: wait_for(live, "the live copy", timeout=120),
+        "running",
     )
 
 
@@ -333,9 +346,7 @@ def test_a_staged_run_passes_the_socket_proxy(scene, proxy, table):  # noqa: F81
 
 def test_sigterm_during_staging_unwinds(scene, gnu_copy_crane, table):
     vol = scene.volume("data")
-    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
-        for _ in range(400):
-            out.write(os.urandom(1 << 20))
+    _random_file(Path(scene.api.inspect_volume(vol)["Mountpoint"]), 400)
     app = scene.container("app", [vol], scene.label(vol))
     scene.snapshot()
     _on_gnu(scene, image=gnu_copy_crane)
@@ -358,18 +369,14 @@ def test_sigkill_during_the_staged_crane_then_recover(scene, gnu_crane, table):
     app = scene.container("app", [vol], scene.label(vol))
     scene.snapshot()
     _on_gnu(scene)
-    run = scene.start_run()
-    scene.crane_started(vol)
-    scene.kill(run)
-    during = scene.state_of(app) == "running" and len(_stages(scene)) == 1
-    done = scene.salvage("recover")
-    assert done.returncode == 0, done.stderr
-    left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
-    table(
+    _kill_then_recover(
+        scene,
+        table,
         "SIGKILL while the crane backs up a stage (containers up), then `salvage recover`",
-        f"killed in the crane phase; 0 stage(s), 0 stager(s) left; {CALM}",
-        f"{'killed in the crane phase' if during else 'NOT in the crane phase'}; {left};"
-        f" {scene.observe()}",
+        "in the crane phase",
+        app,
+        lambda: scene.crane_started(vol),
+        "running",
     )
 
 
@@ -594,9 +601,7 @@ def _plain(root: Path) -> dict:
 
 def test_random_kills_of_a_staged_run(scene, gnu_crane, table):
     vol = scene.volume("data")
-    with open(Path(scene.api.inspect_volume(vol)["Mountpoint"]) / "random", "wb") as out:
-        for _ in range(64):  # a copy that takes a moment
-            out.write(os.urandom(1 << 20))
+    _random_file(Path(scene.api.inspect_volume(vol)["Mountpoint"]), 64)  # takes a moment
     scene.container("app", [vol], scene.label(vol))
     scene.container(
         "side", [vol], {"salvage.action": "pause", "salvage.command.post": "touch /signals/post"}
