@@ -8,10 +8,11 @@ one carries `salvage.tide.<tide>` for both (200 volumes, a third); every other o
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 from benchmarks.engine import TAR_CRANE, Engine
 from benchmarks.measure import (
@@ -112,7 +113,7 @@ def b3_b5_scale(engine: Engine, rounds: int = ROUNDS) -> List[Result]:
             len(many) / len(few),
             B3_REQUESTS_BAR,
             "x",
-            f"{CONTAINERS} containers: {len(many)} requests ({', '.join(many)})",
+            f"{CONTAINERS} containers: {len(many)} requests ({_kinds(many)})",
             f"{SMALL} containers: {len(few)} requests",
         )
     ]
@@ -170,3 +171,12 @@ def _b5_memory(config: Path, stack: Stack, env: dict, runs: int = 3) -> List[Res
             context,
         ),
     ]
+
+
+def _kinds(requests: List[str]) -> str:
+    """The requests by kind (a container's id as {id}), with their counts."""
+    kinds: Dict[str, int] = {}
+    for request in requests:
+        kind = re.sub(r"/(containers|volumes)/[0-9a-f]{12,64}(?=[/?]|$)", r"/\1/{id}", request)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{n} x {kind}" if n > 1 else kind for kind, n in kinds.items())
