@@ -208,14 +208,16 @@ def _random_file(mountpoint: Path, megabytes: int) -> None:
             out.write(os.urandom(1 << 20))
 
 
-def _kill_then_recover(scene, table, fault: str, phase: str, app: str, reached, app_state):
+def _kill_then_recover(
+    scene, table, fault: str, phase: str, app: str, reached, app_state, stages: int = 1
+):
     """SIGKILL the staged run under way once `reached()`, then `salvage recover`: the row
-    says whether the kill came in `phase` (the app `app_state`, its stage there), and what
-    is left. recover's own output, for more checks."""
+    says whether the kill came in `phase` (the app `app_state`, `stages` stages there), and
+    what is left. recover's own output, for more checks."""
     run = scene.start_run()
     reached()
     scene.kill(run)
-    during = scene.state_of(app) == app_state and len(_stages(scene)) == 1
+    during = scene.state_of(app) == app_state and len(_stages(scene)) == stages
     done = scene.salvage("recover")
     assert done.returncode == 0, done.stderr
     left = f"{len(_stages(scene))} stage(s), {len(_stagers(scene))} stager(s) left"
@@ -377,6 +379,41 @@ def test_sigkill_during_the_staged_crane_then_recover(scene, gnu_crane, table):
         app,
         lambda: scene.crane_started(vol),
         "running",
+    )
+
+
+def test_sigkill_during_the_tides_retention_then_recover(scene, gnu_crane, table):
+    """The crane's tide-wide retention runs once the groups are back and their stages gone."""
+    context = Path(scene.engine.base) / "crane-script-gnu-retention"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(
+        f'FROM {gnu_crane}\nLABEL salvage.crane.actions="retention"\n'
+    )
+    image = "salvage-test/crane-script-gnu-retention:latest"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", image, str(context)],
+        check=True,
+        env=scene.env(),
+        stdout=subprocess.DEVNULL,
+    )
+    vol = scene.volume("data")
+    app = scene.container("app", [vol], scene.label(vol))
+    scene.snapshot()
+    _on_gnu(scene, image=image)
+    waits = '[ "$SALVAGE_ACTION" = retention ] && { touch /out/retention; sleep 600; }; '
+    text = scene.config.read_text()
+    scene.config.write_text(text.replace("CRANE_SCRIPT = '", f"CRANE_SCRIPT = '{waits}"))
+    scene.go()  # the backups do not wait
+    retention = scene.out / "retention"
+    _kill_then_recover(
+        scene,
+        table,
+        "SIGKILL during the tide's retention (containers up, stages gone), then `salvage recover`",
+        "during the retention",
+        app,
+        lambda: wait_for(retention.exists, "the retention", timeout=120),
+        "running",
+        stages=0,
     )
 
 
