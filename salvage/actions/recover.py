@@ -39,6 +39,17 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
         unrestored = Problem(f"volume {restore.name}", restoring.explain(restore, users))
         problems.append(unrestored)
         log.error("recover: %s", unrestored)
+
+    def forget(entry) -> None:
+        try:
+            record.remove(entry)
+        except RecordError as error:  # what it names is back (or gone) all the same
+            unwritable.append(error)
+
+    def unhandled(problem: Problem) -> None:  # the entry stays, for the next recover
+        problems.append(problem)
+        log.error("recover: %s", problem)
+
     # Newest first: the reverse of the order in which the run changed them.
     for entry in reversed(entries):
         if entry.run_id in unfinished or stage_entries.of(entry):
@@ -64,15 +75,10 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
                     log.info("recover: %s (%s): %s", where, why, outcome)
                 else:
                     log.warning("recover: %s (%s): %s", where, why, outcome)
-        except Exception as error:  # the engine is unreachable, or refused: keep the entry
-            problem = Problem(where, f"could not be restored ({why}): {describe(error)}")
-            problems.append(problem)
-            log.error("recover: %s", problem)
+        except Exception as error:  # the engine is unreachable, or refused
+            unhandled(Problem(where, f"could not be restored ({why}): {describe(error)}"))
             continue
-        try:
-            record.remove(entry)
-        except RecordError as error:  # its container is back all the same
-            unwritable.append(error)
+        forget(entry)
     leftovers = remove_leftover_cranes(engine, config.state_directory)
     # Stages and stagers once the cranes are gone (a crane mounts its stage); a stager
     # before the stages it mounts (newest first).
@@ -83,17 +89,12 @@ def recover(engine: Engine, config: Config) -> List[Problem]:
         try:
             if stage_entries.remove(engine, entry):
                 log.info("recover: removed leftover %s", where)
-        except Exception as error:  # the engine is unreachable, or refused: keep the entry
-            problem = Problem(
-                where, f"cannot be removed (run {entry.run_id[:8]}): {describe(error)}"
+        except Exception as error:  # the engine is unreachable, or refused
+            unhandled(
+                Problem(where, f"cannot be removed (run {entry.run_id[:8]}): {describe(error)}")
             )
-            problems.append(problem)
-            log.error("recover: %s", problem)
             continue
-        try:
-            record.remove(entry)
-        except RecordError as error:
-            unwritable.append(error)
+        forget(entry)
     if unwritable:
         problems.append(Problem("recover", str(unwritable[0])))
         log.error("recover: %s", unwritable[0])

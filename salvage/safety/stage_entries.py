@@ -22,15 +22,19 @@ def of(entry: Entry) -> bool:
     return entry.change in (STAGE, STAGER)
 
 
+def _name(entry: Entry) -> str:
+    return entry.container.split(":", 1)[1]
+
+
 def describe(entry: Entry) -> str:
-    name = entry.container.split(":", 1)[1]
+    name = _name(entry)
     return f"stage volume {name}" if entry.change == STAGE else f'stager "{name}"'
 
 
 def remove(engine: Engine, entry: Entry) -> bool:
     """Remove the entry's stage volume or stager; False when it was already gone. Engine
     errors are raised: the entry stays."""
-    name = entry.container.split(":", 1)[1]
+    name = _name(entry)
     api = engine.api
     try:
         if entry.change == STAGER:
