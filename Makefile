@@ -10,6 +10,10 @@ DEBIAN_PYTHON ?= /usr/bin/python3
 BASE ?= debian:bookworm-slim
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# Test processes (pytest-xdist), each with a private dockerd of its own: the real-engine tests
+# mostly wait on the engine, so more workers than CPUs pays (docs/testing.md has the figures).
+WORKERS ?= 4
+PARALLEL = -n $(WORKERS) --dist loadgroup --durations=25
 
 .PHONY: help deps dev test unit test-debian lint bench cranes demo deb rpm config-docs
 
@@ -28,14 +32,15 @@ $(VENV)/.installed: pyproject.toml
 
 dev: $(VENV)/.installed ## make .venv: salvage in editable mode, with the test tools
 
-test: deps dev ## run every test (starts a private dockerd unless SALVAGE_TEST_DOCKER_HOST is set)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+test: deps dev ## run every test, in parallel workers, each with a private dockerd (docs/testing.md)
+	$(VENV)/bin/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 unit: dev ## unit tests only (no root, no engine), with the coverage of the safety modules
 	$(VENV)/bin/python -m coverage run -m pytest -q tests/unit && $(VENV)/bin/python -m coverage report
 
-test-debian: deps ## the tests on the distribution's own Python and libraries (python3-docker 5.0.3, ...)
-	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+test-debian: deps ## the unit tests and the library-boundary tests again, on the distribution's own Python and libraries
+	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PARALLEL) \
+		-m "(unit or boundary) and not systemd" $(PYTEST_ARGS)
 
 bench: deps dev ## benchmarks on a real engine (DOCKER_HOST, else a private dockerd); writes docs/performance.md
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)

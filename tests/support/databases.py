@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from support import debian
+from support.cache import locked
 
 POSTGRES = "salvage-test/postgres:15"
 MARIADB = "salvage-test/mariadb:10.11"
@@ -78,33 +79,27 @@ IMAGES = {
 def image(docker_host: str, name: str) -> str:
     """The database image `name` on this engine, built from the cached root once."""
     env = dict(os.environ, DOCKER_HOST=docker_host)
-    found = subprocess.run(["docker", "image", "inspect", name], env=env, capture_output=True)
-    if found.returncode == 0:
-        return name
-    packages, entrypoint, tidy = IMAGES[name]
-    base = name.replace("salvage-test/", "salvage-test/root-")
-    with open(debian.rootfs(packages), "rb") as tarball:
-        subprocess.run(
-            ["docker", "import", "-", base],
-            stdin=tarball,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    context = Path(tempfile.mkdtemp(prefix="salvage-db-image-"))
-    try:
-        (context / "entrypoint").write_text(entrypoint)
-        (context / "Dockerfile").write_text(
-            f"FROM {base}\nCOPY entrypoint /usr/local/bin/entrypoint\n"
-            f"RUN chmod 0755 /usr/local/bin/entrypoint && {tidy}\n"
-            'ENTRYPOINT ["/usr/local/bin/entrypoint"]\n'
-        )
-        subprocess.run(
-            ["docker", "build", "-q", "-t", name, str(context)],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    finally:
-        shutil.rmtree(context)
+    with locked(f"{docker_host} {name}"):
+        found = subprocess.run(["docker", "image", "inspect", name], env=env, capture_output=True)
+        if found.returncode == 0:
+            return name
+        packages, entrypoint, tidy = IMAGES[name]
+        base = name.replace("salvage-test/", "salvage-test/root-")
+        debian.imported(docker_host, base, debian.rootfs(packages))
+        context = Path(tempfile.mkdtemp(prefix="salvage-db-image-"))
+        try:
+            (context / "entrypoint").write_text(entrypoint)
+            (context / "Dockerfile").write_text(
+                f"FROM {base}\nCOPY entrypoint /usr/local/bin/entrypoint\n"
+                f"RUN chmod 0755 /usr/local/bin/entrypoint && {tidy}\n"
+                'ENTRYPOINT ["/usr/local/bin/entrypoint"]\n'
+            )
+            subprocess.run(
+                ["docker", "build", "-q", "-t", name, str(context)],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        finally:
+            shutil.rmtree(context)
     return name

@@ -3,8 +3,8 @@ uses), made with debootstrap (no registry needed): GNU tar for the tar crane's f
 fidelity and zstd for its default compression, restic and jq for the restic crane, rsync
 for staging's live copy.
 
-debootstrap runs once per machine (its result is cached as a tarball); the tarball is
-imported once per engine.
+debootstrap runs once per machine (its result is cached as a tarball, support.cache); the
+tarball is imported once per engine.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 from support import distro
+from support.cache import CACHE, locked
 
 PACKAGES = ("restic", "jq", "zstd", "rsync")
-CACHE = Path(os.environ.get("SALVAGE_TEST_CACHE", "/var/cache/salvage-tests"))
 
 
 def image_name() -> str:
@@ -26,45 +26,69 @@ def image_name() -> str:
     return f"salvage-test/debian:{distro.suite()}-{'-'.join(PACKAGES)}"
 
 
-def rootfs(packages=PACKAGES) -> Path:
-    """The debootstrapped root with `packages` as a tarball, made once per machine."""
-    tarball = CACHE / f"{distro.suite()}-minbase-{'-'.join(packages)}.tar"
-    if tarball.exists():
-        return tarball
-    if not shutil.which("debootstrap"):
-        raise RuntimeError("debootstrap is not installed: run `make deps`")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-", dir=CACHE))
-    try:
-        subprocess.run(
-            distro.debootstrap_args(packages, work / "root"),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        partial = tarball.with_suffix(".partial")
-        with open(partial, "wb") as out:
-            subprocess.run(["tar", "-C", str(work / "root"), "-c", "."], check=True, stdout=out)
-        partial.rename(tarball)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def rootfs(packages=PACKAGES, release: str = "") -> Path:
+    """The debootstrapped root of `release` (the host's by default) with `packages`, as a
+    tarball, made once per machine (the first worker to ask makes it, the others wait)."""
+    release = release or distro.suite()
+    tarball = CACHE / f"{release}-minbase-{'-'.join(packages)}.tar"
+    with locked(str(tarball)):
+        if tarball.exists():
+            return tarball
+        if not shutil.which("debootstrap"):
+            raise RuntimeError("debootstrap is not installed: run `make deps`")
+        work = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-", dir=CACHE))
+        try:
+            done = subprocess.run(
+                distro.debootstrap_args(packages, work / "root", release),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"debootstrap of {release} failed:\n{done.stdout[-3000:]}")
+            # The downloaded packages and lists: a third of the root, and no test needs them.
+            for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+                for path in (work / "root" / leftover).glob("*"):
+                    if path.is_file():
+                        path.unlink()
+            partial = tarball.with_suffix(".partial")
+            with open(partial, "wb") as out:
+                subprocess.run(["tar", "-C", str(work / "root"), "-c", "."], check=True, stdout=out)
+            partial.rename(tarball)
+        finally:
+            _unmount_under(work / "root")
+            shutil.rmtree(work, ignore_errors=True)
     return tarball
 
 
-def debian_image(docker_host: str) -> str:
+def _unmount_under(path: Path) -> None:
+    """debootstrap mounts /proc and /sys into the root it builds; a failed run may leave
+    them mounted, and nothing under them may be deleted."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{path}/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+
+
+def imported(docker_host: str, image: str, tarball: Path, *changes: str) -> str:
+    """`image` on the engine, imported from `tarball` (with `docker import -c` `changes`)
+    unless the engine has it: once per engine, even with workers sharing it."""
     env = dict(os.environ, DOCKER_HOST=docker_host)
-    image = image_name()
-    found = subprocess.run(["docker", "image", "inspect", image], env=env, capture_output=True)
-    if found.returncode != 0:
-        with open(rootfs(), "rb") as tarball:
-            subprocess.run(
-                ["docker", "import", "-", image],
-                stdin=tarball,
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+    with locked(f"{docker_host} {image}"):
+        found = subprocess.run(["docker", "image", "inspect", image], env=env, capture_output=True)
+        if found.returncode != 0:
+            with open(tarball, "rb") as stdin:
+                subprocess.run(
+                    ["docker", "import", *(f"--change={c}" for c in changes), "-", image],
+                    stdin=stdin,
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
     return image
+
+
+def debian_image(docker_host: str) -> str:
+    return imported(docker_host, image_name(), rootfs())
 
 
 RESTIC_CRANE = "salvage-test/crane-restic:latest"

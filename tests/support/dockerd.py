@@ -12,12 +12,25 @@ from typing import Optional
 
 import docker
 
+from support.cache import locked
+
 
 def ping(host: str) -> bool:
     try:
         return docker.APIClient(base_url=host, timeout=2).ping()
     except Exception:
         return False
+
+
+def make_bridge(name: str) -> None:
+    """A bridge with a subnet of its own: engines left to choose would all take the same
+    one, and their routes would clash."""
+    with locked("bridges"):
+        used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+        free = next(n for n in range(1, 255) if f" 10.213.{n}." not in used)
+        subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", f"10.213.{free}.1/24", "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
 
 
 class PrivateDockerd:
@@ -52,8 +65,7 @@ class PrivateDockerd:
         if not shutil.which("dockerd"):
             raise RuntimeError("dockerd is not installed: run `make test` (it installs docker.io)")
         if self.bridge and not Path(f"/sys/class/net/{self.bridge}").exists():
-            subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
-            subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+            make_bridge(self.bridge)
         log = open(self.base / "dockerd.log", "ab")
         self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
         log.close()

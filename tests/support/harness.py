@@ -30,8 +30,18 @@ def archive_paths(directory: Path) -> list:
     return sorted(p for p in directory.glob("[!.]*") if p.name.endswith(ARCHIVE_SUFFIXES))
 
 
+_BUILT: dict = {}
+
+
 def build_images(docker_host: str) -> dict:
-    """The busybox base, the reference tar crane built from it, and a script crane."""
+    """The busybox base, the reference tar crane built from it, and a script crane; once per
+    engine and test process."""
+    if docker_host not in _BUILT:
+        _BUILT[docker_host] = _build_images(docker_host)
+    return _BUILT[docker_host]
+
+
+def _build_images(docker_host: str) -> dict:
     env = dict(os.environ, DOCKER_HOST=docker_host)
     subprocess.run(
         [str(ROOT / "scripts/busybox-image"), BUSYBOX],
