@@ -1,7 +1,8 @@
 """The .deb, end to end, as an admin uses it: built by `make deb`'s script (lintian
-included), installed with dpkg in a booted Debian 12 (systemd, journald, Debian's own
-python3-docker and friends: support/systemd_container.py), configured, run by systemd
-against the test engine through the mounted socket, killed, upgraded, purged.
+included) on the host, installed with dpkg in a booted Debian 12 and in a booted Debian 13
+(systemd, journald, each release's own python3-docker and friends:
+support/systemd_container.py), configured, run by systemd against the test engine through
+the mounted socket, killed, upgraded, purged.
 
 The tests run in order on one container: each takes the package where the last left it.
 """
@@ -13,6 +14,7 @@ import textwrap
 import time
 
 import pytest
+from support import distro
 from support.harness import BUSYBOX, SCRIPT_CRANE, Stack
 from support.packages import build_deb, cursor, journal, left_behind, snapshot, wait_inactive
 from support.systemd_container import SystemdContainer, ensure_image
@@ -21,13 +23,24 @@ pytestmark = [pytest.mark.docker, pytest.mark.systemd]
 
 STATE = "/var/lib/salvage"
 PACKAGE_DIR = "/usr/lib/python3/dist-packages/salvage"
-# bookworm's own versions (the image has them from Debian's archive, as apt would)
+# Each release's own versions (the image has them from Debian's archive, as apt would):
+# the package built on the host (Debian 12) installs and runs on Debian 13 as well.
 DEBIAN_LIBRARIES = {
-    "python3-docker": "5.0.3-1",
-    "python3-click": "8.1.3-2",
-    "python3-dbus-next": "0.2.3-3",
-    "python3-sdnotify": "0.3.1-3",
+    "bookworm": {
+        "python3-docker": "5.0.3-1",
+        "python3-click": "8.1.3-2",
+        "python3-dbus-next": "0.2.3-3",
+        "python3-sdnotify": "0.3.1-3",
+    },
+    "trixie": {
+        "python3-docker": "7.1.0-2",
+        "python3-click": "8.2.0+0.really.8.1.8-1",
+        "python3-dbus-next": "0.2.3-4",
+        "python3-sdnotify": "0.3.2-2",
+    },
 }
+RELEASES = ("bookworm", "trixie")
+DEB = "/root/salvage.deb"  # not /tmp: Debian 13 mounts a tmpfs over it at boot
 
 
 class Host:
@@ -113,15 +126,28 @@ class Host:
         )[1].strip()
 
 
-@pytest.fixture(scope="module")
-def host(api, docker_host, images, tmp_path_factory):
-    deb = build_deb(tmp_path_factory.mktemp("deb"))
-    image = ensure_image(api, docker_host)
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory):
+    return build_deb(tmp_path_factory.mktemp("deb"))
+
+
+# Debian 12 and 13, each on a worker of its own under xdist (the tests of one release run in
+# order on one container).
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(r, marks=pytest.mark.xdist_group(f"packages-{r}")) for r in RELEASES],
+)
+def host(request, api, docker_host, images, deb, tmp_path_factory):
+    release = request.param
+    if not distro.serves(release):
+        pytest.skip(f"no Debian mirror for {release} among this host's apt sources")
+    image = ensure_image(docker_host, release)
     setup = Host(api, docker_host, tmp_path_factory.mktemp("packages"))
+    setup.release = release
     setup.box = SystemdContainer(api, image, docker_host[len("unix://") :])
     try:
         setup.box.start()
-        setup.box.put({"/tmp/salvage.deb": (deb.read_bytes(), 0o644)})  # after boot empties /tmp
+        setup.box.put({DEB: (deb.read_bytes(), 0o644)})
         setup.before = snapshot(setup.box)
         yield setup
     finally:
@@ -132,10 +158,11 @@ def host(api, docker_host, images, tmp_path_factory):
 
 
 def test_dpkg_installs_it_on_debians_own_libraries_and_starts_nothing(host):
-    code, out = host.box.sh("dpkg -i /tmp/salvage.deb")
+    code, out = host.box.sh(f"dpkg -i {DEB}")
     assert code == 0, out
-    versions = host.box.sh(f"dpkg-query -W {' '.join(DEBIAN_LIBRARIES)}")[1]
-    assert dict(line.split("\t") for line in versions.splitlines()) == DEBIAN_LIBRARIES
+    libraries = DEBIAN_LIBRARIES[host.release]
+    versions = host.box.sh(f"dpkg-query -W {' '.join(libraries)}")[1]
+    assert dict(line.split("\t") for line in versions.splitlines()) == libraries
     assert host.box.sh("salvage --version")[1].startswith("salvage, version ")
 
     files = host.box.sh("dpkg -L salvage")[1].split()
@@ -212,7 +239,7 @@ def test_start_salvage_backs_up_every_tide(host):
 
 def test_an_upgrade_starts_no_backup(host):
     since, started, archives = cursor(host.box), host.started_at(), host.archives()
-    code, out = host.box.sh("dpkg -i /tmp/salvage.deb")  # the same version again: an upgrade
+    code, out = host.box.sh(f"dpkg -i {DEB}")  # the same version again: an upgrade
     assert code == 0 and re.search(r"Unpacking salvage \((.+)\) over \(\1\)", out), out
     time.sleep(2)  # anything an upgrade started would have started by now
     assert host.box.sh("dpkg-query -W -f '${Status}' salvage")[1] == "install ok installed"
@@ -230,7 +257,7 @@ def test_an_upgrade_leaves_a_run_in_progress_alone(host):
         assert time.monotonic() < deadline, journal(host.box, unit)
         time.sleep(0.1)
     invocation = host.box.sh(f"systemctl show -p InvocationID --value '{unit}'")[1]
-    code, out = host.box.sh("dpkg -i /tmp/salvage.deb")
+    code, out = host.box.sh(f"dpkg -i {DEB}")
     assert code == 0, out
     assert host.box.sh(f"systemctl is-active '{unit}'")[1].strip() == "active"
     assert host.box.sh(f"systemctl show -p InvocationID --value '{unit}'")[1] == invocation

@@ -86,7 +86,7 @@ class E2E:
 
 @pytest.fixture(scope="module")
 def e2e(api, docker_host, images, tmp_path_factory):
-    image = ensure_image(api, docker_host)
+    image = ensure_image(docker_host)
     setup = E2E(api, docker_host, tmp_path_factory.mktemp("e2e"))
     socket = docker_host[len("unix://") :]
     setup.box = SystemdContainer(api, image, socket)

@@ -32,6 +32,15 @@ def suite(os_release: Path = OS_RELEASE) -> str:
     raise RuntimeError(f"{os_release} names no VERSION_CODENAME: set SALVAGE_TEST_MIRROR")
 
 
+def serves(release: str, os_release: Path = OS_RELEASE) -> bool:
+    """Whether debootstrap can fetch `release` here: the host's own, or any Debian release
+    from a Debian host's mirror (or from SALVAGE_TEST_MIRROR)."""
+    if os.environ.get("SALVAGE_TEST_MIRROR") or release == suite(os_release):
+        return True
+    fields = dict(line.partition("=")[::2] for line in os_release.read_text().splitlines())
+    return fields.get("ID", "").strip('"') == "debian"
+
+
 def _deb822(text: str) -> Iterator[Source]:
     """Stanzas of a .sources file (deb822): Types, URIs, Suites, Components, Enabled."""
     for stanza in text.split("\n\n"):
@@ -86,10 +95,12 @@ def mirror(release: str, found: List[Source]) -> Source:
     )
 
 
-def debootstrap_args(packages, root: Path) -> List[str]:
-    """debootstrap's command line for a minimal root of this host's release with `packages`."""
-    release = suite()
-    source = mirror(release, sources())
+def debootstrap_args(packages, root: Path, release: str = "") -> List[str]:
+    """debootstrap's command line for a minimal root with `packages` of `release`, by default
+    this host's own. Another release of the host's distribution comes from the mirror that
+    serves the host's (a Debian mirror serves every Debian release)."""
+    source = mirror(suite(), sources())
+    release = release or suite()
     components = ",".join(source.components or ("main",))
     return [
         "debootstrap",

@@ -1,10 +1,10 @@
-"""A booted Debian 12 with a real systemd, logind, dbus and journald, in a container on the
+"""A booted Debian (12 or 13) with a real systemd, logind, dbus and journald, in a container on the
 test engine, with salvage installed the way a package would put it: the source package in
 /usr/lib/python3/dist-packages, /usr/bin/salvage, the units, the generator.
 
 Its image comes from debootstrap (Debian's own python3-docker, -click, -dbus-next,
--sdnotify) and is built once per engine: it is tagged with a digest of its recipe and
-reused while the recipe stays the same. salvage inside talks to the same engine through
+-sdnotify), of the host's release or another (Debian 13 beside 12), made once per machine and
+imported once per engine. salvage inside talks to the same engine through
 the mounted socket.
 """
 
@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import shutil
-import subprocess
 import tarfile
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Dict, Tuple
 
 from support import distro
+from support.debian import imported, rootfs
 from support.harness import ROOT
 
 PACKAGES = (
@@ -38,57 +34,14 @@ PACKAGES = (
 WRAPPER = "#!/usr/bin/python3\nfrom salvage.cli import main\n\nmain()\n"
 
 
-def image_name(recipe) -> str:
-    """Tagged with a digest of its recipe (release, mirror, packages)."""
-    return (
-        f"salvage-test/systemd-e2e:{distro.suite()}-"
-        + hashlib.sha256(" ".join(recipe).encode()).hexdigest()[:12]
-    )
-
-
-def ensure_image(api, docker_host: str) -> str:
-    """The image's tag; built first if the engine does not have it (a few minutes)."""
-    base = Path(tempfile.mkdtemp(prefix="salvage-debootstrap-"))
-    rootfs = base / "rootfs"
-    recipe = distro.debootstrap_args(PACKAGES, rootfs)
-    image = image_name(recipe[:-2] + recipe[-1:])  # the recipe without its scratch path
-    if api.images(name=image):
-        shutil.rmtree(base)
-        return image
-    if os.geteuid() != 0 or not shutil.which("debootstrap"):
-        shutil.rmtree(base)
-        raise RuntimeError(
-            "building the systemd image needs root and debootstrap"
-            " (scripts/install-deps installs it)"
-        )
-    try:
-        done = subprocess.run(recipe, capture_output=True, text=True, timeout=1800)
-        if done.returncode != 0:
-            raise RuntimeError(f"debootstrap failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-        env = dict(os.environ, DOCKER_HOST=docker_host)
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["docker", "import", "-c", 'CMD ["/sbin/init"]', "-", image],
-            stdin=tar.stdout,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        tar.stdout.close()
-        if tar.wait() != 0:
-            raise RuntimeError("tar of the debootstrap root failed")
-    finally:
-        _unmount_under(rootfs)
-        shutil.rmtree(base, ignore_errors=True)
-    return image
-
-
-def _unmount_under(path: Path) -> None:
-    """debootstrap mounts /proc and /sys into the root it builds; a failed run may leave
-    them mounted, and nothing under them may be deleted."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(f"{path}/")), reverse=True):
-        subprocess.run(["umount", "-l", mount], check=False)
+def ensure_image(docker_host: str, release: str = "") -> str:
+    """The booted-systemd image of `release` (the host's by default) on this engine: a
+    debootstrapped root made once per machine (support.debian.rootfs), imported once per
+    engine. Its tag names the release and a digest of the packages."""
+    release = release or distro.suite()
+    digest = hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
+    image = f"salvage-test/systemd-e2e:{release}-{digest}"
+    return imported(docker_host, image, rootfs(PACKAGES, release), 'CMD ["/sbin/init"]')
 
 
 def _tar(files: Dict[str, Tuple[bytes, int]]) -> bytes:
