@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from salvage.actions.dump import take as take_dump
@@ -25,7 +26,7 @@ from salvage.config import Config
 from salvage.core import dumps
 from salvage.core.dumps import Dump
 from salvage.core.model import LIVE, Problem
-from salvage.core.planning import Group, Plan, plan_tide
+from salvage.core.planning import Group, Plan, Step, plan_tide
 from salvage.core.results import TideResult, VolumeResult, stored
 from salvage.crane import staging
 from salvage.crane.invoke import Call
@@ -43,6 +44,26 @@ from salvage.safety.downtime import Downtime, Interrupted, signals_unwind, stop_
 from salvage.safety.record import Entry, Record, RecordError
 
 log = logging.getLogger("salvage")
+
+
+@dataclass
+class GroupRun:
+    """One group's run, handed from phase to phase (enter, while down, leave, the stages'
+    cranes): what each found or made, for the next and for the leaving, whatever failed."""
+
+    group: Group
+    down: Downtime
+    now: Dict[str, containers.Current] = field(default_factory=dict)  # by container id
+    live: List[Step] = field(default_factory=list)  # its containers that run (or restart)
+    commands: List[Step] = field(default_factory=list)  # those that run: pre- and post-commands
+    pre_done: List[Step] = field(default_factory=list)
+    leaving: bool = False  # observers were told the containers leave
+    stager: Optional[staging.Stager] = None
+    staged: Dict[str, staging.Stage] = field(default_factory=dict)
+    entered: List[Entry] = field(default_factory=list)  # its stage volumes and stager, recorded
+    results: List[VolumeResult] = field(default_factory=list)
+    inconsistent: List[str] = field(default_factory=list)
+    aborted: Optional[Problem] = None
 
 
 class TideRun:
@@ -252,12 +273,14 @@ class TideRun:
         return result
 
     def _run_group(self, group: Group) -> List[VolumeResult]:
+        """The group's phases: enter (pre-commands, its stager ready, containers into their
+        safe states), while down (stage copies, the other volumes' cranes), leave (containers
+        back, post-commands), then the cranes of its stages, containers up."""
         if group.problems:
             for reason in group.problems:
                 log.error("%s", reason)
             self.result.problems += group.problems
             return self._fail(group, f"not backed up: {group.problems[0]}")
-        timeout = self.tide.command_timeout
         down = Downtime(
             self.engine,
             self.record,
@@ -266,104 +289,130 @@ class TideRun:
             self._aborting,
             lambda: self.result.interrupted,
         )
-        pre_done, live, commands = [], [], []
-        results: List[VolumeResult] = []
-        leaving = False  # observers were told the containers leave
-        staged: Dict[str, staging.Stage] = {}
-        stager: Optional[staging.Stager] = None
-        entered: List[Entry] = []  # the group's stage volumes and stager, as recorded
-        inconsistent: List[str] = []
-        aborted: Optional[Problem] = None
+        group_run = GroupRun(group, down)
         try:
-            # Decide on each container's state as it is now, not as it was when planned.
-            now = {
-                s.container.id: containers.current(self.engine, s.container.id) for s in group.steps
-            }
-            live = [s for s in group.steps if now[s.container.id].state in LIVE]
-            # Commands run only inside a container that runs (not one between restarts).
-            commands = [s for s in live if now[s.container.id].state == "running"]
-            for step in commands:
-                down.check(f"group {group.name}")
-                if step.settings.pre:
-                    down.post_due(step.container, step.settings)
-                    log.info("container %s: running pre-command", step.container.name)
-                    problem = states.run_command(
-                        self.engine, step.container, step.settings, "pre", timeout
-                    )
-                    if problem:
-                        raise Interrupted(problem)
-                    pre_done.append(step)
-            changes = [s for s in live if s.settings.action in states.UNDO]
-            # Staging but the copies, before anything goes down; after the pre-commands, so
-            # that a dump they write into a volume counts in the room its stage needs.
-            if changes:
-                stager, results = self._prepare_stages(group, entered)
-            down.check(f"group {group.name}")
-            for step in live:
-                if step in commands and step not in changes:
-                    down.post_due(step.container, step.settings)
-            if changes:
-                self.observers.containers_leaving(self.view, group)
-                leaving = True
-            steps = {s.container.id: s for s in changes}
-
-            def before(container) -> None:
-                step = steps[container.id]
-                if step in commands:
-                    down.post_due(container, step.settings)
-                log.info("container %s: %s", container.name, step.settings.action)
-
-            down.enter_all(
-                [
-                    (s.container, s.settings.action, now[s.container.id].stop_timeout)
-                    for s in changes
-                ],
-                group.order,
-                before,
-            )
-            if stager and down.since is not None:
-                results += self._stage(group, stager, staged)
-            done = staged.keys() | {r.volume for r in results}
-            results += self._run_cranes(group, [v for v in group.volumes if v not in done])
-            disturbed = down.disturbed() or self._left_alone(group, now, live)
-            if disturbed:
-                inconsistent = [r.volume for r in results if r.ok]
-                raise Interrupted(
-                    Problem(f"group {group.name}", f"{disturbed}: backup not consistent")
-                )
+            self._enter(group_run)
+            self._while_down(group_run)
         except Interrupted as error:
-            aborted = error.problem
+            group_run.aborted = error.problem
         except Veto as error:
-            aborted = Problem(f"group {group.name}", str(error))
+            group_run.aborted = Problem(f"group {group.name}", str(error))
         except RecordError as error:
-            aborted = Problem(f"group {group.name}", f"nothing more stopped: {error}")
+            group_run.aborted = Problem(f"group {group.name}", f"nothing more stopped: {error}")
         except (*ENGINE_ERRORS, EngineError) as error:
-            aborted = Problem(f"group {group.name}", f"safe state failed: {describe(error)}")
+            group_run.aborted = Problem(
+                f"group {group.name}", f"safe state failed: {describe(error)}"
+            )
         finally:
-            self.result.errors += down.end()
-            if leaving:
-                self.observers.containers_back(self.view, group)
-            if down.since is not None:
-                self.result.downtime += down.seconds
-                log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
-            self._run_posts(reversed(pre_done if aborted else commands), timeout)
-            down.posts_done()
-            if stager:  # its stages are full (or will not be): their cranes need it no more
-                staging.remove_stager(self.engine, stager)
+            self._leave(group_run)
         try:
-            if staged and not aborted:  # containers up
-                results += self._run_cranes(group, list(staged), staged)
+            self._back_up_stages(group_run)
         finally:
-            self._leave_stages(entered)
-        if aborted:
-            log.error("%s", aborted)
-            results = self._fail(group, f"not backed up: {aborted}")
+            self._leave_stages(group_run.entered)
+        return self._group_done(group_run)
+
+    def _enter(self, group_run: GroupRun) -> None:
+        """Containers up: the pre-commands, the stager ready; then each container that
+        changes into its safe state (dependents first)."""
+        group, down = group_run.group, group_run.down
+        # Decide on each container's state as it is now, not as it was when planned.
+        now = {s.container.id: containers.current(self.engine, s.container.id) for s in group.steps}
+        live = [s for s in group.steps if now[s.container.id].state in LIVE]
+        # Commands run only inside a container that runs (not one between restarts).
+        commands = [s for s in live if now[s.container.id].state == "running"]
+        group_run.now, group_run.live, group_run.commands = now, live, commands
+        self._run_pres(group_run)
+        changes = [s for s in live if s.settings.action in states.UNDO]
+        # Staging but the copies, before anything goes down; after the pre-commands, so
+        # that a dump they write into a volume counts in the room its stage needs.
+        if changes:
+            group_run.stager, group_run.results = self._prepare_stages(group, group_run.entered)
+        down.check(f"group {group.name}")
+        for step in live:
+            if step in commands and step not in changes:
+                down.post_due(step.container, step.settings)
+        if changes:
+            self.observers.containers_leaving(self.view, group)
+            group_run.leaving = True
+        steps = {s.container.id: s for s in changes}
+
+        def before(container) -> None:
+            step = steps[container.id]
+            if step in commands:
+                down.post_due(container, step.settings)
+            log.info("container %s: %s", container.name, step.settings.action)
+
+        down.enter_all(
+            [(s.container, s.settings.action, now[s.container.id].stop_timeout) for s in changes],
+            group.order,
+            before,
+        )
+
+    def _run_pres(self, group_run: GroupRun) -> None:
+        """The pre-command of each running container; one that fails ends the group."""
+        for step in group_run.commands:
+            group_run.down.check(f"group {group_run.group.name}")
+            if step.settings.pre:
+                group_run.down.post_due(step.container, step.settings)
+                log.info("container %s: running pre-command", step.container.name)
+                problem = states.run_command(
+                    self.engine, step.container, step.settings, "pre", self.tide.command_timeout
+                )
+                if problem:
+                    raise Interrupted(problem)
+                group_run.pre_done.append(step)
+
+    def _while_down(self, group_run: GroupRun) -> None:
+        """Containers in their safe states: the stages filled, and the cranes of the volumes
+        not staged; a container that changed meanwhile makes their backups inconsistent."""
+        group = group_run.group
+        if group_run.stager and group_run.down.since is not None:
+            group_run.results += self._stage(group, group_run.stager, group_run.staged)
+        done = group_run.staged.keys() | {r.volume for r in group_run.results}
+        group_run.results += self._run_cranes(group, [v for v in group.volumes if v not in done])
+        disturbed = group_run.down.disturbed() or self._left_alone(
+            group, group_run.now, group_run.live
+        )
+        if disturbed:
+            group_run.inconsistent = [r.volume for r in group_run.results if r.ok]
+            raise Interrupted(Problem(f"group {group.name}", f"{disturbed}: backup not consistent"))
+
+    def _leave(self, group_run: GroupRun) -> None:
+        """Whatever happened: every changed container back (dependencies first), the
+        post-commands (only of the pre-commands that ran, after a failure), the stager gone."""
+        group, down = group_run.group, group_run.down
+        self.result.errors += down.end()
+        if group_run.leaving:
+            self.observers.containers_back(self.view, group)
+        if down.since is not None:
+            self.result.downtime += down.seconds
+            log.info("group %s: containers were down for %.2f s", group.name, down.seconds)
+        self._run_posts(
+            reversed(group_run.pre_done if group_run.aborted else group_run.commands),
+            self.tide.command_timeout,
+        )
+        down.posts_done()
+        if group_run.stager:  # its stages are full (or will not be): their cranes need it no more
+            staging.remove_stager(self.engine, group_run.stager)
+
+    def _back_up_stages(self, group_run: GroupRun) -> None:
+        """Containers up again: the cranes of the stages filled, unless the group failed."""
+        if group_run.staged and not group_run.aborted:
+            staged = group_run.staged
+            group_run.results += self._run_cranes(group_run.group, list(staged), staged)
+
+    def _group_done(self, group_run: GroupRun) -> List[VolumeResult]:
+        """The group's results in its volumes' order: all failed if it was cut short."""
+        group, results = group_run.group, group_run.results
+        if group_run.aborted:
+            log.error("%s", group_run.aborted)
+            results = self._fail(group, f"not backed up: {group_run.aborted}")
         results.sort(key=lambda result: group.volumes.index(result.volume))
         # Their snapshots exist but cannot be trusted: never a restore's default.
-        mark_inconsistent(self.engine, self.call, inconsistent, str(aborted))
+        mark_inconsistent(self.engine, self.call, group_run.inconsistent, str(group_run.aborted))
         for result in results:
-            result.downtime = down.seconds
-        self.observers.group_done(self.view, group, down.seconds)
+            result.downtime = group_run.down.seconds
+        self.observers.group_done(self.view, group, group_run.down.seconds)
         return results
 
     def _run_posts(self, steps, timeout: float) -> None:

@@ -10,9 +10,10 @@ from typing import Any, Callable, Dict, Tuple
 
 from salvage.core.grouping import MODES as GROUPINGS
 from salvage.core.labels import VOLUME_NAME
-from salvage.report.notify import KINDS
 
-NOTIFY_KINDS = tuple(KINDS)  # one module each in salvage.report.notify
+# One module each in salvage.report.notify, named after the kind ("-" as "_"); declared here
+# so that reading a configuration needs nothing of report/.
+NOTIFY_KINDS = ("discord", "ntfy", "webhook", "healthchecks", "uptime-kuma", "apprise")
 
 PULLS = ("always", "missing", "never")
 SELECTS = ("labels", "all")

@@ -21,7 +21,6 @@ gets no timer, the others do, one line says why, and it exits 1.
 from __future__ import annotations
 
 import os
-import string
 import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
@@ -30,6 +29,7 @@ from salvage.config import ConfigError, load
 from salvage.config.schema import DEFAULT_STATE_DIRECTORY, Config, Tide
 from salvage.core.model import Problem
 from salvage.systemd import calendar
+from salvage.systemd.schedule import timer
 
 TEMPLATE = "/usr/lib/systemd/system/salvage@.timer"
 VERIFY_TEMPLATE = "/usr/lib/systemd/system/salvage-verify@.timer"
@@ -37,26 +37,6 @@ KMSG = "/dev/kmsg"
 # A template's drop-in covers each tide.
 SERVICES = ("salvage.service", "salvage@.service", "salvage-verify@.service")
 UNIT_NAME_MAX = 255  # systemd's limit for a unit name
-_PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
-
-
-def escape(text: str) -> str:
-    """An instance name, as `systemd-escape` makes it: "/" becomes "-", and every byte of
-    the UTF-8 text outside [A-Za-z0-9:_.] (and a leading ".") becomes \\xNN."""
-    out = []
-    for index, byte in enumerate(text.encode("utf-8")):
-        char = chr(byte)
-        if char == "/":
-            out.append("-")
-        elif char in _PLAIN and not (index == 0 and char == "."):
-            out.append(char)
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "".join(out)
-
-
-def timer(tide: str, kind: str = "salvage") -> str:
-    return f"{kind}@{escape(tide)}.timer"
 
 
 def problems(config: Config) -> List[Problem]:

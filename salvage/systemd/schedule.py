@@ -1,5 +1,6 @@
 """When a tide is expected to run: its interval, from its `schedule` (a systemd calendar
-expression), and its next run, from its systemd timer `salvage@<tide>.timer`.
+expression), and its next run, from its systemd timer `salvage@<tide>.timer` (named here,
+for the generator that writes it too).
 
 systemd's own tools answer both; without them a tide is taken to run daily, and its next
 run is unknown ("not scheduled").
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import subprocess
 from calendar import timegm
 from time import strptime
@@ -30,6 +32,26 @@ SHORTHANDS = {
     "annually": 366 * DAY,
 }
 _TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
+_PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
+
+
+def escape(text: str) -> str:
+    """An instance name, as `systemd-escape` makes it: "/" becomes "-", and every byte of
+    the UTF-8 text outside [A-Za-z0-9:_.] (and a leading ".") becomes \\xNN."""
+    out = []
+    for index, byte in enumerate(text.encode("utf-8")):
+        char = chr(byte)
+        if char == "/":
+            out.append("-")
+        elif char in _PLAIN and not (index == 0 and char == "."):
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
+
+
+def timer(tide: str, kind: str = "salvage") -> str:
+    return f"{kind}@{escape(tide)}.timer"
 
 
 def _utc(text: str) -> Optional[float]:
@@ -64,7 +86,5 @@ def interval(schedule: Optional[str]) -> float:
 
 def next_run(tide: str) -> Optional[float]:
     """When the tide's timer fires next; None without systemd, or without an active timer."""
-    from salvage.systemd.generator import timer  # the generator names the timers
-
     out = _systemd("systemctl", "show", timer(tide), "--property=NextElapseUSecRealtime", "--value")
     return _utc(out) if out else None

@@ -1,5 +1,6 @@
 """The tree's layers (README, "How it is built"): imports only point down, so each layer can
-be read, and tested, without the ones above it."""
+be read, and tested, without the ones above it; and no module imports itself through others,
+even lazily."""
 
 import ast
 from pathlib import Path
@@ -59,3 +60,78 @@ def test_only_the_cli_and_the_actions_import_the_actions():
         if below(name, ABOVE_ALL)
     }
     assert found == set()
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SALVAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)  # a package's __init__
+
+
+def import_graph() -> dict:
+    """module -> the salvage modules it imports, at module level or in a function (a lazy
+    import still makes a circle, only a later one)."""
+    paths = {module_name(path): path for path in SALVAGE.rglob("*.py")}
+    graph: dict = {name: set() for name in paths}
+    for name, path in paths.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                # from salvage.pkg import x: the module salvage.pkg.x if there is one
+                found = [f"{node.module}.{a.name}" for a in node.names]
+                targets = [t if t in paths else node.module for t in found]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[name].update(t for t in targets if t in paths and t != name)
+    return graph
+
+
+def circles(graph: dict) -> list:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    found = []
+
+    def visit(module):
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while component[-1:] != [module]:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(set(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def one_circle(graph: dict, component: set) -> str:
+    """A shortest way round a component, from its first module back to it."""
+    start = min(component)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        module = queue.pop(0)
+        for imported in sorted(graph[module] & component):
+            if imported == start:
+                return " -> ".join(paths[module] + [start])
+            if imported not in paths:
+                paths[imported] = paths[module] + [imported]
+                queue.append(imported)
+    raise AssertionError(f"no way round {component}")
+
+
+def test_no_module_imports_itself_through_others():
+    graph = import_graph()
+    found = [one_circle(graph, component) for component in circles(graph)]
+    assert not found, "import circles:\n" + "\n".join(found)

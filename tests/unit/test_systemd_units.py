@@ -18,7 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support.notify_socket import NotifySocket
 
-from salvage.systemd import generator, notify
+from salvage.systemd import generator, notify, schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
@@ -80,7 +80,7 @@ def systemd_escape(text: str) -> str:
 @example("näs daily")
 @example(".hidden/tide-1\\x")
 def test_escape_is_systemd_escape(name):
-    assert generator.escape(name) == systemd_escape(name)
+    assert schedule.escape(name) == systemd_escape(name)
 
 
 # --- the generator --------------------------------------------------------------------------

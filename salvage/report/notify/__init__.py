@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import logging
 import re
+from importlib import import_module
 from typing import Callable, Set
 
-from salvage.report.notify import (
-    apprise,
-    discord,
-    healthchecks,
-    message,
-    ntfy,
-    uptime_kuma,
-    webhook,
-)
+from salvage.config.checks import NOTIFY_KINDS
+from salvage.report.notify import apprise, message
 from salvage.report.notify.delivery import Undelivered, deliver, where
 from salvage.report.notify.message import Event
 from salvage.report.observers import Observer
@@ -24,14 +18,8 @@ from salvage.report.observers import Observer
 log = logging.getLogger("salvage")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-KINDS = {
-    "discord": discord,
-    "ntfy": ntfy,
-    "webhook": webhook,
-    "healthchecks": healthchecks,
-    "uptime-kuma": uptime_kuma,
-    "apprise": apprise,
-}
+# kind -> its module: the kinds are config's (NOTIFY_KINDS), a missing module fails here
+KINDS = {kind: import_module(f"{__name__}.{kind.replace('-', '_')}") for kind in NOTIFY_KINDS}
 
 
 def describe(target) -> str:
