@@ -30,6 +30,7 @@ def _stack(scene, **labels):
     return vol, app
 
 
+@pytest.mark.boundary
 def test_sigkill_while_stopped_then_recover(scene, table):
     vol, app = _stack(scene)
     run = scene.start_run()
@@ -91,6 +92,7 @@ def test_sigkill_during_pre_command(scene, table):
     )
 
 
+@pytest.mark.boundary
 def test_sigterm_mid_crane(scene, table):
     vol, app = _stack(scene)
     run = scene.start_run()
@@ -101,6 +103,7 @@ def test_sigterm_mid_crane(scene, table):
     table("SIGTERM mid-crane", f"exit 1; {CALM}", f"exit {run.returncode}; {scene.observe()}")
 
 
+@pytest.mark.boundary
 def test_engine_restarted_mid_run(scene, table, fault_engine):
     vol, app = _stack(scene)
     run = scene.start_run()
@@ -199,6 +202,7 @@ def test_sigkill_during_verify_restore_then_recover(scene, table):
     )
 
 
+@pytest.mark.boundary
 def test_crane_hangs_past_its_timeout(scene, table):
     vol, app = _stack(scene)
     scene.config = scene.write_config(tide_extra='crane_timeout = "2s"')
@@ -622,6 +626,7 @@ def test_state_directory_fills_mid_run(scene, table):
     )
 
 
+@pytest.mark.boundary
 def test_engine_frozen_during_a_stop(scene, table, fault_engine):
     vol = scene.volume("data")
     # Without an init, busybox sleep ignores SIGTERM: its stop takes the whole 3 s.

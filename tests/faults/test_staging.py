@@ -166,6 +166,7 @@ def _top(scene, container: str) -> list:
         return []
 
 
+@pytest.mark.boundary
 def test_staged_backup_keeps_everything_and_containers_are_up_while_the_crane_runs(
     scene, gnu_crane, table
 ):
@@ -346,6 +347,7 @@ def test_a_staged_run_passes_the_socket_proxy(scene, proxy, table):  # noqa: F81
     )
 
 
+@pytest.mark.boundary
 def test_sigterm_during_staging_unwinds(scene, gnu_copy_crane, table):
     vol = scene.volume("data")
     _random_file(Path(scene.api.inspect_volume(vol)["Mountpoint"]), 400)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from support.harness import events
+
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
 
 
 def _labelled(stack) -> tuple:

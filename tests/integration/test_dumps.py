@@ -14,6 +14,8 @@ from support.databases import MARIADB, POSTGRES, image
 from support.debian import RESTIC_CRANE, crane_image, use_reference_cranes
 from support.harness import TAR_CRANE, events
 
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
+
 PASSWORD = "Pw-3f9a-not-on-any-cmdline"
 
 

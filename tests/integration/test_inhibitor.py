@@ -14,6 +14,8 @@ from support.systembus import DENY_INHIBIT, SystemBus
 
 from salvage.systemd import inhibit
 
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
+
 
 @pytest.fixture
 def bus():

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from support.harness import BUSYBOX, events
+
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
 
 # sh as the container's main process (under tini) takes 2 s to stop after SIGTERM.
 SLOW_STOP = "trap 'sleep 2; exit 0' TERM; sleep 3600 & wait"

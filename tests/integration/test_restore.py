@@ -17,6 +17,8 @@ from support.debian import (
 )
 from support.harness import events
 
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
+
 TAR, RESTIC = GNU_TAR_CRANE, RESTIC_CRANE
 # Files of every kind, owners and modes; 200 MB of random bytes that no compression helps.
 FILL = """

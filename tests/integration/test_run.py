@@ -6,7 +6,10 @@ from __future__ import annotations
 import tarfile
 import time
 
+import pytest
 from support.harness import ROOT, events
+
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
 
 
 def _archive_files(path) -> dict:

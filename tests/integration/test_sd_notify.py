@@ -17,6 +17,8 @@ from support.notify_socket import NotifySocket
 
 from salvage.safety import lock
 
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
+
 
 @pytest.fixture
 def notify():

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
+
 SECRET = "s3cr3t-value-Zq9"
 
 

@@ -11,6 +11,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.boundary  # docs/testing.md: run again on the distribution's libraries
+
 ANSI = re.compile(r"\033\[[0-9;]*m")
 
 
