@@ -70,7 +70,15 @@ def pytest_terminal_summary(terminalreporter):
     fault_table.write(terminalreporter)
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.path.parent.name == "unit":
-            item.add_marker(pytest.mark.unit)
+def pytest_itemcollected(item):
+    if item.path.parent.name == "unit":
+        item.add_marker(pytest.mark.unit)
+
+
+def pytest_runtest_setup(item):
+    """A group (xdist_group) whose tests a worker must run in order, on one setup, is
+    silently spread over the workers where pytest-xdist cannot group (it adds the group to
+    the node id): such a test fails rather than run out of order."""
+    if getattr(item.config.option, "loadgroup", False) and "@" not in item.nodeid:
+        if item.get_closest_marker("xdist_group"):
+            pytest.fail("pytest-xdist did not group this test (pytest-xdist#1386): pytest<9.2")
