@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import click
 
@@ -632,13 +632,23 @@ def verify(
 
 
 @main.command("proxy-config")
+@click.option(
+    "--rules",
+    metavar="PATH",
+    help="Where HAProxy finds the proxy's Lua rules (default: the file shipped with salvage;"
+    " --print-rules prints it, for an HAProxy that sees another file system).",
+)
+@click.option("--print-rules", is_flag=True, help="Print the proxy's Lua rules instead.")
 @click.pass_context
-def proxy_config(ctx: click.Context) -> None:
+def proxy_config(ctx: click.Context, rules: Optional[str], print_rules: bool) -> None:
     """Print the HAProxy configuration of a Docker socket proxy for this salvage.toml
-    (docs/docker-api.md)."""
+    (docs/docker-api.md). It needs HAProxy with Lua and lua-cjson."""
     from salvage.actions import proxy_config as action
 
-    click.echo(action.render(_config(ctx)), nl=False)  # ProxyConfigError: _Salvage
+    if print_rules:
+        click.echo(action.RULES.read_text(), nl=False)
+        return
+    click.echo(action.render(_config(ctx), rules), nl=False)  # ProxyConfigError: _Salvage
 
 
 @main.group("config")

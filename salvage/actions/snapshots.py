@@ -133,7 +133,10 @@ def moment(text: str) -> Optional[datetime]:
 
 def mark_inconsistent(engine: Engine, call: Call, volumes: List[str], why: str) -> None:
     """Have the crane mark the snapshots this run made of `volumes` as not consistent (its
-    `mark` action), so that no restore takes one of them unless it is named."""
+    `mark` action), so that no restore takes one of them unless it is named. The reason is
+    given as plain ASCII, without quotes or backslashes: a socket proxy refuses a crane
+    whose body JSON escapes (docs/docker-api.md)."""
+    why = re.sub(r"[^\x20-\x7e]", "?", why).replace('"', "'").replace("\\", "/")
     for volume in volumes:
         try:
             code, _ = call.run(engine, "mark", volume, env={"SALVAGE_MARK": why})

@@ -43,9 +43,11 @@ STAGE_PREFIX = labels.STAGE_PREFIX
 # The stager's own process: it waits (a busybox image too: it fails the checks, not this),
 # and passes SIGUSR1 on to each armed SYNC (GO). Killing it (an abort, a forced removal)
 # ends every copy under way.
-WAIT = """trap 'exit 0' TERM
-trap 'for f in /tmp/salvage-armed-*; do [ -f "$f" ] && kill -USR1 "$(cat "$f")"; done' USR1
-while :; do sleep 3600 & wait $!; kill $! 2>/dev/null; done"""
+WAIT = (  # one line, without quotes: a socket proxy refuses a body that JSON escapes
+    "trap 'exit 0' TERM;"
+    " trap 'for f in /tmp/salvage-armed-*; do [ -f $f ] && kill -USR1 $(cat $f); done' USR1;"
+    " while :; do sleep 3600 & wait $!; kill $! 2>/dev/null; done"
+)
 
 # Run in the stager with `$1` the volume's number, before the containers go down: whether
 # GNU cp is there, whether reflinks work from /source/$1 to /stage/$1 (a file of the volume

@@ -76,6 +76,13 @@ def build_reference(engine: Engine, crane: Crane, context: str) -> None:
         ) from None
 
 
+def pull_reference(image: str) -> Tuple[str, str]:
+    """The repository and tag (or digest) a pull of `image` asks the engine for (a socket
+    proxy allows exactly these: salvage/actions/proxy_config.py)."""
+    repository, tag = parse_repository_tag(image)
+    return repository, tag or "latest"
+
+
 def ensure_image(engine: Engine, crane: Crane) -> None:
     """Make the crane's image present, as its `pull` policy says; a missing reference
     crane is built from its shipped build context instead."""
@@ -94,9 +101,9 @@ def ensure_image(engine: Engine, crane: Crane) -> None:
                     f'crane "{crane.name}": image "{crane.image}" is not on this host'
                     " (pull = never)"
                 ) from None
-    repository, tag = parse_repository_tag(crane.image)
+    repository, tag = pull_reference(crane.image)
     try:
-        api.pull(repository, tag=tag or "latest")
+        api.pull(repository, tag=tag)
     except DockerException as error:
         raise EngineError(
             f'crane "{crane.name}": cannot pull image "{crane.image}": {describe(error)}'

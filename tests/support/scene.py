@@ -54,7 +54,7 @@ class Scene:
         self, tide_extra: str = "", top: str = "", name="salvage.toml", docker: str = ""
     ) -> Path:
         script = (
-            'touch /out/$SALVAGE_VOLUME_NAME.started; case "$CRANE_MODE" in fail) exit 3;;'
+            "touch /out/$SALVAGE_VOLUME_NAME.started; case $CRANE_MODE in fail) exit 3;;"
             " hang) sleep 600;; report) head -c 1000000 /dev/urandom > /salvage/meta/result.json;;"
             " esac; while [ ! -e /out/go ]; do sleep 0.05; done;"
             " cp -a /salvage/volume /out/$SALVAGE_VOLUME_NAME.copy"
