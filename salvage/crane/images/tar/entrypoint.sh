@@ -175,7 +175,7 @@ volumes)  # the volumes this machine has archives of, as JSON lines, by name
     [ -d "$target/$SALVAGE_MACHINE_NAME" ] || exit 0
     for volume in "$target/$SALVAGE_MACHINE_NAME"/*/; do
         [ -d "$volume" ] || continue
-        ls -1 "$volume" | grep -q '\.tar\.gz$' || continue
+        ls -1 "$volume" | grep -v '^\.' | grep -qE '\.tar(\.zst|\.gz)?$' || continue
         printf '{"volume": "%s"}\n' "$(basename "$volume")"
     done
     ;;
