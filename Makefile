@@ -36,7 +36,7 @@ test: deps dev ## run every test, in parallel workers, each with a private docke
 	$(VENV)/bin/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 unit: dev ## unit tests only (no root, no engine), with the coverage of the safety modules
-	$(VENV)/bin/python -m coverage run -m pytest -q tests/unit && $(VENV)/bin/python -m coverage report
+	$(VENV)/bin/python -m pytest -q -n 2 --durations=10 --cov --cov-report=term-missing tests/unit
 
 test-debian: deps ## the unit tests and the library-boundary tests again, on the distribution's own Python and libraries
 	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PARALLEL) \

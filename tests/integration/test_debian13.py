@@ -80,7 +80,7 @@ def test_unit_tests_pass_on_debian_13s_own_python_and_libraries(api, trixie):
     code, out = run(
         api,
         trixie,
-        "git config --global --add safe.directory /src &&"
+        "echo cpu time limit: $(ulimit -t); git config --global --add safe.directory /src &&"
         " python3 -m pytest -p no:cacheprovider -q -o addopts= tests/unit",
     )
     summary = out.strip().splitlines()[-1] if out.strip() else ""

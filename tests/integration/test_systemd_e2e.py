@@ -244,7 +244,10 @@ while True:
 def test_a_slow_webhook_never_holds_a_stop(e2e):
     """Issue 17 item 6: once the containers are back, `systemctl stop` ends salvage at once,
     although a webhook is still trickling its answer, and well within TimeoutStopSec."""
-    timeout = 5.0  # the target's own, per try
+    # The target's own timeout, per try: a stop that waited for the delivery would take at
+    # least this long (the webhook trickles its answer for 80 s), half of it is "at once" on
+    # however loaded a machine, and all of it is within the unit's TimeoutStopSec (2 min).
+    timeout = 60.0
     e2e.box.put({"/usr/local/bin/slow-webhook": (SLOW_WEBHOOK, 0o755)})
     assert (
         e2e.box.sh("systemd-run --unit slow-webhook /usr/bin/python3 /usr/local/bin/slow-webhook")[
@@ -269,8 +272,7 @@ def test_a_slow_webhook_never_holds_a_stop(e2e):
         code, out = e2e.box.sh(f"systemctl stop '{unit}'")
         took = time.monotonic() - started
         assert code == 0, out
-        # Shorter than one try of the webhook, so far shorter than the unit's TimeoutStopSec.
-        assert took < timeout, (took, e2e.journal(unit))
+        assert took < timeout / 2, (took, e2e.journal(unit))
         assert e2e.state(e2e.app) == e2e.state(e2e.db) == "running"
     finally:
         e2e.box.sh("systemctl stop slow-webhook")
