@@ -190,13 +190,13 @@ def test_recover_removes_the_stage_volumes_and_the_stager_a_dead_run_recorded(fa
 
 def test_a_stage_volume_the_engine_will_not_remove_stays_recorded(fake, config):
     fake.add_volume("salvage-stage-0123456789ab")
-    fake.add_container("app", volumes=("salvage-stage-0123456789ab",))  # in use: refused
+    app = fake.add_container("app", volumes=("salvage-stage-0123456789ab",))  # in use: refused
     entry = stage_entries.entry("stage", "salvage-stage-0123456789ab", "data", "d" * 32, "daily")
     Record(config.state_directory).add(entry)
     problems = recover(fake.engine(), config)
     assert [str(p) for p in problems] == [
         "stage volume salvage-stage-0123456789ab: cannot be removed (run dddddddd):"
-        " remove salvage-stage-0123456789ab: volume is in use"
+        f" remove salvage-stage-0123456789ab: volume is in use - [{app}]"
     ]
     assert Record(config.state_directory).entries() == [entry]
 

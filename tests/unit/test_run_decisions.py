@@ -47,7 +47,7 @@ def test_a_good_run_backs_up_read_only_and_puts_everything_back(fake, config):
 
     def crane(api, container):
         seen.update({c: api.state(c) for c in ("db", "web", "old")})
-        seen["mounts"] = container.host_config["mounts"]
+        seen["mounts"] = container.host_config["Mounts"]
         return 0
 
     fake.crane = crane
