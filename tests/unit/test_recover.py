@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from docker.errors import APIError
+from support.fake_engine import api_error
 
 from salvage.actions.recover import recover
 from salvage.safety import stage_entries
-from salvage.safety.record import Entry, Record, RecordDamaged
+from salvage.safety.record import Entry, Record, RecordDamaged, RecordUnwritable
 
 
 def recorded(fake, config, name, change="stop", **kw):
@@ -210,3 +211,70 @@ def test_a_stage_a_leftover_crane_still_mounts_is_removed_after_the_crane(fake, 
     assert recover(fake.engine(), config) == []
     assert "salvage-stage-0123456789ab" not in fake.volume_list
     assert Record(config.state_directory).entries() == []
+
+
+def test_one_that_cannot_be_started_stays_recorded_and_the_others_are_forgotten(fake, config):
+    for name in ("db", "web", "cache"):
+        fake.add_container(name)
+        recorded(fake, config, name)
+        fake.stop(name)
+    web = fake.inspect_container("web")["Id"]
+    fake.fail("start", api_error(500, "cannot start: no such network", "POST", "/start"), nth=2)
+    problems = recover(fake.engine(), config)  # newest first: cache, web (refused), db
+    assert [p.where for p in problems] == ['container "web"']
+    assert [(e.name, e.container) for e in Record(config.state_directory).entries()] == [
+        ("web", web)
+    ]
+    assert (fake.state("db"), fake.state("web"), fake.state("cache")) == (
+        "running",
+        "exited",
+        "running",
+    )
+    assert recover(fake.engine(), config) == [] and fake.state("web") == "running"
+
+
+def test_recover_starts_a_dependency_before_what_depends_on_it(fake, config):
+    """A run stops a dependent (web) before its dependency (db): recover starts them in the
+    reverse order of the record."""
+    for name in ("web", "db"):
+        fake.add_container(name)
+        recorded(fake, config, name)
+        fake.stop(name)
+    assert recover(fake.engine(), config) == []
+    started = [fake.inspect_container(ref)["Name"] for (ref,) in fake.called("start")]
+    assert started == ["/db", "/web"]
+
+
+def test_a_stop_still_under_way_is_waited_out_then_the_container_started(fake, config):
+    """salvage died during the container's grace period: the engine goes on stopping it."""
+    fake.add_container("db", on_term=None, stop_timeout=30)  # it ignores SIGTERM
+    recorded(fake, config, "db")
+    fake.begin_stop("db")  # SIGKILL at the end of its 30 s (0.3 s here)
+    assert fake.state("db") == "running"
+    assert recover(fake.engine(), config) == []
+    assert fake.state("db") == "running" and len(fake.called("start")) == 1
+    assert Record(config.state_directory).entries() == []
+
+
+def test_a_record_recover_cannot_write_is_said_and_the_containers_are_back(
+    fake, config, monkeypatch
+):
+    fake.add_container("db")
+    recorded(fake, config, "db")
+    fake.stop("db")
+
+    def full(self, entry):
+        raise RecordUnwritable(f"cannot write {self.path}: No space left on device")
+
+    monkeypatch.setattr(Record, "remove", full)
+    problems = recover(fake.engine(), config)
+    path = Record(config.state_directory).path
+    assert [str(p) for p in problems] == [f"recover: cannot write {path}: No space left on device"]
+    assert fake.state("db") == "running"
+
+
+def test_an_exited_leftover_crane_is_removed_too(fake, config):
+    mine = {"salvage.crane": "tar", "salvage.instance": config.state_directory}
+    fake.add_container("salvage-crane-data-1", "exited", labels=mine)
+    assert recover(fake.engine(), config) == []
+    assert fake.state("salvage-crane-data-1") is None
