@@ -256,6 +256,19 @@ def test_a_stop_still_under_way_is_waited_out_then_the_container_started(fake, c
     assert Record(config.state_directory).entries() == []
 
 
+def test_a_dead_container_someone_failed_to_remove_is_left_and_forgotten(fake, config, caplog):
+    fake.add_container("db")
+    recorded(fake, config, "db")
+    fake.stop("db")
+    fake.pin("db")  # `docker rm db` fails half way: the engine marks it dead
+    with pytest.raises(APIError):
+        fake.remove_container("db")
+    assert recover(fake.engine(), config) == []
+    assert not fake.called("start") and fake.state("db") == "dead"
+    assert Record(config.state_directory).entries() == []
+    assert 'container "db" (stop by run deadbeef of tide daily): is dead' in caplog.text
+
+
 def test_a_record_recover_cannot_write_is_said_and_the_containers_are_back(
     fake, config, monkeypatch
 ):
