@@ -9,10 +9,13 @@ import threading
 import time
 
 import pytest
+from docker.errors import APIError
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from support.fake_engine import api_error
 
 from salvage.core.labels import Settings
 from salvage.core.model import Container
+from salvage.engine.client import EngineError
 from salvage.safety import downtime
 from salvage.safety.downtime import Downtime, Interrupted, signals_unwind
 from salvage.safety.record import Record, RecordUnwritable
@@ -149,3 +152,61 @@ def test_the_owner_s_cancellation_says_the_owner_s_reason(fake, config):
     with pytest.raises(Interrupted, match=r"here: interrupted \(shutdown\)"):
         down.check("here")
     down.close()
+
+
+@pytest.mark.parametrize("action, state", [("stop", "exited"), ("pause", "paused")])
+def test_a_change_the_engine_made_then_answered_with_an_error_is_brought_back(
+    fake, config, action, state
+):
+    fake.add_container("db")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    error = api_error(500, "driver failed after the change", "POST", f"/containers/db/{action}")
+    fake.fail(action, error, after=True)
+    with pytest.raises(APIError, match="driver failed"):
+        down.enter(container(fake, "db"), action, 0)
+    assert fake.state("db") == state and [e.name for e in record.entries()] == ["db"]
+    assert down.end() == [] and fake.state("db") == "running"
+    assert record.entries() == []
+
+
+@pytest.mark.parametrize("action", ["stop", "pause"])
+def test_a_change_the_engine_refused_leaves_nothing_to_undo(fake, config, action):
+    fake.add_container("db")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    fake.fail(action, api_error(409, "refused", "POST", f"/containers/db/{action}"))
+    with pytest.raises(APIError):
+        down.enter(container(fake, "db"), action, 0)
+    assert fake.state("db") == "running" and record.entries() == [] and down.entries == []
+    fake.calls.clear()
+    assert down.end() == [] and fake.calls == []
+
+
+def test_a_container_started_with_rm_is_never_stopped_whatever_the_plan_said(fake, config):
+    fake.add_container("job", auto_remove=True)
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    planned = container(fake, "job")  # the plan saw no --rm (it was started with it since)
+    with pytest.raises(EngineError, match=r"started with --rm \(AutoRemove\): not stopped"):
+        down.enter(planned, "stop", 0)
+    assert fake.state("job") == "running" and not fake.called("stop")
+    assert record.entries() == []
+    down.enter(planned, "pause", 0)  # a pause deletes nothing
+    assert fake.state("job") == "paused"
+    assert down.end() == [] and fake.state("job") == "running"
+
+
+def test_a_container_its_restart_policy_starts_again_right_after_the_stop_is_stopped_again(
+    fake, config
+):
+    fake.add_container("db", restart="always")
+    # The engine restarted as the stop returned: "always" starts what was stopped.
+    fake.then("stop", fake.restart_engine)
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    entry = down.enter(container(fake, "db"), "stop", 0)
+    assert fake.state("db") == "exited" and len(fake.called("stop")) == 2
+    assert entry.stopped_at == fake.inspect_container("db")["State"]["FinishedAt"]
+    assert down.disturbed() is None
+    assert down.end() == [] and fake.state("db") == "running"
