@@ -243,3 +243,29 @@ def test_all_leaves_out_a_database_it_dumps_live_unless_a_label_names_its_volume
     assert found["files"] == (True, "select = all")
     # Another tide does not dump it: its volume is taken as any other.
     assert why(select(scene, Tide("weekly", select="all")))["pgdata"] == (True, "select = all")
+
+
+def test_a_label_naming_its_own_bind_s_host_path_reaches_nothing():
+    """A label names a bind mount by where the container sees it, never by its host path."""
+    scene = host(
+        box("c", [], [Bind("/srv/secret", "/data")], **{"salvage.tide.daily": "/srv/secret"})
+    )
+    found = select(scene, Tide("daily"))
+    assert found.names == [] and found.binds == {}
+    assert [str(p) for p in found.problems] == [
+        'container "c": label salvage.tide.daily: "/srv/secret" is not a bind mount of this'
+        " container (only a container's own bind mounts can be backed up)"
+    ]
+
+
+def test_a_project_whose_directory_is_the_root_takes_no_bind_mount_under_all():
+    """Every host path is under "/": such a project's binds are not its own files, not even
+    the host's root itself."""
+    scene = host(
+        compose("app", [Bind("/", "/host"), Bind("/srv/data", "/data")], "rooted", "/"),
+        compose("web", [Bind("/srv/shop/site", "/site")], project="shop"),
+    )
+    found = why(select(scene, Tide("daily", select="all")))
+    assert found == {
+        "bind_srv_shop_site": (True, 'select = all: under compose project "shop"\'s directory')
+    }
