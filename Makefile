@@ -11,7 +11,7 @@ BASE ?= debian:bookworm-slim
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help deps dev test unit test-debian lint bench cranes demo deb rpm config-docs
+.PHONY: help deps dev test unit mutate test-debian lint bench cranes demo deb rpm config-docs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +33,16 @@ test: deps dev ## run every test (starts a private dockerd unless SALVAGE_TEST_D
 
 unit: dev ## unit tests only (no root, no engine), with the coverage of the safety modules
 	$(VENV)/bin/python -m coverage run -m pytest -q tests/unit && $(VENV)/bin/python -m coverage report
+
+# mutmut goes into .venv for this target only (the extra `mutate`), never with `make dev`.
+$(VENV)/.mutate-installed: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test,mutate]'
+	touch $@
+
+mutate: $(VENV)/.mutate-installed ## mutation testing of the safety core against the unit tests (docs/testing.md; not in CI)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	$(VENV)/bin/python scripts/mutation_score.py
 
 test-debian: deps ## the tests on the distribution's own Python and libraries (python3-docker 5.0.3, ...)
 	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)

@@ -25,6 +25,13 @@ def container(fake, name):
     return Container(fake.inspect_container(name)["Id"], name, "running")
 
 
+def killed(fake, crane):
+    """The interrupt's thread kills the cranes: wait for it."""
+    deadline = time.monotonic() + 5
+    while fake.state(fake.by_id[crane].name) == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_end_brings_back_what_was_recorded_newest_first_and_stops_the_clock(fake, config):
     fake.add_container("db")
     fake.add_container("web")
@@ -128,9 +135,7 @@ def test_a_signal_interrupts_every_open_downtime_kills_its_cranes_and_end_still_
         while not heard and time.monotonic() < deadline:
             time.sleep(0.01)
         assert received == ["SIGHUP"] and heard == ["SIGHUP"]
-        for thread in threading.enumerate():
-            if thread.name == "interrupt":
-                thread.join(5)
+        killed(fake, crane)
         assert fake.inspect_container(crane)["State"]["ExitCode"] == 137
         assert down.end() == []
         # A downtime opened after the signal starts interrupted: it touches nothing.
@@ -210,3 +215,80 @@ def test_a_container_its_restart_policy_starts_again_right_after_the_stop_is_sto
     assert entry.stopped_at == fake.inspect_container("db")["State"]["FinishedAt"]
     assert down.disturbed() is None
     assert down.end() == [] and fake.state("db") == "running"
+
+
+def test_a_due_post_command_is_entered_under_its_run_and_tide(fake, config):
+    fake.add_container("db")
+    record = Record(config.state_directory)
+    down = Downtime(fake.engine(), record, "run1", "daily")
+    down.post_due(container(fake, "db"), Settings(action="ignore", post="thaw", user="app"))
+    (entry,) = record.entries()
+    assert (entry.run_id, entry.tide, entry.user) == ("run1", "daily", "app")
+    monkeypatch = pytest.MonkeyPatch()
+
+    def full(entry):
+        raise RecordUnwritable(f"cannot write {record.path}: No space left on device")
+
+    monkeypatch.setattr(record, "remove", full)
+    down.posts_done()  # then `recover` finds it not due (the container is running)
+    monkeypatch.undo()
+    down.close()
+
+
+def test_an_interrupt_says_its_reason_and_kills_the_run_s_cranes(fake, config, caplog):
+    gone = fake.add_container("crane-1", labels={"salvage.run": "run1"})
+    mine = fake.add_container("crane-2", labels={"salvage.run": "run1"})
+    theirs = fake.add_container("crane-3", labels={"salvage.run": "run2"})
+    fake.fail("kill", api_error(404, f"No such container: {gone}", "POST", "/kill"))
+    down = Downtime(fake.engine(), Record(config.state_directory), "run1", "daily")
+    down.interrupt("SIGTERM")
+    down.interrupt("SIGINT")  # once is enough
+    killed(fake, mine)
+    with pytest.raises(Interrupted, match=r'^container "db": interrupted \(SIGTERM\)$'):
+        down.check('container "db"')
+    assert "interrupted (SIGTERM): stopping the cranes" in caplog.text
+    assert "SIGINT" not in caplog.text
+    # The first kill found its crane gone already: the others are still killed.
+    assert [fake.inspect_container(c)["State"]["Status"] for c in (mine, theirs)] == [
+        "exited",
+        "running",
+    ]
+    down.close()
+
+
+def test_cranes_that_cannot_be_listed_are_said(fake, config, caplog):
+    fake.fail("containers", api_error(403, "forbidden", "GET", "/containers/json"))
+    downtime.stop_cranes(fake.engine(), "0123456789abcdef")
+    assert "cannot stop the cranes of run 01234567: " in caplog.text
+    assert "403 Forbidden" in caplog.text
+
+
+def test_a_cancelled_downtime_without_a_reason_says_cancelled(fake, config):
+    cancelled = threading.Event()
+    cancelled.set()
+    down = Downtime(fake.engine(), Record(config.state_directory), "r", "daily", cancelled)
+    with pytest.raises(Interrupted, match=r"^here: interrupted \(cancelled\)$"):
+        down.check("here")
+    down.close()
+
+
+def test_a_real_failure_wins_over_the_interrupt_it_brought(fake, config):
+    """Two containers at once: one's stop is refused; the other sees the run cancelled."""
+    from salvage.core.ordering import Order
+
+    fake.add_container("a")
+    fake.add_container("b")
+    down = Downtime(fake.engine(), Record(config.state_directory), "run1", "daily")
+    fake.fail("stop", api_error(409, "refused", "POST", "/containers/a/stop"))
+
+    def before(change):
+        if change.name == "b":  # once a's stop was refused
+            deadline = time.monotonic() + 5
+            while not fake.called("stop") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            down.cancelled.set()
+
+    changes = [(container(fake, name), "stop", 0) for name in ("a", "b")]
+    with pytest.raises(APIError, match="refused"):
+        down.enter_all(changes, Order(), before)
+    assert down.end() == [] and (fake.state("a"), fake.state("b")) == ("running", "running")

@@ -146,3 +146,13 @@ def test_a_short_write_is_cut_back_out(tmp_path, monkeypatch):
     assert (tmp_path / "record.jsonl").read_bytes() == before
     record.add(entry("c"))
     assert [e.container for e in Record(str(tmp_path)).entries()] == ["a", "c"]
+
+
+def test_damage_says_which_file_and_what_to_do(tmp_path):
+    (tmp_path / "record.jsonl").write_text("garbage\n")
+    with pytest.raises(RecordDamaged) as raised:
+        Record(str(tmp_path)).entries()
+    assert str(raised.value) == (
+        f"{tmp_path}/record.jsonl is damaged (line 1): it lists the containers salvage stopped"
+        " or paused; start any that are down by hand (docker ps -a), then remove the file"
+    )

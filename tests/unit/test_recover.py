@@ -3,6 +3,8 @@ record says, and never undoes a person's own change."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from docker.errors import APIError
 from support.fake_engine import api_error
@@ -291,3 +293,109 @@ def test_an_exited_leftover_crane_is_removed_too(fake, config):
     fake.add_container("salvage-crane-data-1", "exited", labels=mine)
     assert recover(fake.engine(), config) == []
     assert fake.state("salvage-crane-data-1") is None
+
+
+def test_a_stage_entry_names_its_kind_name_volumes_run_and_tide():
+    entry = stage_entries.entry("stager", "salvage-crane-stage-data-1", "data logs", "r1", "daily")
+    assert entry == Entry(
+        "stager:salvage-crane-stage-data-1", "data logs", "stager", "", entry.since, "r1", "daily"
+    )
+    assert isinstance(entry.since, float)
+    assert stage_entries.describe(entry) == 'stager "salvage-crane-stage-data-1"'
+
+
+def test_only_what_recover_removed_is_said_removed(fake, config, caplog):
+    caplog.set_level("INFO", logger="salvage")
+    fake.add_volume("salvage-stage-0123456789ab")
+    record = Record(config.state_directory)
+    for name in ("salvage-stage-0123456789ab", "salvage-stage-never0made00"):
+        record.add(stage_entries.entry("stage", name, "data", "d" * 32, "daily"))
+    assert recover(fake.engine(), config) == []
+    assert "removed leftover stage volume salvage-stage-0123456789ab" in caplog.text
+    assert "never0made00" not in caplog.text
+
+
+def test_a_stager_the_engine_will_not_remove_is_said_by_name(fake, config):
+    fake.add_container("salvage-crane-stage-data-1")
+    entry = stage_entries.entry("stager", "salvage-crane-stage-data-1", "data", "d" * 32, "daily")
+    Record(config.state_directory).add(entry)
+    fake.fail("remove_container", api_error(500, "device busy", "DELETE", "/containers/x"))
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        'stager "salvage-crane-stage-data-1": cannot be removed (run dddddddd): device busy'
+    ]
+
+
+def test_recover_tells_the_journal_what_it_did_to_each_entry_and_why(fake, config, caplog):
+    caplog.set_level("INFO", logger="salvage")
+    config = dataclasses.replace(
+        config, tides={"daily": dataclasses.replace(config.tides["daily"], command_timeout=0.3)}
+    )
+    for name in ("db", "cache", "web", "slow", "stuck"):
+        fake.add_container(name)
+    fake.add_container("idle", "exited")
+    recorded(fake, config, "db")
+    recorded(fake, config, "cache")
+    recorded(fake, config, "stuck")
+    recorded(fake, config, "web", "post", command="thaw")
+    recorded(fake, config, "slow", "post", command="hang")  # longer than the tide's 0.3 s
+    recorded(fake, config, "idle", "post", command="thaw")
+    for name in ("db", "cache", "stuck"):
+        fake.stop(name)
+    fake.start("cache")  # a person's
+    fake.commands = lambda container, command: None if command == "hang" else (0, "")
+    mine = {"salvage.crane": "tar", "salvage.instance": config.state_directory}
+    fake.add_container("salvage-crane-data-1", labels=mine)
+    fake.fail("start", api_error(500, "no such network", "POST", "/start"))  # stuck's
+    problems = recover(fake.engine(), config)
+    why = "stop by run deadbeef of tide daily"
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "salvage"]
+    assert said == [
+        ("WARNING", 'recover: container "idle": not running; its post-command is not run'),
+        (
+            "ERROR",
+            'recover: container "slow": post-command "hang": still running after 0 s (left'
+            " running inside the container)",
+        ),
+        ("INFO", 'recover: container "web": ran its post-command'),
+        ("ERROR", f'recover: container "stuck": could not be restored ({why}): no such network'),
+        (
+            "WARNING",
+            f'recover: container "cache" ({why}): is running: started by someone else meanwhile',
+        ),
+        ("INFO", f'recover: container "db" ({why}): started'),
+        ("INFO", "recover: removed leftover crane salvage-crane-data-1"),
+    ]
+    assert [p.where for p in problems] == [
+        'container "slow": post-command "hang"',
+        'container "stuck"',
+    ]
+    assert [e.name for e in Record(config.state_directory).entries()] == ["stuck"]
+
+
+def test_recover_tells_the_journal_of_a_half_restored_volume_and_an_unwritable_record(
+    fake, config, caplog, monkeypatch
+):
+    from salvage.safety import restoring
+
+    fake.add_volume("data")
+    fake.add_container("db", volumes=("data",))
+    fake.add_container("web")
+    entry = recorded(fake, config, "db")
+    web = recorded(fake, config, "web", "pause")
+    Record(config.state_directory).add(dataclasses.replace(web, run_id="another run"))
+    fake.stop("db")
+    fake.pause("web")
+    record = Record(config.state_directory)
+    record.add(restoring.entry("data", "data", "snap1", entry.run_id, "daily"))
+
+    def full(self, entry):
+        raise RecordUnwritable(f"cannot write {self.path}: No space left on device")
+
+    monkeypatch.setattr(Record, "remove", full)
+    problems = recover(fake.engine(), config)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert said == [f"recover: {problems[0]}", str(problems[1])]
+    assert [p.where for p in problems] == ["volume data", "recover"]
+    assert problems[1].message.endswith("record.jsonl: No space left on device")
+    assert fake.state("web") == "running" and fake.state("db") == "exited"

@@ -269,3 +269,17 @@ def test_a_project_whose_directory_is_the_root_takes_no_bind_mount_under_all():
     assert found == {
         "bind_srv_shop_site": (True, 'select = all: under compose project "shop"\'s directory')
     }
+
+
+def test_a_bind_name_keeps_capitals_and_a_trailing_x():
+    assert bind_name("/srv/Shop/X") == "bind_srv_Shop_X"
+    assert bind_name("/Xsrv/data/") == "bind_Xsrv_data"
+
+
+def test_a_choice_reads_as_in_or_out_with_its_host_path_and_reason():
+    from salvage.core.selection import Choice
+
+    assert str(Choice("db", True, "label")) == "in  db: label"
+    assert str(Choice("bind_srv", False, "excluded", "bind", "/srv")) == (
+        "out bind_srv (/srv): excluded"
+    )
