@@ -187,7 +187,8 @@ class FakeContainer:
     manually_stopped: bool = False  # a stop or kill: no restart policy applies
     pinned: bool = False  # its files cannot be removed: a removal leaves it dead
     ends_at: Optional[float] = None  # monotonic: a stop under way ends it then...
-    ends_with: int = 0  # ...with this exit code
+    ends_with: int = 0  # ...with this exit code...
+    ends_on_clock: float = 0.0  # ...at this time of the engine's clock
     logs: List[bytes] = field(default_factory=list)
     mounts: List[dict] = field(default_factory=list)  # as the engine lists them
 
@@ -407,6 +408,7 @@ class FakeAPIClient:
         with self._lock:
             if c.ends_at is not None and time.monotonic() >= c.ends_at:
                 c.ends_at = None
+                self.clock.now = max(self.clock.now, c.ends_on_clock)
                 if c.status in ("running", "paused"):
                     self._ended(c, c.ends_with, manual=True)
 
@@ -473,6 +475,7 @@ class FakeAPIClient:
             self._ended(c, code, manual=True)
         else:
             c.ends_at, c.ends_with = time.monotonic() + delay * self.second, code
+            c.ends_on_clock = self.clock.now + delay
             c.manually_stopped = True
 
     def close(self) -> None:
@@ -560,10 +563,8 @@ class FakeAPIClient:
             if c.ends_at is None:
                 self._terminate(c, self._stop_timeout(c, timeout))
             ends_at = c.ends_at
-        if ends_at is not None:  # its grace period, on the engine's clock too
-            left = max(0.0, ends_at - time.monotonic())
-            time.sleep(left)
-            self.clock.advance(left / self.second)
+        if ends_at is not None:  # its grace period
+            time.sleep(max(0.0, ends_at - time.monotonic()))
             self._tick(c)
 
     @_api

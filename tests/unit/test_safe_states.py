@@ -371,3 +371,31 @@ def test_restore_brings_back_what_salvage_changed_and_leaves_a_person_s_change(
     entry = made(fake, then)
     done = states.restore(fake.engine(), entry)
     assert (done.done, done.note) == outcome
+
+
+def test_restore_all_tells_the_journal_what_came_back_what_was_left_and_what_failed(
+    fake, config, caplog
+):
+    caplog.set_level("INFO", logger="salvage")
+    record = Record(config.state_directory)
+    entries = []
+    for name in ("db", "cache", "stuck"):
+        fake.add_container(name)
+        entries.append(recorded_stop(fake, name))
+        record.add(entries[-1])
+        fake.stop(name)
+    fake.start("cache")  # a person's
+    fake.fail("start", api_error(500, "no such network", "POST", "/start"))  # stuck's: first
+    problems = states.restore_all(fake.engine(), record, entries)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "salvage"]
+    assert said == [
+        (
+            "ERROR",
+            'container "stuck": could not be restored: no such network (recorded for'
+            " `salvage recover`)",
+        ),
+        ("WARNING", 'container "cache": is running: started by someone else meanwhile'),
+        ("INFO", "container db: started"),
+    ]
+    assert [str(p) for p in problems] == [said[0][1]]
+    assert [e.name for e in record.entries()] == ["stuck"]
