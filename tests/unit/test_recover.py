@@ -399,3 +399,59 @@ def test_recover_tells_the_journal_of_a_half_restored_volume_and_an_unwritable_r
     assert [p.where for p in problems] == ["volume data", "recover"]
     assert problems[1].message.endswith("record.jsonl: No space left on device")
     assert fake.state("web") == "running" and fake.state("db") == "exited"
+
+
+def test_leftover_scratch_and_stage_volumes_of_this_salvage_are_removed_each_said(
+    fake, config, caplog
+):
+    caplog.set_level("INFO", logger="salvage")
+    mine = {"salvage.instance": config.state_directory}
+    fake.add_volume("salvage-scratch-1", {"salvage.scratch": "data", **mine})
+    fake.add_volume("salvage-stage-1", {"salvage.stage": "data", **mine})
+    fake.add_volume("salvage-stage-2", {"salvage.stage": "logs", **mine})
+    fake.add_volume("salvage-stage-theirs", {"salvage.stage": "x", "salvage.instance": "/x"})
+    fake.add_container("holder", volumes=("salvage-stage-2",))  # in use: not removed
+    problems = recover(fake.engine(), config)
+    assert [str(p) for p in problems] == [
+        "stage volume salvage-stage-2: cannot be removed: remove salvage-stage-2: volume is in"
+        f" use - [{fake.inspect_container('holder')['Id']}]"
+    ]
+    assert sorted(fake.volume_list) == ["salvage-stage-2", "salvage-stage-theirs"]
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "salvage"]
+    assert said == [
+        ("INFO", "recover: removed leftover scratch volume salvage-scratch-1"),
+        ("INFO", "recover: removed leftover stage volume salvage-stage-1"),
+        ("ERROR", f"recover: {problems[0]}"),
+    ]
+
+
+def test_every_stage_entry_is_handled_whatever_comes_before_it(fake, config):
+    """Stages among containers' entries, and one that cannot be removed: each of the
+    others is still removed."""
+    for name in ("salvage-stage-a", "salvage-stage-b", "salvage-stage-c"):
+        fake.add_volume(name)
+    fake.add_container("holder", volumes=("salvage-stage-c",))
+    record = Record(config.state_directory)
+    record.add(stage_entries.entry("stage", "salvage-stage-a", "data", "d" * 32, "daily"))
+    fake.add_container("db")
+    recorded(fake, config, "db")
+    fake.stop("db")
+    record.add(stage_entries.entry("stage", "salvage-stage-b", "data", "d" * 32, "daily"))
+    record.add(stage_entries.entry("stage", "salvage-stage-c", "data", "d" * 32, "daily"))
+    problems = recover(fake.engine(), config)
+    assert [p.where for p in problems] == ["stage volume salvage-stage-c"]
+    assert sorted(fake.volume_list) == ["salvage-stage-c"] and fake.state("db") == "running"
+
+
+def test_a_post_command_of_a_tide_no_longer_configured_runs_with_the_default_timeout(fake, config):
+    fake.add_container("db")
+    entry = recorded(fake, config, "db", "post", command="thaw")
+    Record(config.state_directory).add(dataclasses.replace(entry, tide="weekly"))
+    assert recover(fake.engine(), config) == []
+    assert [run.command for run in fake._execs.values()] == ["thaw"]
+
+
+def test_cranes_that_cannot_be_listed_are_recover_s_problem(fake, config):
+    fake.fail("containers", api_error(403, "forbidden", "GET", "/containers/json"))
+    (problem,) = [p for p in recover(fake.engine(), config) if "cranes" in p.message]
+    assert problem.where == "recover"

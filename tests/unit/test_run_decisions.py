@@ -273,3 +273,17 @@ def test_a_stopped_container_someone_failed_to_remove_mid_backup_is_left_dead(fa
     assert [v.volume for v in result.volumes if v.ok] == ["data"]
     assert (fake.state("db"), fake.state("web")) == ("dead", "running")
     assert Record(config.state_directory).entries() == []
+
+
+def test_a_stopped_bystander_someone_removes_mid_backup_wrote_nothing(fake, config):
+    scene(fake)
+
+    def crane(api, container):
+        if container.env["SALVAGE_ACTION"] == "backup":
+            api.remove_container("old")
+        return 0
+
+    fake.crane = crane
+    result = backup(fake, config)
+    assert [v.volume for v in result.volumes if v.ok] == ["data"]
+    assert (fake.state("db"), fake.state("web"), fake.state("old")) == ("running", "running", None)

@@ -121,6 +121,18 @@ def test_a_stop_under_way_is_waited_out_for_the_container_s_own_timeout(fake, mo
     assert fake.state("db") == "running" and 19.8 <= sum(clock.slept) <= 20.2
 
 
+def test_a_stop_under_way_of_a_container_without_a_stop_timeout_is_waited_out_docker_s_10_s(
+    fake, monkeypatch
+):
+    db(fake, on_term=None)  # no StopTimeout of its own: Docker's 10 s
+    entry = recorded_stop(fake, "db")
+    fake.second = 1.0
+    clock = Clock(monkeypatch)
+    fake.begin_stop("db")
+    assert str(states.restore(fake.engine(), entry)) == "started"
+    assert 9.8 <= sum(clock.slept) <= 10.2
+
+
 def test_a_stop_that_does_not_end_in_time_leaves_it_running_and_says_so(fake, monkeypatch):
     db(fake, on_term=None, stop_timeout=1)
     entry = recorded_stop(fake, "db")
@@ -399,3 +411,28 @@ def test_restore_all_tells_the_journal_what_came_back_what_was_left_and_what_fai
     ]
     assert [str(p) for p in problems] == [said[0][1]]
     assert [e.name for e in record.entries()] == ["stuck"]
+
+
+def test_a_record_emptied_after_an_unwritten_removal_has_nothing_left_to_say(
+    fake, config, monkeypatch
+):
+    """Disk full: the first removal cannot be appended; the last one empties the file
+    (a truncation needs no space), so nothing is left recorded and nothing is said."""
+    import errno
+    import os
+
+    record = Record(config.state_directory)
+    entries = []
+    for name in ("db", "web"):
+        fake.add_container(name)
+        entries.append(recorded_stop(fake, name))
+        record.add(entries[-1])
+        fake.stop(name)
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)
+    assert states.restore_all(fake.engine(), record, entries) == []
+    monkeypatch.undo()
+    assert record.entries() == [] and (fake.state("db"), fake.state("web")) == ("running",) * 2
