@@ -40,6 +40,7 @@ def test_discovery_reads_containers_volumes_and_compose_files_as_docker_lists_th
     )
     project = {COMPOSE_PROJECT: "shop", COMPOSE_VOLUME: "db"}
     fake.add_volume("shop_db", labels=project)
+    fake.volume_list[fake.add_volume("shared")]["Driver"] = "rexray/ebs"
     fake.volume_list["shop_db"]["Options"] = {"type": "none", "o": "bind", "device": "/srv/db"}
     tide = {"salvage.tide.daily": "db,/etc/app"}
     ids = {
@@ -54,7 +55,7 @@ def test_discovery_reads_containers_volumes_and_compose_files_as_docker_lists_th
             "shop-web-1", labels=shop("web", tmp_path), auto_remove=True
         ),
         # Neither: never asked (each inspect costs a request).
-        "lone": fake.add_container("lone", auto_remove=True),
+        "Xlone": fake.add_container("Xlone", auto_remove=True),
         "other-app-1": fake.add_container(
             "other-app-1", labels={COMPOSE_PROJECT: "other"}, auto_remove=True
         ),
@@ -78,7 +79,7 @@ def test_discovery_reads_containers_volumes_and_compose_files_as_docker_lists_th
         Container(
             ids["shop-web-1"], "shop-web-1", "running", shop("web", tmp_path), auto_remove=True
         ),
-        Container(ids["lone"], "lone", "running"),
+        Container(ids["Xlone"], "Xlone", "running"),
         Container(ids["other-app-1"], "other-app-1", "running", {COMPOSE_PROJECT: "other"}),
         Container(ids["old"], "old", "exited", binds=(Bind(f"{tmp_path}/gone", "/gone", None),)),
     )
@@ -89,7 +90,8 @@ def test_discovery_reads_containers_volumes_and_compose_files_as_docker_lists_th
             project,
             {"type": "none", "o": "bind", "device": "/srv/db"},
             fake.volume_list["shop_db"]["CreatedAt"],
-        )
+        ),
+        "shared": Volume("shared", "rexray/ebs", created=fake.volume_list["shared"]["CreatedAt"]),
     }
     assert found.compose_files == {
         "shop": ComposeFiles((str(tmp_path / "docker-compose.yml"),), {"db": (), "web": ("db",)})

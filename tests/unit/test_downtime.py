@@ -193,8 +193,11 @@ def test_a_container_started_with_rm_is_never_stopped_whatever_the_plan_said(fak
     record = Record(config.state_directory)
     down = Downtime(fake.engine(), record, "run1", "daily")
     planned = container(fake, "job")  # the plan saw no --rm (it was started with it since)
-    with pytest.raises(EngineError, match=r"started with --rm \(AutoRemove\): not stopped"):
+    with pytest.raises(EngineError) as raised:
         down.enter(planned, "stop", 0)
+    assert str(raised.value) == (
+        'container "job" was started with --rm (AutoRemove): not stopped, which would delete it'
+    )
     assert fake.state("job") == "running" and not fake.called("stop")
     assert record.entries() == []
     down.enter(planned, "pause", 0)  # a pause deletes nothing
@@ -296,3 +299,30 @@ def test_a_real_failure_wins_over_the_interrupt_it_brought(fake, config):
     with pytest.raises(APIError, match="refused"):
         down.enter_all(changes, Order(), before)
     assert down.end() == [] and (fake.state("a"), fake.state("b")) == ("running", "running")
+
+
+def test_enter_passes_its_stop_timeout_and_tide_and_refuses_an_unknown_action(fake, config):
+    fake.add_container("db", on_term=None, stop_timeout=300)  # killed at the timeout
+    down = Downtime(fake.engine(), Record(config.state_directory), "run1", "daily")
+    entry = down.enter(container(fake, "db"), "stop", 2)
+    assert (entry.run_id, entry.tide, isinstance(entry.since, float)) == ("run1", "daily", True)
+    assert 2 <= fake.clock.now - 1_800_000_000.0 < 300  # its grace period: the 2 s given
+    fake.add_container("web")
+    with pytest.raises(ValueError, match="^freeze$"):
+        down.enter(container(fake, "web"), "freeze", 0)
+    down.end()
+
+
+def test_end_brings_them_back_in_the_order_it_was_given(fake, config):
+    from salvage.core.ordering import Order
+
+    fake.add_container("db")
+    fake.add_container("web")
+    down = Downtime(fake.engine(), Record(config.state_directory), "run1", "daily")
+    down.enter(container(fake, "db"), "stop", 0)
+    down.enter(container(fake, "web"), "stop", 0)
+    db_id, web_id = (fake.inspect_container(n)["Id"] for n in ("db", "web"))
+    down.order = Order(after={web_id: (db_id,)})  # web needs db: db first, not newest first
+    fake.calls.clear()
+    assert down.end() == []
+    assert [ref for (ref,) in fake.called("start")] == [db_id, web_id]

@@ -146,7 +146,7 @@ def test_a_stop_that_does_not_end_in_time_leaves_it_running_and_says_so(fake, mo
 
 
 def test_a_record_that_cannot_be_written_brings_every_container_back_and_is_said_once(
-    fake, config, monkeypatch
+    fake, config, monkeypatch, caplog
 ):
     record = Record(config.state_directory)
     entries = []
@@ -165,6 +165,7 @@ def test_a_record_that_cannot_be_written_brings_every_container_back_and_is_said
         f"record: cannot write {record.path}: No space left on device (its containers are"
         " back all the same)"
     ]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [str(problems[0])]
     assert (fake.state("db"), fake.state("web")) == ("running", "running")
     monkeypatch.undo()
     for entry in entries:  # once they are forgotten, nothing is left to say
