@@ -22,7 +22,7 @@ for line in answer.splitlines():
     name, _, status = line.strip().rpartition(": ")
     if not name:
         continue
-    module = name.split(".x_")[0]
+    module = name.rsplit(".", 1)[0]  # a function's (x_f) or a method's (xǁClassǁf)
     by_module[module][status in KILLED] += 1
     if status not in KILLED:
         survivors.append(f"{name}: {status}")

@@ -283,3 +283,25 @@ def test_a_choice_reads_as_in_or_out_with_its_host_path_and_reason():
     assert str(Choice("bind_srv", False, "excluded", "bind", "/srv")) == (
         "out bind_srv (/srv): excluded"
     )
+
+
+def test_a_bind_whose_backup_name_is_a_volume_s_is_not_backed_up_and_said():
+    scene = host(
+        vol("bind_srv_data"),
+        vol("db"),
+        box("c", ["db"], [Bind("/srv/data", "/data")], **{"salvage.tide.daily": "/data,db"}),
+    )
+    found = select(scene, Tide("daily"))
+    assert [str(p) for p in found.problems] == [
+        'bind mount /srv/data: its backup name "bind_srv_data" is also a volume\'s name: not'
+        " backed up"
+    ]
+    assert found.names == ["db"] and found.binds == {}
+    assert [c.as_dict() for c in found.choices] == [
+        {
+            "name": "db",
+            "kind": "volume",
+            "selected": True,
+            "reason": 'label salvage.tide.daily on container "c"',
+        }
+    ]
