@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 WORKERS ?= 4
 PARALLEL = -n $(WORKERS) --dist loadgroup --durations=25
 
-.PHONY: help deps dev test unit test-debian lint bench cranes demo deb rpm config-docs
+.PHONY: help deps dev test unit mutate test-debian lint bench cranes demo deb rpm config-docs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,16 @@ test: deps dev ## run every test, in parallel workers, each with a private docke
 
 unit: dev ## unit tests only (no root, no engine), with the coverage of the safety modules
 	$(VENV)/bin/python -m pytest -q -n 2 --durations=10 --cov --cov-report=term-missing tests/unit
+
+# mutmut goes into .venv for this target only (the extra `mutate`), never with `make dev`.
+$(VENV)/.mutate-installed: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test,mutate]'
+	touch $@
+
+mutate: $(VENV)/.mutate-installed ## mutation testing of the safety core against the unit tests (docs/testing.md; not in CI)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	$(VENV)/bin/python scripts/mutation_score.py
 
 test-debian: deps ## the unit tests and the library-boundary tests again, on the distribution's own Python and libraries
 	PYTHONPATH=$(CURDIR) $(DEBIAN_PYTHON) -m pytest -p no:cacheprovider $(PARALLEL) \

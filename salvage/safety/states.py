@@ -154,7 +154,9 @@ def restore(engine: Engine, entry: Entry) -> Outcome:
             engine.retry(containers.unpause, engine, entry.container)
             return Outcome("unpaused")
         return Outcome(None, "was paused by someone else; left paused")
-    if state in ("exited", "created", "dead"):
+    if state == "dead":  # someone's removal failed half way: the engine will not start it
+        return Outcome(None, "is dead (someone else's removal failed); left as it is")
+    if state in ("exited", "created"):
         if _started_since(info, entry):
             return Outcome(None, "was started and stopped again by someone else; left stopped")
         # Stopped by salvage, or (when salvage paused it) by an engine restart.

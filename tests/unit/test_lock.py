@@ -57,3 +57,19 @@ def test_a_waiter_names_the_holder_who_has_not_written_its_pid_yet(tmp_path):
         pass
     holder.join()
     assert waits == ["pid 4242"]
+
+
+def test_a_holder_s_garbled_pid_is_named_as_it_reads(tmp_path):
+    import fcntl
+
+    state = tmp_path / "state"
+    state.mkdir()
+    fd = os.open(state / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, b"\xff12\n")
+        with pytest.raises(lock.LockTimeout, match="^another salvage \\(pid \ufffd12\\) "):
+            with lock.hold(str(state), 0):
+                pass
+    finally:
+        os.close(fd)

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import pytest
 from docker.errors import APIError
 from requests.exceptions import ReadTimeout
 
@@ -47,7 +48,7 @@ def test_a_good_run_backs_up_read_only_and_puts_everything_back(fake, config):
 
     def crane(api, container):
         seen.update({c: api.state(c) for c in ("db", "web", "old")})
-        seen["mounts"] = container.host_config["mounts"]
+        seen["mounts"] = container.host_config["Mounts"]
         return 0
 
     fake.crane = crane
@@ -233,3 +234,56 @@ def test_an_observer_sees_a_read_only_view_and_aborts_through_it(fake, config):
     assert result.interrupted == "the host is shutting down"
     assert "interrupted (the host is shutting down)" in result.volumes[0].message
     assert states(fake) == AS_FOUND and cranes(fake) == []
+
+
+def test_a_paused_bystander_someone_unpauses_mid_backup_fails_the_group(fake, config):
+    """Left paused by salvage (it was so): unpaused, it may write; its start time is the
+    same, only its state says so."""
+    scene(fake)
+    fake.add_container("frozen", "paused", volumes=("data",))
+
+    def crane(api, container):
+        if container.env["SALVAGE_ACTION"] == "backup":
+            api.unpause("frozen")
+        return 0
+
+    fake.crane = crane
+    result = backup(fake, config)
+    assert result.exit_code == 1
+    assert result.volumes[0].message == (
+        'not backed up: group data: container "frozen" was running by someone else during the'
+        " backup: backup not consistent"
+    )
+    assert fake.state("frozen") == "running" and states(fake) == AS_FOUND
+
+
+def test_a_stopped_container_someone_failed_to_remove_mid_backup_is_left_dead(fake, config):
+    """Dead, it runs nothing: the backup stands; Docker will not start it, so it is left."""
+    scene(fake)
+
+    def crane(api, container):
+        if container.env["SALVAGE_ACTION"] == "backup":
+            api.pin("db")
+            with pytest.raises(APIError, match="unable to remove filesystem"):
+                api.remove_container("db")
+        return 0
+
+    fake.crane = crane
+    result = backup(fake, config)
+    assert [v.volume for v in result.volumes if v.ok] == ["data"]
+    assert (fake.state("db"), fake.state("web")) == ("dead", "running")
+    assert Record(config.state_directory).entries() == []
+
+
+def test_a_stopped_bystander_someone_removes_mid_backup_wrote_nothing(fake, config):
+    scene(fake)
+
+    def crane(api, container):
+        if container.env["SALVAGE_ACTION"] == "backup":
+            api.remove_container("old")
+        return 0
+
+    fake.crane = crane
+    result = backup(fake, config)
+    assert [v.volume for v in result.volumes if v.ok] == ["data"]
+    assert (fake.state("db"), fake.state("web"), fake.state("old")) == ("running", "running", None)

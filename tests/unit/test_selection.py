@@ -243,3 +243,65 @@ def test_all_leaves_out_a_database_it_dumps_live_unless_a_label_names_its_volume
     assert found["files"] == (True, "select = all")
     # Another tide does not dump it: its volume is taken as any other.
     assert why(select(scene, Tide("weekly", select="all")))["pgdata"] == (True, "select = all")
+
+
+def test_a_label_naming_its_own_bind_s_host_path_reaches_nothing():
+    """A label names a bind mount by where the container sees it, never by its host path."""
+    scene = host(
+        box("c", [], [Bind("/srv/secret", "/data")], **{"salvage.tide.daily": "/srv/secret"})
+    )
+    found = select(scene, Tide("daily"))
+    assert found.names == [] and found.binds == {}
+    assert [str(p) for p in found.problems] == [
+        'container "c": label salvage.tide.daily: "/srv/secret" is not a bind mount of this'
+        " container (only a container's own bind mounts can be backed up)"
+    ]
+
+
+def test_a_project_whose_directory_is_the_root_takes_no_bind_mount_under_all():
+    """Every host path is under "/": such a project's binds are not its own files, not even
+    the host's root itself."""
+    scene = host(
+        compose("app", [Bind("/", "/host"), Bind("/srv/data", "/data")], "rooted", "/"),
+        compose("web", [Bind("/srv/shop/site", "/site")], project="shop"),
+    )
+    found = why(select(scene, Tide("daily", select="all")))
+    assert found == {
+        "bind_srv_shop_site": (True, 'select = all: under compose project "shop"\'s directory')
+    }
+
+
+def test_a_bind_name_keeps_capitals_and_a_trailing_x():
+    assert bind_name("/srv/Shop/X") == "bind_srv_Shop_X"
+    assert bind_name("/Xsrv/data/") == "bind_Xsrv_data"
+
+
+def test_a_choice_reads_as_in_or_out_with_its_host_path_and_reason():
+    from salvage.core.selection import Choice
+
+    assert str(Choice("db", True, "label")) == "in  db: label"
+    assert str(Choice("bind_srv", False, "excluded", "bind", "/srv")) == (
+        "out bind_srv (/srv): excluded"
+    )
+
+
+def test_a_bind_whose_backup_name_is_a_volume_s_is_not_backed_up_and_said():
+    scene = host(
+        vol("bind_srv_data"),
+        vol("db"),
+        box("c", ["db"], [Bind("/srv/data", "/data")], **{"salvage.tide.daily": "/data,db"}),
+    )
+    found = select(scene, Tide("daily"))
+    assert [str(p) for p in found.problems] == [
+        'bind mount /srv/data: its backup name "bind_srv_data" is also a volume\'s name: not'
+        " backed up"
+    ]
+    assert found.names == ["db"] and found.binds == {}
+    assert [c.as_dict() for c in found.choices] == [
+        {
+            "name": "db",
+            "kind": "volume",
+            "selected": True,
+            "reason": 'label salvage.tide.daily on container "c"',
+        }
+    ]

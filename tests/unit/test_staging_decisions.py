@@ -50,7 +50,7 @@ def test_a_staged_volume_is_backed_up_from_its_stage_with_every_container_back(f
 
     def crane(api, container):
         seen.update({c: api.state(c) for c in ("db", "web", "old")})
-        seen["mounts"] = [(m["Source"], m["ReadOnly"]) for m in container.host_config["mounts"]]
+        seen["mounts"] = [(m["Source"], m["ReadOnly"]) for m in container.host_config["Mounts"]]
         seen["volume"] = container.env["SALVAGE_VOLUME_NAME"]
         return 0
 
